@@ -1,0 +1,74 @@
+"""``ArtifactContainer``: heavy per-run objects that should not live in the state.
+
+State is merged, snapshotted and (in SQLite) pickled at every stage commit;
+a fitted model or a big DataFrame belongs here instead. One container serves a
+run and all its sub-pipelines; step outputs are recorded under namespaced keys
+(``"train/fit/fit_model"``). The registry exports it into the checkpoint when
+a paused run's live context is released, and ``from_bundle`` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator
+
+BUNDLE_VERSION = 1
+_MISSING = object()
+
+
+class ArtifactContainer:
+    __slots__ = ("_items", "_lock")
+
+    def __init__(self, items: dict | None = None):
+        self._items: dict[str, Any] = dict(items or {})
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: Any) -> None:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"artifact key must be a non-empty str, got {key!r}")
+        with self._lock:
+            self._items[key] = value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._items.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._items.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(f"no artifact {key!r}; known: {sorted(self._items)[:20]}")
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keys(self) -> list[str]:
+        return list(self._items)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self._items.items())
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def export(self) -> dict:
+        """A bundle (plain dict) that ``from_bundle`` turns back into a container."""
+        with self._lock:
+            return {"version": BUNDLE_VERSION, "artifacts": dict(self._items)}
+
+    @classmethod
+    def from_bundle(cls, bundle: dict | None) -> ArtifactContainer:
+        if bundle is None:
+            return cls()
+        if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION:
+            raise ValueError(f"not an artifact bundle of version {BUNDLE_VERSION}: {type(bundle).__name__}")
+        return cls(bundle["artifacts"])
+
+    def __repr__(self) -> str:
+        return f"ArtifactContainer({len(self._items)} items: {', '.join(list(self._items)[:5])})"

@@ -1,0 +1,66 @@
+"""Checkpoints: where a paused (or failed) run continues, kept in the run's store.
+
+A checkpoint lives under ``PIPELINE_DATA_KEY`` in the same store as the
+state, so it commits in the same transaction as the stage that paused: the
+state and "where to continue" can never disagree. User-facing state never
+shows that key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+
+from .state import DELETE, PIPELINE_DATA_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineCheckpoint:
+    run_id: str
+    pipeline_id: str
+    resume_at: tuple
+    paused_at_stage_id: str
+    paused_at_stage_label: str
+    paused_on: str
+    container_bundle: dict | None = None
+
+    def with_bundle(self, bundle: dict | None) -> PipelineCheckpoint:
+        return replace(self, container_bundle=bundle)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["resume_at"] = list(self.resume_at)
+        d["container_bundle"] = None if self.container_bundle is None else sorted(
+            self.container_bundle.get("artifacts", {})
+        )
+        return d
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def checkpoint_patch(cp: PipelineCheckpoint | None) -> dict:
+    """The store patch that writes (or, for None, clears) a checkpoint."""
+    return {PIPELINE_DATA_KEY: DELETE if cp is None else {"checkpoint": cp}}
+
+
+def write_checkpoint(store, cp: PipelineCheckpoint) -> None:
+    if not isinstance(cp, PipelineCheckpoint):
+        raise TypeError(f"write_checkpoint needs a PipelineCheckpoint, got {type(cp).__name__}")
+    store.set(checkpoint_patch(cp))
+
+
+def read_checkpoint(store, pipeline_id: str | None, run_id: str) -> PipelineCheckpoint | None:
+    data = store.get().get(PIPELINE_DATA_KEY)
+    cp = data.get("checkpoint") if data else None
+    if not isinstance(cp, PipelineCheckpoint) or cp.run_id != run_id:
+        return None
+    if pipeline_id is not None and cp.pipeline_id != pipeline_id:
+        return None
+    return cp
+
+
+def clear_checkpoint(store, pipeline_id: str | None, run_id: str) -> None:
+    if read_checkpoint(store, pipeline_id, run_id) is not None:
+        store.set(checkpoint_patch(None))

@@ -1,0 +1,59 @@
+"""The error tree every pipenb failure belongs to.
+
+One base class lets a notebook catch "anything pipenb said no to" in one
+``except``; the subclasses tell *what* went wrong::
+
+    PipelineError
+    ├── DefinitionError   a Pipeline/Stage/Step that cannot be built
+    ├── RoutingError      a router returned something unusable, or a run looped
+    ├── StepError         a step raised or returned a non-mapping (.stage_id, .step_id)
+    ├── AbortedError      the run was aborted (ctx.abort)
+    ├── ResumeError       a run id that cannot be resumed (no checkpoint, wrong pipeline)
+    └── StoreError        a DataStore could not read or write
+
+Messages always name the culprit: the pipeline, stage, step, value or run id.
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error pipenb raises or returns in a ``Result``."""
+
+
+class DefinitionError(PipelineError):
+    """A pipeline definition is invalid (raised at construction)."""
+
+
+class RoutingError(PipelineError):
+    """A router returned an unusable value, or a run exceeded ``max_transitions``."""
+
+    def __init__(self, message: str, *, stage_id: str | None = None, value: object = None):
+        super().__init__(message)
+        self.stage_id = stage_id
+        self.value = value
+
+
+class StepError(PipelineError):
+    """A step failed; ``__cause__`` holds what it raised."""
+
+    def __init__(self, message: str, *, stage_id: str, step_id: str):
+        super().__init__(message)
+        self.stage_id = stage_id
+        self.step_id = step_id
+
+
+class AbortedError(PipelineError):
+    """The run was aborted with ``RunContext.abort``."""
+
+    def __init__(self, message: str, *, reason: object = None):
+        super().__init__(message)
+        self.reason = reason
+
+
+class ResumeError(PipelineError):
+    """A run cannot be resumed (unknown run id, missing or foreign checkpoint)."""
+
+
+class StoreError(PipelineError):
+    """A store failed to read or write; nothing of the failing commit was kept."""

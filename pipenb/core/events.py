@@ -1,0 +1,227 @@
+"""The eleven run events (SPEC 3) and the bus that delivers them.
+
+Events are frozen dataclasses so a listener can keep them (the event table
+does) without fearing later changes. The bus builds an event only when
+someone listens to its name or to ``"*"``: a run with no listener pays for
+one dict lookup per event, which is what keeps a stage in a few microseconds.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Callable, NamedTuple
+
+
+class PathNode(NamedTuple):
+    """One level of an event's origin: the pipeline, and the stage (None at pipeline level)."""
+
+    pipeline_id: str
+    stage_id: str | None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly rendering of event field values for ``to_dict``."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, PathNode):
+        return {"pipeline_id": value.pipeline_id, "stage_id": value.stage_id}
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    name: str
+    run_id: str
+    path: tuple
+    time: float
+
+    def to_dict(self) -> dict:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @property
+    def stage_address(self) -> str | None:
+        """``"train/fit"`` style address of the stage this event is about, if any."""
+        ids = [n.stage_id for n in self.path if n.stage_id is not None]
+        return "/".join(ids) if ids else None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStart(RunEvent):
+    pipeline_id: str
+    entry: Any
+    state: Any
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSuccess(RunEvent):
+    final_state: Any
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PipelinePaused(RunEvent):
+    checkpoint: Any
+    final_state: Any
+    pause_timeout: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineFailure(RunEvent):
+    error: BaseException
+    state: Any
+
+
+@dataclass(frozen=True, slots=True)
+class StageStart(RunEvent):
+    stage_id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class StageSuccess(RunEvent):
+    stage_id: str
+    results: Any
+    next: Any
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class StageFailure(RunEvent):
+    stage_id: str
+    error: BaseException
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class StagePaused(RunEvent):
+    stage_id: str
+    instruction: Any
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepStart(RunEvent):
+    stage_id: str
+    step_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepSuccess(RunEvent):
+    stage_id: str
+    step_id: str
+    patch: Any
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class StepFailure(RunEvent):
+    stage_id: str
+    step_id: str
+    error: BaseException
+    duration: float
+
+
+EVENT_TYPES: dict[str, type[RunEvent]] = {
+    "pipeline:start": PipelineStart,
+    "pipeline:success": PipelineSuccess,
+    "pipeline:paused": PipelinePaused,
+    "pipeline:failure": PipelineFailure,
+    "stage:start": StageStart,
+    "stage:success": StageSuccess,
+    "stage:failure": StageFailure,
+    "stage:paused": StagePaused,
+    "step:start": StepStart,
+    "step:success": StepSuccess,
+    "step:failure": StepFailure,
+}
+EVENT_NAMES = tuple(EVENT_TYPES)
+
+Handler = Callable[[RunEvent], Any]
+
+
+class EventBus:
+    """Listeners by event name; ``"*"`` receives everything. Errors are logged, never raised."""
+
+    __slots__ = ("_handlers", "_wildcard", "_logger", "run_id")
+
+    def __init__(self, run_id: str, logger):
+        self.run_id = run_id
+        self._handlers: dict[str, tuple[Handler, ...]] = {}
+        self._wildcard: tuple[Handler, ...] = ()
+        self._logger = logger
+
+    def on(self, name: str, handler: Handler) -> Callable[[], None]:
+        if not callable(handler):
+            raise TypeError(f"event handler for {name!r} must be callable, got {handler!r}")
+        if name == "*":
+            self._wildcard = self._wildcard + (handler,)
+        elif name in EVENT_TYPES:
+            self._handlers[name] = self._handlers.get(name, ()) + (handler,)
+        else:
+            raise ValueError(f"unknown event {name!r}; known: '*', {', '.join(EVENT_NAMES)}")
+
+        def unsubscribe() -> None:
+            if name == "*":
+                self._wildcard = tuple(h for h in self._wildcard if h is not handler)
+            else:
+                left = tuple(h for h in self._handlers.get(name, ()) if h is not handler)
+                if left:
+                    self._handlers[name] = left
+                else:
+                    self._handlers.pop(name, None)
+
+        return unsubscribe
+
+    def wants(self, name: str) -> bool:
+        return bool(self._wildcard) or name in self._handlers
+
+    def emit(self, name: str, path: tuple, **data):
+        """Deliver an event; returns an awaitable when an async handler must be awaited."""
+        handlers = self._handlers.get(name, ()) + self._wildcard
+        if not handlers:
+            return None
+        event = EVENT_TYPES[name](name, self.run_id, path, time.time(), **data)
+        for i, handler in enumerate(handlers):
+            try:
+                out = handler(event)
+            except Exception as exc:  # a listener never changes the run's outcome
+                self._log_failure(name, handler, exc)
+                continue
+            if out is not None and inspect.isawaitable(out):
+                return self._finish(event, out, handlers[i + 1 :])
+        return None
+
+    async def _finish(self, event, pending, rest):
+        try:
+            await pending
+        except Exception as exc:
+            self._log_failure(event.name, None, exc)
+        for handler in rest:
+            try:
+                out = handler(event)
+                if out is not None and inspect.isawaitable(out):
+                    await out
+            except Exception as exc:
+                self._log_failure(event.name, handler, exc)
+
+    def _log_failure(self, name, handler, exc) -> None:
+        who = getattr(handler, "__qualname__", repr(handler)) if handler else "async handler"
+        try:
+            self._logger.error(
+                f"listener {who} for {name!r} of run {self.run_id} raised {type(exc).__name__}: {exc}",
+                {"run_id": self.run_id, "event": name, "error": exc},
+            )
+        except Exception:
+            pass

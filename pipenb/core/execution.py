@@ -1,0 +1,386 @@
+"""The engine loop: run a pipeline level by level, one atomic stage at a time.
+
+One async implementation serves every entry point (``run``, ``step``,
+``start``, ``run_sync``). Control leaves a level by exception: ``_PauseSignal``
+unwinds a pause through the parent stages so that each level closes its
+``stage:start``/``pipeline:start`` with a matching event; ``PipelineError``
+does the same for failures. Events are built only when someone listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from typing import TYPE_CHECKING, Any
+
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso
+from .errors import AbortedError, PipelineError, RoutingError, StepError, StoreError
+from .events import PathNode
+from .routing import END, Pause
+from .state import EMPTY, PIPELINE_DATA_KEY, is_mapping, merge, user_view
+
+if TYPE_CHECKING:
+    from .context import RunContext
+    from .definitions import Pipeline, Stage
+
+_perf = time.perf_counter
+_YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
+
+
+class _PauseSignal(Exception):
+    def __init__(self, checkpoint, timeout, reason, instruction):
+        self.checkpoint = checkpoint
+        self.timeout = timeout
+        self.reason = reason
+        self.instruction = instruction
+
+
+class StepContext:
+    """What a step's second argument offers: ids, the path, artifacts, signal, logger."""
+
+    __slots__ = ("run_id", "stage_id", "step_id", "path", "artifacts", "signal", "logger")
+
+    def __init__(self, run_id, stage_id, step_id, path, artifacts, signal, logger):
+        self.run_id = run_id
+        self.stage_id = stage_id
+        self.step_id = step_id
+        self.path = path
+        self.artifacts = artifacts
+        self.signal = signal
+        self.logger = logger
+
+    def __repr__(self) -> str:
+        return f"StepContext(run_id={self.run_id!r}, stage={self.stage_id!r}, step={self.step_id!r})"
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Engine:
+    """Runs one root pipeline for a ``RunContext``; holds no state between runs."""
+
+    __slots__ = ("ctx", "bus", "store", "pipeline", "_skip", "_last_yield", "_cursor_writes")
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.bus = ctx._bus
+        self.store = ctx._store
+        self.pipeline = ctx._pipeline
+        self._skip: tuple | None = None
+        self._last_yield = _perf()
+        self._cursor_writes = bool(getattr(self.store, "durable", False))
+
+    # -- entry --------------------------------------------------------------
+    async def run(self, entry: tuple, resumed: bool) -> str:
+        """Run from ``entry``; returns ``"completed"``/``"terminated"`` or raises."""
+        self._skip = entry if resumed else None
+        return await self._level(self.pipeline, (), (), entry, resumed)
+
+    def committed(self):
+        return user_view(self.store.get())
+
+    async def _emit(self, name: str, path: tuple, **data) -> None:
+        out = self.bus.emit(name, path, **data)
+        if out is not None:
+            await out
+
+    # -- a pipeline level ---------------------------------------------------
+    async def _level(self, pipe: Pipeline, parent_path: tuple, prefix: tuple, entry: tuple, resumed: bool) -> str:
+        bus = self.bus
+        path = parent_path + (PathNode(pipe.id, None),)
+        if bus.wants("pipeline:start"):
+            await self._emit(
+                "pipeline:start", path, pipeline_id=pipe.id,
+                entry="/".join(entry) if entry else None, state=self.committed(), resumed=resumed,
+            )
+        idx = pipe.position[entry[0]] if entry else 0
+        sub_entry = entry[1:] if entry else ()
+        count = 0
+        status = "completed"
+        try:
+            while True:
+                stage = pipe.ordered[idx]
+                addr = prefix + (stage.id,)
+                count += 1
+                if count > pipe.max_transitions:
+                    raise RoutingError(
+                        f"pipeline {pipe.id!r} exceeded max_transitions={pipe.max_transitions} "
+                        f"(stopped before stage {stage.id!r}); a router probably loops forever",
+                        stage_id=stage.id,
+                    )
+                await self._boundary(pipe, stage, addr)
+                decision = await self._stage(pipe, stage, parent_path, addr, sub_entry)
+                sub_entry = ()
+                if decision is None:
+                    idx += 1
+                    if idx == len(pipe.ordered):
+                        break
+                elif decision is END:
+                    status = "terminated"
+                    break
+                else:
+                    idx = pipe.position[decision]
+        except _PauseSignal as sig:
+            if bus.wants("pipeline:paused"):
+                await self._emit(
+                    "pipeline:paused", path, checkpoint=sig.checkpoint, final_state=self.committed(),
+                    pause_timeout=sig.timeout, reason=sig.reason,
+                )
+            raise
+        except PipelineError as exc:
+            if bus.wants("pipeline:failure"):
+                await self._emit("pipeline:failure", path, error=exc, state=self.committed())
+            raise
+        if bus.wants("pipeline:success"):
+            await self._emit("pipeline:success", path, final_state=self.committed(), status=status)
+        return status
+
+    async def _boundary(self, pipe: Pipeline, stage: Stage, addr: tuple) -> None:
+        """Pause before a stage if asked to (request, step budget, breakpoint)."""
+        ctx = self.ctx
+        now = _perf()
+        if now - self._last_yield > _YIELD_EVERY:
+            # Let widgets, timers and other tasks run during long sync runs.
+            self._last_yield = now
+            await asyncio.sleep(0)
+        if self._skip is not None:
+            if self._skip[: len(addr)] == addr:
+                if len(addr) == len(self._skip):
+                    self._skip = None
+                return
+            self._skip = None
+        reason = None
+        if ctx.signal.aborted:
+            ctx._cursor = addr
+            raise AbortedError(f"run {ctx.run_id} aborted before stage {'/'.join(addr)!r}", reason=ctx.signal.reason)
+        if ctx._pause_request is not None:
+            reason = "request"
+        elif ctx._step_budget is not None and ctx._step_budget <= 0:
+            reason = "step"
+        elif ctx.breakpoints and "/".join(addr) in ctx.breakpoints:
+            reason = "breakpoint"
+        if reason is None:
+            return
+        timeout = ctx._pause_request[0] if reason == "request" else None
+        ctx._pause_request = None
+        cp = self._checkpoint(addr, stage)
+        ctx._cursor = addr
+        self.store.set(checkpoint_patch(cp))
+        raise _PauseSignal(cp, timeout, reason, None)
+
+    def _checkpoint(self, resume_at: tuple, stage: Stage) -> PipelineCheckpoint:
+        ctx = self.ctx
+        return PipelineCheckpoint(
+            run_id=ctx.run_id, pipeline_id=self.pipeline.id, resume_at=resume_at,
+            paused_at_stage_id=stage.id, paused_at_stage_label=stage.label, paused_on=now_iso(),
+        )
+
+    # -- one stage ----------------------------------------------------------
+    async def _stage(self, pipe: Pipeline, stage: Stage, parent_path: tuple, addr: tuple, sub_entry: tuple):
+        ctx = self.ctx
+        bus = self.bus
+        path = parent_path + (PathNode(pipe.id, stage.id),)
+        ctx._cursor = addr
+        t0 = _perf()
+        if bus.wants("stage:start"):
+            await self._emit("stage:start", path, stage_id=stage.id, label=stage.label)
+        try:
+            if stage.pipeline is not None:
+                await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry))
+                ctx._cursor = addr
+                patches, results = (), {}
+                working = self.committed() if stage.router is not None else None
+            else:
+                patches, results, working = await self._steps(pipe, stage, path, addr)
+            decision = None
+            if stage.router is not None:
+                decision = await self._route(pipe, stage, working, results)
+            if ctx.signal.aborted:
+                raise AbortedError(
+                    f"run {ctx.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not committed",
+                    reason=ctx.signal.reason,
+                )
+            cp = None
+            if type(decision) is Pause:
+                cp = self._checkpoint(addr[:-1] + (decision.stage_id,), stage)
+            elif self._cursor_writes and decision is not END:
+                nxt = self._next_address(pipe, stage, addr, decision)
+                if nxt is not None:
+                    cp = self._checkpoint(nxt, stage)
+            self._commit(patches, cp, addr)
+            if cp is not None and type(decision) is Pause:
+                ctx._cursor = cp.resume_at
+        except _PauseSignal as sig:
+            if bus.wants("stage:paused"):
+                await self._emit("stage:paused", path, stage_id=stage.id, instruction=sig.instruction,
+                                 duration=_perf() - t0)
+            raise
+        except asyncio.CancelledError:
+            if not ctx.signal.aborted:
+                raise
+            ctx._uncancel()
+            err = AbortedError(f"run {ctx.run_id} aborted in stage {'/'.join(addr)!r}", reason=ctx.signal.reason)
+            await self._stage_failed(path, stage, err, t0)
+            raise err from None
+        except PipelineError as exc:
+            await self._stage_failed(path, stage, exc, t0)
+            raise
+        if ctx._step_budget is not None and stage.pipeline is None:
+            ctx._step_budget -= 1
+        for sid, patch in results.items():
+            ctx.artifacts.put("/".join(addr) + "/" + sid, patch)
+        if type(decision) is Pause:
+            if bus.wants("stage:paused"):
+                await self._emit("stage:paused", path, stage_id=stage.id, instruction=decision, duration=_perf() - t0)
+            raise _PauseSignal(cp, decision.timeout, "router", decision)
+        if bus.wants("stage:success"):
+            await self._emit("stage:success", path, stage_id=stage.id, results=results, next=decision,
+                             duration=_perf() - t0)
+        return decision
+
+    async def _stage_failed(self, path, stage, exc, t0) -> None:
+        if self.bus.wants("stage:failure"):
+            await self._emit("stage:failure", path, stage_id=stage.id, error=exc, duration=_perf() - t0)
+
+    def _next_address(self, pipe: Pipeline, stage: Stage, addr: tuple, decision) -> tuple | None:
+        """Where a crash after this commit should continue (durable stores only)."""
+        if decision is not None:
+            return addr[:-1] + (decision,)
+        i = pipe.position[stage.id] + 1
+        return addr[:-1] + (pipe.ordered[i].id,) if i < len(pipe.ordered) else None
+
+    def _commit(self, patches, cp, addr) -> None:
+        store = self.store
+        if not patches and cp is None:
+            return
+        try:
+            with store.transaction():
+                for patch in patches:
+                    store.set(patch)
+                if cp is not None:
+                    store.set(checkpoint_patch(cp))
+        except PipelineError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"run {self.ctx.run_id}: commit of stage {'/'.join(addr)!r} failed, nothing of it was kept: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _steps(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple):
+        ctx = self.ctx
+        bus = self.bus
+        committed = self.committed()
+        working = committed
+        pending = 0  # patches not yet merged into ``working``
+        patches: list = []
+        results: dict = {}
+        for step in stage.steps:
+            if pending:
+                for p in patches[-pending:]:
+                    working = merge(working, p)
+                pending = 0
+            if ctx.signal.aborted:
+                raise AbortedError(
+                    f"run {ctx.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
+                    reason=ctx.signal.reason,
+                )
+            if bus.wants("step:start"):
+                await self._emit("step:start", path, stage_id=stage.id, step_id=step.id)
+            t0 = _perf()
+            try:
+                if step.nargs == 2:
+                    sctx = StepContext(ctx.run_id, stage.id, step.id, path, ctx.artifacts, ctx.signal, ctx._logger)
+                    out = step.action(working, sctx)
+                else:
+                    out = step.action(working)
+                if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
+                    ctx._in_async_step = True
+                    try:
+                        out = await out
+                    finally:
+                        ctx._in_async_step = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                err = StepError(
+                    f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} (run {ctx.run_id}) "
+                    f"raised {type(exc).__name__}: {exc}",
+                    stage_id=stage.id, step_id=step.id,
+                )
+                err.__cause__ = exc
+                await self._step_failed(path, stage, step, err, t0)
+                raise err from exc
+            if out is None:
+                out = EMPTY
+            elif not (type(out) is dict or is_mapping(out)):
+                err = StepError(
+                    f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} returned "
+                    f"{type(out).__name__} {_describe(out)}; a step must return a mapping (patch) or None",
+                    stage_id=stage.id, step_id=step.id,
+                )
+                err.__cause__ = TypeError(f"bad patch type {type(out).__name__}")
+                await self._step_failed(path, stage, step, err, t0)
+                raise err
+            elif PIPELINE_DATA_KEY in out:
+                err = StepError(
+                    f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} wrote the reserved "
+                    f"key {PIPELINE_DATA_KEY!r}; it belongs to the engine",
+                    stage_id=stage.id, step_id=step.id,
+                )
+                err.__cause__ = KeyError(PIPELINE_DATA_KEY)
+                await self._step_failed(path, stage, step, err, t0)
+                raise err
+            else:
+                patches.append(out)
+                pending += 1
+            results[step.id] = out
+            if bus.wants("step:success"):
+                await self._emit("step:success", path, stage_id=stage.id, step_id=step.id, patch=out,
+                                 duration=_perf() - t0)
+        if stage.router is not None and pending:
+            for p in patches[-pending:]:
+                working = merge(working, p)
+        return patches, results, working
+
+    async def _step_failed(self, path, stage, step, err, t0) -> None:
+        if self.bus.wants("step:failure"):
+            await self._emit("step:failure", path, stage_id=stage.id, step_id=step.id, error=err,
+                             duration=_perf() - t0)
+
+    async def _route(self, pipe: Pipeline, stage: Stage, working, results):
+        where = f"router of stage {stage.id!r} in pipeline {pipe.id!r}"
+        try:
+            if stage.router_nargs == 2:
+                decision = stage.router(working, results)
+            else:
+                decision = stage.router(working)
+            if stage.router_async or inspect.isawaitable(decision):
+                self.ctx._in_async_step = True
+                try:
+                    decision = await decision
+                finally:
+                    self.ctx._in_async_step = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise RoutingError(f"{where} raised {type(exc).__name__}: {exc}", stage_id=stage.id) from exc
+        if decision is None or decision is END:
+            return decision
+        if type(decision) is str or type(decision) is Pause:
+            target = decision if type(decision) is str else decision.stage_id
+            if target in pipe.position:
+                return decision
+            raise RoutingError(
+                f"{where} returned {_describe(decision)}: pipeline {pipe.id!r} has no stage {target!r} "
+                f"(stages: {', '.join(s.id for s in pipe.ordered)})",
+                stage_id=stage.id, value=decision,
+            )
+        raise RoutingError(
+            f"{where} returned {type(decision).__name__} {_describe(decision)}; expected a stage id, None, "
+            f"END or Pause(...)",
+            stage_id=stage.id, value=decision,
+        )

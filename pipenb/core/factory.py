@@ -1,0 +1,183 @@
+"""``PipelineFactory``: makes new runs (``prepare``) and brings paused ones back (``resume``).
+
+The factory is stateless between runs: it holds the definition, the store
+factory, the logger and the registry binding, nothing else. Everything a run
+owns lives in its ``RunContext`` and its store, so a factory can be rebuilt
+(a re-run notebook cell) without losing a paused run.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from .artifacts import ArtifactContainer
+from .checkpoints import read_checkpoint
+from .context import RunContext
+from .definitions import Pipeline
+from .errors import PipelineError, ResumeError, StoreError
+from .ids import uuid7
+from .logs import adapt_logger
+from .result import Result
+from .state import PIPELINE_DATA_KEY, is_mapping
+
+_DEFAULT = object()
+
+
+def _default_store_factory():
+    # The default provider is a store like any other; imported here so that
+    # stores depend on the core, never the other way round at import time.
+    from ..stores.memory import default_provider
+
+    return default_provider
+
+
+class PipelineFactory:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store_factory: Callable[[str], Any] | None = None,
+        initial_state_factory: Callable[[], Any] | None = None,
+        logger=None,
+        registry=_DEFAULT,
+    ):
+        if not isinstance(pipeline, Pipeline):
+            raise TypeError(f"PipelineFactory needs a Pipeline, got {type(pipeline).__name__}: {pipeline!r}")
+        if store_factory is not None and not callable(store_factory):
+            raise TypeError(f"store_factory must be callable(run_id), got {store_factory!r}")
+        if initial_state_factory is not None and not callable(initial_state_factory):
+            raise TypeError(f"initial_state_factory must be callable(), got {initial_state_factory!r}")
+        self.pipeline = pipeline
+        self.store_factory = store_factory if store_factory is not None else _default_store_factory()
+        self.initial_state_factory = initial_state_factory
+        self.logger = adapt_logger(logger)
+        if registry is _DEFAULT:
+            from .registry import PipelineRegistry
+
+            registry = PipelineRegistry.default
+        self.registry = registry
+
+    async def _open_store(self, run_id: str):
+        try:
+            store = self.store_factory(run_id)
+            if inspect.isawaitable(store):
+                store = await store
+        except PipelineError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"store_factory failed for run {run_id}: {type(exc).__name__}: {exc}") from exc
+        for method in ("get", "set", "transaction"):
+            if not callable(getattr(store, method, None)):
+                raise StoreError(f"store_factory returned {store!r} for run {run_id}, which has no {method}()")
+        return store
+
+    def _release(self, run_id: str) -> None:
+        release = getattr(self.store_factory, "release", None)
+        if release is not None:
+            release(run_id)
+
+    def _normalize_entry(self, entry) -> tuple:
+        if entry is None:
+            return (self.pipeline.ordered[0].id,)
+        if isinstance(entry, str):
+            entry = tuple(entry.split("/"))
+        if not isinstance(entry, tuple) or not all(isinstance(x, str) for x in entry):
+            raise PipelineError(
+                f"pipeline {self.pipeline.id!r}: entry must be None, a stage id or a tuple path, got {entry!r}"
+            )
+        try:
+            chain = self.pipeline.resolve(entry)
+        except KeyError as exc:
+            raise PipelineError(f"unknown entry {entry!r} for pipeline {self.pipeline.id!r}: {exc.args[0]}") from None
+        # Entering a sub-pipeline stage without a sub-address starts at its first stage.
+        while chain[-1].pipeline is not None:
+            first = chain[-1].pipeline.ordered[0]
+            entry = entry + (first.id,)
+            chain.append(first)
+        return entry
+
+    def _context(self, run_id, store, entry, container=None, status="prepared") -> RunContext:
+        ctx = RunContext(
+            pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
+            container=container, status=status, on_finish=self._release,
+        )
+        if self.registry is not None:
+            self.registry.register(ctx, store)
+        return ctx
+
+    async def prepare(self, entry=None, run_id: str | None = None, initial_state=None) -> Result:
+        """A new run, ready to ``run()``; nothing executes yet."""
+        try:
+            start = self._normalize_entry(entry)
+            if run_id is None:
+                run_id = uuid7()
+            elif not isinstance(run_id, str) or not run_id:
+                raise PipelineError(f"run_id must be a non-empty str, got {run_id!r}")
+            if initial_state is None and self.initial_state_factory is not None:
+                initial_state = self.initial_state_factory()
+            if initial_state is not None:
+                if not is_mapping(initial_state):
+                    raise PipelineError(
+                        f"initial state for pipeline {self.pipeline.id!r} must be a mapping, "
+                        f"got {type(initial_state).__name__}: {initial_state!r}"
+                    )
+                if PIPELINE_DATA_KEY in initial_state:
+                    raise PipelineError(f"initial state may not use the reserved key {PIPELINE_DATA_KEY!r}")
+            if self.registry is not None and self.registry.get_live_context(run_id) is not None:
+                raise PipelineError(f"run id {run_id!r} is already in use by a live run")
+            store = await self._open_store(run_id)
+            if store.get():
+                raise PipelineError(
+                    f"run id {run_id!r} already has state in its store; use resume({run_id!r}) or a new id"
+                )
+            if initial_state:
+                store.set(initial_state)
+            return Result.ok(self._context(run_id, store, start))
+        except PipelineError as exc:
+            return Result.err(exc)
+
+    async def resume(self, run_id: str) -> Result:
+        """The live context if the registry still holds it, else one rebuilt from the store."""
+        try:
+            if not isinstance(run_id, str) or not run_id:
+                raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
+            live = self.registry.get_live_context(run_id) if self.registry is not None else None
+            if live is not None:
+                if live.pipeline_id != self.pipeline.id:
+                    raise ResumeError(
+                        f"run {run_id} belongs to pipeline {live.pipeline_id!r}, not {self.pipeline.id!r}"
+                    )
+                return Result.ok(live)
+            store = await self._open_store(run_id)
+            cp = read_checkpoint(store, None, run_id)
+            if cp is None:
+                self._release(run_id)
+                raise ResumeError(f"run {run_id} has no checkpoint to resume from (unknown, or it completed)")
+            if cp.pipeline_id != self.pipeline.id:
+                raise ResumeError(
+                    f"run {run_id} was checkpointed by pipeline {cp.pipeline_id!r}, not {self.pipeline.id!r}"
+                )
+            try:
+                self.pipeline.resolve(tuple(cp.resume_at))
+            except KeyError as exc:
+                raise ResumeError(
+                    f"run {run_id}: checkpoint resumes at {'/'.join(cp.resume_at)!r}, which pipeline "
+                    f"{self.pipeline.id!r} does not have: {exc.args[0]}"
+                ) from None
+            container = ArtifactContainer.from_bundle(cp.container_bundle)
+            return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status="paused"))
+        except PipelineError as exc:
+            return Result.err(exc)
+
+    def prepare_sync(self, entry=None, run_id: str | None = None, initial_state=None) -> Result:
+        from .sync import run_sync
+
+        return run_sync(self.prepare(entry, run_id, initial_state))
+
+    def resume_sync(self, run_id: str) -> Result:
+        from .sync import run_sync
+
+        return run_sync(self.resume(run_id))
+
+    def __repr__(self) -> str:
+        return f"PipelineFactory({self.pipeline.id!r})"

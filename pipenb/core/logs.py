@@ -1,0 +1,30 @@
+"""Accept either the seed's ``{info, error}`` logger or a ``logging.Logger``."""
+
+from __future__ import annotations
+
+import logging
+
+
+class _StdLogger:
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: logging.Logger):
+        self._logger = logger
+
+    # "%s" keeps user text containing "%" from breaking logging's formatting.
+    def info(self, msg, ctx=None):
+        self._logger.info("%s", msg, extra={"pipenb": ctx})
+
+    def error(self, msg, ctx=None):
+        self._logger.error("%s", msg, extra={"pipenb": ctx})
+
+
+def adapt_logger(logger):
+    if logger is None:
+        logger = logging.getLogger("pipenb")
+    if isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
+        return _StdLogger(logger)
+    for method in ("info", "error"):
+        if not callable(getattr(logger, method, None)):
+            raise TypeError(f"logger needs callable info() and error() methods, got {logger!r}")
+    return logger

@@ -1,0 +1,82 @@
+"""``Result``: success or failure as a value, as the seed's API returns it.
+
+Entry points that a notebook calls (``prepare``, ``resume``, ``run``) return a
+``Result`` instead of raising, so a failed run is something to look at, not a
+traceback; ``unwrap()`` turns it back into an exception when that is wanted.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Result(Generic[T]):
+    __slots__ = ("_value", "_error")
+
+    def __init__(self, value: T | None = None, error: BaseException | None = None):
+        self._value = value
+        self._error = error
+
+    @classmethod
+    def ok(cls, value: T) -> Result[T]:
+        return cls(value, None)
+
+    @classmethod
+    def err(cls, error: BaseException) -> Result[T]:
+        if not isinstance(error, BaseException):
+            raise TypeError(f"Result.err needs an exception, got {type(error).__name__}: {error!r}")
+        return cls(None, error)
+
+    @property
+    def is_ok(self) -> bool:
+        return self._error is None
+
+    @property
+    def is_err(self) -> bool:
+        return self._error is not None
+
+    @property
+    def value(self) -> T | None:
+        return self._value
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def unwrap(self) -> T:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        return f"Result.ok({self._value!r})" if self.is_ok else f"Result.err({self._error!r})"
+
+
+class PipelineRunResult:
+    """What a finished ``run()`` hands back: completed, terminated or paused."""
+
+    __slots__ = ("run_id", "status", "state", "checkpoint")
+
+    def __init__(self, run_id: str, status: str, state, checkpoint=None):
+        self.run_id = run_id
+        self.status = status
+        self.state = state
+        self.checkpoint = checkpoint
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, PipelineRunResult) and (
+            self.run_id, self.status, self.state, self.checkpoint
+        ) == (other.run_id, other.status, other.state, other.checkpoint)
+
+    def __repr__(self) -> str:
+        return (
+            f"PipelineRunResult(run_id={self.run_id!r}, status={self.status!r}, "
+            f"state keys={sorted(map(str, self.state))[:10]}, checkpoint={self.checkpoint!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        from ..display import run_result_html
+
+        return run_result_html(self)

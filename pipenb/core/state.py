@@ -1,0 +1,99 @@
+"""Run state as immutable snapshots: ``FrozenDict``, deep merge and ``DELETE``.
+
+Stores hand out their state in O(1) without copying, so what they hand out
+must be impossible to change by accident: every mapping in committed state is
+a ``FrozenDict`` and a merge copies only the path a patch touches (structural
+sharing). A 10 MiB value under one key therefore costs nothing per commit.
+Non-mapping values (lists, arrays, DataFrames) are shared as they are; the
+contract asks steps to treat them as immutable and return patches instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+PIPELINE_DATA_KEY = "__pipeline_data__"
+
+
+class _Delete:
+    __slots__ = ()
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+    def __reduce__(self):
+        return (_Delete, ())
+
+
+DELETE = _Delete()
+"""A patch value that removes its key from the state."""
+
+
+def _read_only(self, *args, **kwargs):
+    raise TypeError(
+        "pipenb state is read-only: return a patch (a dict of changes) from the step instead"
+    )
+
+
+class FrozenDict(dict):
+    """A ``dict`` that refuses in-place changes (still a real dict for pandas, json, ...)."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
+
+    def __reduce__(self):
+        return (FrozenDict, (dict(self),))
+
+    def __repr__(self) -> str:
+        return dict.__repr__(self)
+
+
+EMPTY = FrozenDict()
+
+
+def is_mapping(value: object) -> bool:
+    return type(value) is dict or type(value) is FrozenDict or isinstance(value, Mapping)
+
+
+def freeze(value: Any) -> Any:
+    """Mappings become ``FrozenDict`` (recursively, dropping ``DELETE``); others are shared."""
+    if type(value) is FrozenDict:
+        return value
+    if is_mapping(value):
+        return FrozenDict({k: freeze(v) for k, v in value.items() if v is not DELETE})
+    return value
+
+
+def merge(base: FrozenDict, patch: Mapping) -> FrozenDict:
+    """Deep-merge ``patch`` into ``base`` without touching either.
+
+    Mappings merge recursively, other values replace, ``DELETE`` removes.
+    """
+    out = dict(base)
+    for key, value in patch.items():
+        if value is DELETE:
+            out.pop(key, None)
+            continue
+        old = out.get(key, DELETE)
+        if old is value:
+            continue
+        if is_mapping(value) and old is not DELETE and is_mapping(old):
+            out[key] = merge(old, value)
+        else:
+            out[key] = freeze(value)
+    return FrozenDict(out)
+
+
+def user_view(snapshot: FrozenDict) -> FrozenDict:
+    """The state without the engine's reserved key (O(1) when it is absent)."""
+    if PIPELINE_DATA_KEY not in snapshot:
+        return snapshot
+    return FrozenDict({k: v for k, v in snapshot.items() if k != PIPELINE_DATA_KEY})
