@@ -1,0 +1,67 @@
+import asyncio
+
+import pytest
+
+from pipenb import PipelineFactory, PipelineRegistry, Pipeline, Stage, Step
+
+
+def arun(coro):
+    """Run a coroutine to completion in a fresh loop (tests are plain scripts)."""
+    return asyncio.run(coro)
+
+
+class Recorder:
+    """Collects every event of a run (a "*" listener)."""
+
+    def __init__(self, ctx=None):
+        self.events = []
+        if ctx is not None:
+            ctx.on("*", self.events.append)
+
+    @property
+    def names(self):
+        return [e.name for e in self.events]
+
+    def where(self, name):
+        return [e for e in self.events if e.name == name]
+
+    def trace(self):
+        return [(e.name, e.stage_address) for e in self.events]
+
+
+@pytest.fixture
+def registry():
+    reg = PipelineRegistry(default_timeout=60)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def make(registry):
+    """make(pipeline, **factory_kwargs) -> (factory, prepared ctx, recorder)."""
+
+    def _make(pipeline, initial_state=None, entry=None, **kwargs):
+        kwargs.setdefault("registry", registry)
+        factory = PipelineFactory(pipeline, **kwargs)
+        ctx = factory.prepare_sync(entry=entry, initial_state=initial_state).unwrap()
+        return factory, ctx, Recorder(ctx)
+
+    return _make
+
+
+def add(key, amount=1):
+    """A step action adding ``amount`` to ``state[key]``."""
+
+    def action(state):
+        return {key: state.get(key, 0) + amount}
+
+    action.__name__ = f"add_{key}"
+    return action
+
+
+def linear(pid="lin", n=3, key="n"):
+    return Pipeline(pid, steps=[Step(f"s{i}", add(key)) for i in range(n)])
+
+
+def stage(sid, *actions, **kw):
+    return Stage(sid, steps=[Step(f"{sid}{i}", a) for i, a in enumerate(actions)], **kw)
