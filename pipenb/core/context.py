@@ -157,7 +157,9 @@ class RunContext:
             status = await engine.run(self._cursor, self._resumed)
         except _PauseSignal as sig:
             self._status = "paused"
-            result = Result.ok(PipelineRunResult(self.run_id, "paused", self.state, sig.checkpoint))
+            # The store's copy: the registry may have added the artifacts bundle (persist=True).
+            cp = self.checkpoint or sig.checkpoint
+            result = Result.ok(PipelineRunResult(self.run_id, "paused", self.state, cp))
         except AbortedError as exc:
             self._fail("aborted", engine)
             result = Result.err(exc)

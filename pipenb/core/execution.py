@@ -94,7 +94,7 @@ class Engine:
         if bus.wants("pipeline:start"):
             await self._emit(
                 "pipeline:start", path, pipeline_id=pipe.id,
-                entry="/".join(entry) if entry else None, state=self.committed(), resumed=resumed,
+                entry="/".join(entry) if entry else pipe.ordered[0].id, state=self.committed(), resumed=resumed,
             )
         idx = pipe.position[entry[0]] if entry else 0
         sub_entry = entry[1:] if entry else ()
@@ -156,9 +156,10 @@ class Engine:
         if ctx.signal.aborted:
             ctx._cursor = addr
             raise AbortedError(f"run {ctx.run_id} aborted before stage {'/'.join(addr)!r}", reason=ctx.signal.reason)
-        if ctx._pause_request is not None:
+        leaf = stage.pipeline is None  # request and step pauses land on a stage with steps
+        if leaf and ctx._pause_request is not None:
             reason = "request"
-        elif ctx._step_budget is not None and ctx._step_budget <= 0:
+        elif leaf and ctx._step_budget is not None and ctx._step_budget <= 0:
             reason = "step"
         elif ctx.breakpoints and "/".join(addr) in ctx.breakpoints:
             reason = "breakpoint"
