@@ -29,6 +29,12 @@ class ArtifactContainer:
         with self._lock:
             self._items[key] = value
 
+    def record(self, prefix: str, outputs: dict) -> None:
+        """Record a stage's step outputs under ``prefix + step_id`` (the engine's hot path)."""
+        items = self._items
+        for step_id, patch in outputs.items():
+            items[prefix + step_id] = patch
+
     def get(self, key: str, default: Any = None) -> Any:
         return self._items.get(key, default)
 

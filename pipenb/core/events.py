@@ -9,7 +9,7 @@ one dict lookup per event, which is what keeps a stage in a few microseconds.
 from __future__ import annotations
 
 import inspect
-import time
+from time import time as _now
 from dataclasses import dataclass, fields
 from typing import Any, Callable, NamedTuple
 
@@ -38,12 +38,18 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class RunEvent:
     name: str
     run_id: str
     path: tuple
     time: float
+
+    def __init__(self, name: str, run_id: str, path: tuple, time: float, **fields):
+        # One attribute write instead of one per field: frozen dataclasses are
+        # otherwise slow to build, and a run can emit tens of thousands of events.
+        fields["name"], fields["run_id"], fields["path"], fields["time"] = name, run_id, path, time
+        object.__setattr__(self, "__dict__", fields)
 
     def to_dict(self) -> dict:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
@@ -55,7 +61,7 @@ class RunEvent:
         return "/".join(ids) if ids else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class PipelineStart(RunEvent):
     pipeline_id: str
     entry: Any
@@ -63,13 +69,13 @@ class PipelineStart(RunEvent):
     resumed: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class PipelineSuccess(RunEvent):
     final_state: Any
     status: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class PipelinePaused(RunEvent):
     checkpoint: Any
     final_state: Any
@@ -77,19 +83,19 @@ class PipelinePaused(RunEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class PipelineFailure(RunEvent):
     error: BaseException
     state: Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class StageStart(RunEvent):
     stage_id: str
     label: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class StageSuccess(RunEvent):
     stage_id: str
     results: Any
@@ -97,27 +103,27 @@ class StageSuccess(RunEvent):
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class StageFailure(RunEvent):
     stage_id: str
     error: BaseException
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class StagePaused(RunEvent):
     stage_id: str
     instruction: Any
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class StepStart(RunEvent):
     stage_id: str
     step_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class StepSuccess(RunEvent):
     stage_id: str
     step_id: str
@@ -125,7 +131,7 @@ class StepSuccess(RunEvent):
     duration: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, init=False)
 class StepFailure(RunEvent):
     stage_id: str
     step_id: str
@@ -189,18 +195,21 @@ class EventBus:
 
     def emit(self, name: str, path: tuple, **data):
         """Deliver an event; returns an awaitable when an async handler must be awaited."""
-        handlers = self._handlers.get(name, ()) + self._wildcard
+        named = self._handlers.get(name)
+        handlers = named + self._wildcard if named else self._wildcard
         if not handlers:
             return None
-        event = EVENT_TYPES[name](name, self.run_id, path, time.time(), **data)
-        for i, handler in enumerate(handlers):
+        event = EVENT_TYPES[name](name, self.run_id, path, _now(), **data)
+        i = 0
+        for handler in handlers:
+            i += 1
             try:
                 out = handler(event)
             except Exception as exc:  # a listener never changes the run's outcome
                 self._log_failure(name, handler, exc)
                 continue
             if out is not None and inspect.isawaitable(out):
-                return self._finish(event, out, handlers[i + 1 :])
+                return self._finish(event, out, handlers[i:])
         return None
 
     async def _finish(self, event, pending, rest):

@@ -62,7 +62,7 @@ def _describe(value: Any) -> str:
 class Engine:
     """Runs one root pipeline for a ``RunContext``; holds no state between runs."""
 
-    __slots__ = ("ctx", "bus", "store", "pipeline", "_skip", "_last_yield", "_cursor_writes")
+    __slots__ = ("ctx", "bus", "store", "pipeline", "_skip", "_last_yield", "_cursor_writes", "_swap")
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
@@ -72,6 +72,7 @@ class Engine:
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._cursor_writes = bool(getattr(self.store, "durable", False))
+        self._swap = getattr(self.store, "compare_and_set", None)
 
     # -- entry --------------------------------------------------------------
     async def run(self, entry: tuple, resumed: bool) -> str:
@@ -187,15 +188,17 @@ class Engine:
         ctx._cursor = addr
         t0 = _perf()
         if bus.wants("stage:start"):
-            await self._emit("stage:start", path, stage_id=stage.id, label=stage.label)
+            pending = bus.emit("stage:start", path, stage_id=stage.id, label=stage.label)
+            if pending is not None:
+                await pending
         try:
             if stage.pipeline is not None:
                 await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry))
                 ctx._cursor = addr
-                patches, results = (), {}
+                patches, results, snapshot = (), {}, None
                 working = self.committed() if stage.router is not None else None
             else:
-                patches, results, working = await self._steps(pipe, stage, path, addr)
+                patches, results, working, snapshot = await self._steps(pipe, stage, path, addr)
             decision = None
             if stage.router is not None:
                 decision = await self._route(pipe, stage, working, results)
@@ -211,7 +214,7 @@ class Engine:
                 nxt = self._next_address(pipe, stage, addr, decision)
                 if nxt is not None:
                     cp = self._checkpoint(nxt, stage)
-            self._commit(patches, cp, addr)
+            self._commit(patches, cp, addr, snapshot, working)
             if cp is not None and type(decision) is Pause:
                 ctx._cursor = cp.resume_at
         except _PauseSignal as sig:
@@ -231,15 +234,17 @@ class Engine:
             raise
         if ctx._step_budget is not None and stage.pipeline is None:
             ctx._step_budget -= 1
-        for sid, patch in results.items():
-            ctx.artifacts.put("/".join(addr) + "/" + sid, patch)
+        if results:
+            ctx.artifacts.record("/".join(addr) + "/", results)
         if type(decision) is Pause:
             if bus.wants("stage:paused"):
                 await self._emit("stage:paused", path, stage_id=stage.id, instruction=decision, duration=_perf() - t0)
             raise _PauseSignal(cp, decision.timeout, "router", decision)
         if bus.wants("stage:success"):
-            await self._emit("stage:success", path, stage_id=stage.id, results=results, next=decision,
-                             duration=_perf() - t0)
+            pending = bus.emit("stage:success", path, stage_id=stage.id, results=results, next=decision,
+                               duration=_perf() - t0)
+            if pending is not None:
+                await pending
         return decision
 
     async def _stage_failed(self, path, stage, exc, t0) -> None:
@@ -253,11 +258,17 @@ class Engine:
         i = pipe.position[stage.id] + 1
         return addr[:-1] + (pipe.ordered[i].id,) if i < len(pipe.ordered) else None
 
-    def _commit(self, patches, cp, addr) -> None:
-        store = self.store
+    def _commit(self, patches, cp, addr, snapshot, working) -> None:
+        """Write a stage's patches (and checkpoint) in one transaction."""
         if not patches and cp is None:
             return
+        store = self.store
         try:
+            # Fast path: the stage's merged state *is* the new state; swap it in if
+            # nothing else wrote meanwhile, instead of merging every patch again.
+            if cp is None and self._swap is not None and user_view(snapshot) is snapshot:
+                if self._swap(snapshot, working):
+                    return
             with store.transaction():
                 for patch in patches:
                     store.set(patch)
@@ -272,30 +283,30 @@ class Engine:
             ) from exc
 
     async def _steps(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple):
+        """Run a stage's steps; returns (patches, results, working state, store snapshot it built on)."""
         ctx = self.ctx
         bus = self.bus
-        committed = self.committed()
-        working = committed
-        pending = 0  # patches not yet merged into ``working``
+        snapshot = self.store.get()
+        working = user_view(snapshot)
         patches: list = []
         results: dict = {}
+        want_start, want_success = bus.wants("step:start"), bus.wants("step:success")
+        signal = ctx.signal
         for step in stage.steps:
-            if pending:
-                for p in patches[-pending:]:
-                    working = merge(working, p)
-                pending = 0
-            if ctx.signal.aborted:
+            if signal.aborted:
                 raise AbortedError(
                     f"run {ctx.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
-                    reason=ctx.signal.reason,
+                    reason=signal.reason,
                 )
-            if bus.wants("step:start"):
-                await self._emit("step:start", path, stage_id=stage.id, step_id=step.id)
+            if want_start:
+                pending = bus.emit("step:start", path, stage_id=stage.id, step_id=step.id)
+                if pending is not None:
+                    await pending
             t0 = _perf()
             try:
                 if step.nargs == 2:
-                    sctx = StepContext(ctx.run_id, stage.id, step.id, path, ctx.artifacts, ctx.signal, ctx._logger)
-                    out = step.action(working, sctx)
+                    out = step.action(working, StepContext(ctx.run_id, stage.id, step.id, path, ctx.artifacts,
+                                                           signal, ctx._logger))
                 else:
                     out = step.action(working)
                 if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
@@ -312,40 +323,36 @@ class Engine:
                     f"raised {type(exc).__name__}: {exc}",
                     stage_id=stage.id, step_id=step.id,
                 )
-                err.__cause__ = exc
                 await self._step_failed(path, stage, step, err, t0)
                 raise err from exc
             if out is None:
                 out = EMPTY
-            elif not (type(out) is dict or is_mapping(out)):
-                err = StepError(
-                    f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} returned "
-                    f"{type(out).__name__} {_describe(out)}; a step must return a mapping (patch) or None",
-                    stage_id=stage.id, step_id=step.id,
-                )
-                err.__cause__ = TypeError(f"bad patch type {type(out).__name__}")
-                await self._step_failed(path, stage, step, err, t0)
-                raise err
+            elif type(out) is not dict and not is_mapping(out):
+                await self._bad_patch(pipe, stage, step, path, addr, t0,
+                                      f"returned {type(out).__name__} {_describe(out)}; a step must return a "
+                                      f"mapping (patch) or None", TypeError(f"bad patch type {type(out).__name__}"))
             elif PIPELINE_DATA_KEY in out:
-                err = StepError(
-                    f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} wrote the reserved "
-                    f"key {PIPELINE_DATA_KEY!r}; it belongs to the engine",
-                    stage_id=stage.id, step_id=step.id,
-                )
-                err.__cause__ = KeyError(PIPELINE_DATA_KEY)
-                await self._step_failed(path, stage, step, err, t0)
-                raise err
+                await self._bad_patch(pipe, stage, step, path, addr, t0,
+                                      f"wrote the reserved key {PIPELINE_DATA_KEY!r}; it belongs to the engine",
+                                      KeyError(PIPELINE_DATA_KEY))
             else:
                 patches.append(out)
-                pending += 1
+                working = merge(working, out)
             results[step.id] = out
-            if bus.wants("step:success"):
-                await self._emit("step:success", path, stage_id=stage.id, step_id=step.id, patch=out,
-                                 duration=_perf() - t0)
-        if stage.router is not None and pending:
-            for p in patches[-pending:]:
-                working = merge(working, p)
-        return patches, results, working
+            if want_success:
+                pending = bus.emit("step:success", path, stage_id=stage.id, step_id=step.id, patch=out,
+                                   duration=_perf() - t0)
+                if pending is not None:
+                    await pending
+        return patches, results, working, snapshot
+
+    async def _bad_patch(self, pipe, stage, step, path, addr, t0, what: str, cause: Exception):
+        err = StepError(
+            f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} {what}",
+            stage_id=stage.id, step_id=step.id,
+        )
+        await self._step_failed(path, stage, step, err, t0)
+        raise err from cause
 
     async def _step_failed(self, path, stage, step, err, t0) -> None:
         if self.bus.wants("step:failure"):

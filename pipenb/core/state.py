@@ -57,15 +57,26 @@ class FrozenDict(dict):
 
 
 EMPTY = FrozenDict()
+_set = dict.__setitem__
+_pop = dict.pop
+
+
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), list, tuple, set, frozenset, complex})
 
 
 def is_mapping(value: object) -> bool:
-    return type(value) is dict or type(value) is FrozenDict or isinstance(value, Mapping)
+    t = type(value)
+    if t is dict or t is FrozenDict:
+        return True
+    if t in _PLAIN:
+        return False
+    return isinstance(value, Mapping)
 
 
 def freeze(value: Any) -> Any:
     """Mappings become ``FrozenDict`` (recursively, dropping ``DELETE``); others are shared."""
-    if type(value) is FrozenDict:
+    t = type(value)
+    if t is FrozenDict or t in _PLAIN:
         return value
     if is_mapping(value):
         return FrozenDict({k: freeze(v) for k, v in value.items() if v is not DELETE})
@@ -77,19 +88,19 @@ def merge(base: FrozenDict, patch: Mapping) -> FrozenDict:
 
     Mappings merge recursively, other values replace, ``DELETE`` removes.
     """
-    out = dict(base)
+    out = FrozenDict(base)  # the one copy; filled through dict's own methods below
     for key, value in patch.items():
         if value is DELETE:
-            out.pop(key, None)
+            _pop(out, key, None)
             continue
         old = out.get(key, DELETE)
         if old is value:
             continue
-        if is_mapping(value) and old is not DELETE and is_mapping(old):
-            out[key] = merge(old, value)
+        if old is not DELETE and is_mapping(value) and is_mapping(old):
+            _set(out, key, merge(old, value))
         else:
-            out[key] = freeze(value)
-    return FrozenDict(out)
+            _set(out, key, freeze(value))
+    return out
 
 
 def user_view(snapshot: FrozenDict) -> FrozenDict:

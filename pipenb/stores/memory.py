@@ -68,6 +68,21 @@ class InMemoryStore:
     def transaction(self) -> _Transaction:
         return _Transaction(self)
 
+    def compare_and_set(self, expected, new) -> bool:
+        """Replace the whole state with ``new`` if it is still ``expected`` (optional fast path).
+
+        The engine has already merged a stage's patches into ``new``; swapping it
+        in is the same commit as setting each patch, without merging twice.
+        """
+        with self._lock:
+            if self._state is not expected or self._depth:
+                return False
+            self._state = freeze(new)
+            notify = bool(self._listeners)
+        if notify:
+            self._notify()
+        return True
+
     def subscribe(self, listener: Callable) -> Callable[[], None]:
         self._listeners = self._listeners + (listener,)
 

@@ -21,5 +21,9 @@ class DataStore(Protocol):
     def transaction(self) -> ContextManager[Any]:
         """Writes inside apply all or nothing."""
 
+    # Optional: ``compare_and_set(expected, new) -> bool`` replaces the whole
+    # state when it is still ``expected``; the engine uses it, when present, to
+    # commit a stage without merging its patches a second time.
+
     def subscribe(self, listener: Callable[[Mapping[str, Any]], None]) -> Callable[[], None]:
         """Call ``listener(state)`` after each commit; returns the unsubscribe function."""

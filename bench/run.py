@@ -1,0 +1,148 @@
+"""pipenb benchmarks: every figure as a ratio to a baseline measured in the same run.
+
+    python bench/run.py            # full run (about a minute)
+    python bench/run.py --quick    # fewer repeats, for a smoke check
+
+Targets (from the issues) are printed beside each figure; nothing here fails a
+test: speed is reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
+
+STAGES = 50
+MIB10 = b"\0" * (10 * 1024 * 1024)
+
+
+def noop(state):
+    return {"x": 1}
+
+
+def best_of(fn, repeats: int) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def raw_baseline(repeats: int) -> float:
+    """An asyncio coroutine calling 50 no-op sync steps and merging their dicts: seconds per step."""
+    steps = [noop] * STAGES
+
+    async def run():
+        state = {}
+        for step in steps:
+            patch = step(state)
+            state = {**state, **patch}
+        return state
+
+    loop = asyncio.new_event_loop()
+    try:
+        inner = 200
+        t = best_of(lambda: [loop.run_until_complete(run()) for _ in range(inner)], repeats)
+    finally:
+        loop.close()
+    return t / inner / STAGES
+
+
+def pipeline_of(stages: int, steps_per_stage: int) -> Pipeline:
+    return Pipeline("bench", stages=[
+        Stage(f"s{i}", steps=[Step(f"t{j}", noop) for j in range(steps_per_stage)]) for i in range(stages)
+    ])
+
+
+def per_stage(pipeline: Pipeline, repeats: int, listener=False, initial=None, registry=None) -> float:
+    """Seconds per stage of ``ctx.run()`` (prepare excluded), the default in-memory store."""
+    factory = PipelineFactory(pipeline, registry=registry or PipelineRegistry())
+    loop = asyncio.new_event_loop()
+
+    def once():
+        ctx = loop.run_until_complete(factory.prepare(initial_state=initial)).unwrap()
+        if listener:
+            ctx.on("*", lambda e: None)
+        t = time.perf_counter()
+        loop.run_until_complete(ctx.run()).unwrap()
+        return time.perf_counter() - t
+
+    try:
+        once()
+        times = []
+        for _ in range(repeats):
+            gc.collect()
+            times.append(min(once() for _ in range(5)))
+        return statistics.median(times) / len(pipeline.ordered)
+    finally:
+        loop.close()
+
+
+def import_time() -> float:
+    code = "import time; t=time.perf_counter(); import pipenb; print(time.perf_counter()-t)"
+    runs = [float(subprocess.check_output([sys.executable, "-c", code], text=True)) for _ in range(5)]
+    return statistics.median(runs)
+
+
+class Report:
+    def __init__(self):
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, name: str, value: str, ratio: str = "", target: str = "") -> None:
+        self.rows.append((name, value, ratio, target))
+        print(f"{name:<58} {value:>14} {ratio:>12}  {target}", flush=True)
+
+
+def core_section(report: Report, repeats: int, base: float) -> None:
+    report.add("raw baseline: one no-op step (asyncio + dict merge)", f"{base * 1e6:.2f} µs", "1.00x")
+
+    def row(name, seconds, target, steps=1):
+        report.add(name, f"{seconds * 1e6:.2f} µs", f"{seconds / (base * steps):.1f}x", target)
+
+    one = per_stage(pipeline_of(STAGES, 1), repeats)
+    row("pipenb: single-step stage, no listener", one, "target <= 5 µs")
+    star = per_stage(pipeline_of(STAGES, 1), repeats, listener=True)
+    row('pipenb: single-step stage, "*" listener', star, "target <= 10 µs")
+    five = per_stage(pipeline_of(STAGES, 5), repeats)
+    row("pipenb: 5-step stage", five, "", steps=5)
+    report.add("pipenb: each extra step in a stage", f"{(five - one) / 4 * 1e6:.2f} µs",
+               f"{(five - one) / 4 / base:.1f}x", "target <= 1.5 µs")
+    big = per_stage(pipeline_of(STAGES, 1), repeats, initial={"blob": MIB10})
+    row("pipenb: single-step stage, 10 MiB value in state", big, "")
+    report.add("  10 MiB state vs empty state", f"{big / one:.2f}x", "", "target <= 1.2x")
+    report.add("import pipenb", f"{import_time() * 1e3:.1f} ms", "", "target <= 150 ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 15
+    report = Report()
+    print(f"pipenb bench — Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
+    base = raw_baseline(repeats)
+    core_section(report, repeats, base)
+    try:
+        from bench import lifecycle  # noqa: F401  (issue 3 figures, same run)
+    except ImportError:
+        lifecycle = None
+    if lifecycle is not None:
+        lifecycle.section(report, repeats, base)
+
+
+if __name__ == "__main__":
+    main()
