@@ -19,6 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
 from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
 
@@ -137,7 +138,7 @@ def main() -> None:
     base = raw_baseline(repeats)
     core_section(report, repeats, base)
     try:
-        from bench import lifecycle  # noqa: F401  (issue 3 figures, same run)
+        import lifecycle  # noqa: F401  (pause/resume figures, same run)
     except ImportError:
         lifecycle = None
     if lifecycle is not None:

@@ -9,7 +9,7 @@ shows that key.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+import time
 
 from .state import DELETE, PIPELINE_DATA_KEY
 
@@ -37,7 +37,9 @@ class PipelineCheckpoint:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO-8601 UTC with milliseconds, e.g. ``2026-11-25T12:00:00.123Z``."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
 def checkpoint_patch(cp: PipelineCheckpoint | None) -> dict:

@@ -67,6 +67,8 @@ class RunContext:
         self._view_src = None
         self._view = None
         self.last_result: Result | None = None
+        self.pause_instruction = None  # the router's Pause of the current pause, if any
+        self.pause_count = 0  # how many times this context has paused (registry timers check it)
 
     # -- what a person looks at --------------------------------------------
     @property
@@ -110,6 +112,7 @@ class RunContext:
             self._status = "running"
             self.signal = AbortSignal()
             self._pause_request = None
+            self.pause_instruction = None
             return None
 
     async def run(self) -> Result:
@@ -156,6 +159,7 @@ class RunContext:
         try:
             status = await engine.run(self._cursor, self._resumed)
         except _PauseSignal as sig:
+            self.pause_count += 1
             self._status = "paused"
             # The store's copy: the registry may have added the artifacts bundle (persist=True).
             cp = self.checkpoint or sig.checkpoint

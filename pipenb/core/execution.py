@@ -18,7 +18,7 @@ from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso
 from .errors import AbortedError, PipelineError, RoutingError, StepError, StoreError
 from .events import PathNode
 from .routing import END, Pause
-from .state import EMPTY, PIPELINE_DATA_KEY, is_mapping, merge, user_view
+from .state import EMPTY, PIPELINE_DATA_KEY, is_mapping, merge, with_key
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -81,7 +81,7 @@ class Engine:
         return await self._level(self.pipeline, (), (), entry, resumed)
 
     def committed(self):
-        return user_view(self.store.get())
+        return self.ctx.state  # cached per store snapshot
 
     async def _emit(self, name: str, path: tuple, **data) -> None:
         out = self.bus.emit(name, path, **data)
@@ -112,7 +112,12 @@ class Engine:
                         f"(stopped before stage {stage.id!r}); a router probably loops forever",
                         stage_id=stage.id,
                     )
-                await self._boundary(pipe, stage, addr)
+                now = _perf()
+                if now - self._last_yield > _YIELD_EVERY:
+                    # Let widgets, timers and other tasks run during long sync runs.
+                    self._last_yield = now
+                    await asyncio.sleep(0)
+                self._boundary(stage, addr)
                 decision = await self._stage(pipe, stage, parent_path, addr, sub_entry)
                 sub_entry = ()
                 if decision is None:
@@ -139,14 +144,9 @@ class Engine:
             await self._emit("pipeline:success", path, final_state=self.committed(), status=status)
         return status
 
-    async def _boundary(self, pipe: Pipeline, stage: Stage, addr: tuple) -> None:
+    def _boundary(self, stage: Stage, addr: tuple) -> None:
         """Pause before a stage if asked to (request, step budget, breakpoint)."""
         ctx = self.ctx
-        now = _perf()
-        if now - self._last_yield > _YIELD_EVERY:
-            # Let widgets, timers and other tasks run during long sync runs.
-            self._last_yield = now
-            await asyncio.sleep(0)
         if self._skip is not None:
             if self._skip[: len(addr)] == addr:
                 if len(addr) == len(self._skip):
@@ -201,7 +201,11 @@ class Engine:
                 patches, results, working, snapshot = await self._steps(pipe, stage, path, addr)
             decision = None
             if stage.router is not None:
-                decision = await self._route(pipe, stage, working, results)
+                decision = self._route(pipe, stage, working, results)
+                if stage.router_async or (decision is not None and type(decision) is not str
+                                          and inspect.isawaitable(decision)):
+                    decision = await self._await_route(pipe, stage, decision)
+                decision = self._check_route(pipe, stage, decision)
             if ctx.signal.aborted:
                 raise AbortedError(
                     f"run {ctx.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not committed",
@@ -239,6 +243,7 @@ class Engine:
         if type(decision) is Pause:
             if bus.wants("stage:paused"):
                 await self._emit("stage:paused", path, stage_id=stage.id, instruction=decision, duration=_perf() - t0)
+            ctx.pause_instruction = decision
             raise _PauseSignal(cp, decision.timeout, "router", decision)
         if bus.wants("stage:success"):
             pending = bus.emit("stage:success", path, stage_id=stage.id, results=results, next=decision,
@@ -264,10 +269,13 @@ class Engine:
             return
         store = self.store
         try:
-            # Fast path: the stage's merged state *is* the new state; swap it in if
-            # nothing else wrote meanwhile, instead of merging every patch again.
-            if cp is None and self._swap is not None and user_view(snapshot) is snapshot:
-                if self._swap(snapshot, working):
+            # Fast path: the stage's merged state *is* the new state (plus the
+            # engine's key); swap it in if nothing else wrote meanwhile, instead
+            # of merging every patch a second time.
+            if self._swap is not None and snapshot is not None:
+                reserved = {"checkpoint": cp} if cp is not None else snapshot.get(PIPELINE_DATA_KEY)
+                new = working if reserved is None else with_key(working, PIPELINE_DATA_KEY, reserved)
+                if self._swap(snapshot, new):
                     return
             with store.transaction():
                 for patch in patches:
@@ -287,7 +295,7 @@ class Engine:
         ctx = self.ctx
         bus = self.bus
         snapshot = self.store.get()
-        working = user_view(snapshot)
+        working = self.ctx.state
         patches: list = []
         results: dict = {}
         want_start, want_success = bus.wants("step:start"), bus.wants("step:success")
@@ -359,23 +367,32 @@ class Engine:
             await self._emit("step:failure", path, stage_id=stage.id, step_id=step.id, error=err,
                              duration=_perf() - t0)
 
-    async def _route(self, pipe: Pipeline, stage: Stage, working, results):
-        where = f"router of stage {stage.id!r} in pipeline {pipe.id!r}"
+    def _route(self, pipe: Pipeline, stage: Stage, working, results):
         try:
             if stage.router_nargs == 2:
-                decision = stage.router(working, results)
-            else:
-                decision = stage.router(working)
-            if stage.router_async or inspect.isawaitable(decision):
-                self.ctx._in_async_step = True
-                try:
-                    decision = await decision
-                finally:
-                    self.ctx._in_async_step = False
+                return stage.router(working, results)
+            return stage.router(working)
+        except Exception as exc:
+            raise RoutingError(f"{self._where(pipe, stage)} raised {type(exc).__name__}: {exc}",
+                               stage_id=stage.id) from exc
+
+    async def _await_route(self, pipe: Pipeline, stage: Stage, pending):
+        self.ctx._in_async_step = True
+        try:
+            return await pending
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise RoutingError(f"{where} raised {type(exc).__name__}: {exc}", stage_id=stage.id) from exc
+            raise RoutingError(f"{self._where(pipe, stage)} raised {type(exc).__name__}: {exc}",
+                               stage_id=stage.id) from exc
+        finally:
+            self.ctx._in_async_step = False
+
+    @staticmethod
+    def _where(pipe: Pipeline, stage: Stage) -> str:
+        return f"router of stage {stage.id!r} in pipeline {pipe.id!r}"
+
+    def _check_route(self, pipe: Pipeline, stage: Stage, decision):
         if decision is None or decision is END:
             return decision
         if type(decision) is str or type(decision) is Pause:
@@ -383,12 +400,12 @@ class Engine:
             if target in pipe.position:
                 return decision
             raise RoutingError(
-                f"{where} returned {_describe(decision)}: pipeline {pipe.id!r} has no stage {target!r} "
-                f"(stages: {', '.join(s.id for s in pipe.ordered)})",
+                f"{self._where(pipe, stage)} returned {_describe(decision)}: pipeline {pipe.id!r} has no stage "
+                f"{target!r} (stages: {', '.join(s.id for s in pipe.ordered)})",
                 stage_id=stage.id, value=decision,
             )
         raise RoutingError(
-            f"{where} returned {type(decision).__name__} {_describe(decision)}; expected a stage id, None, "
-            f"END or Pause(...)",
+            f"{self._where(pipe, stage)} returned {type(decision).__name__} {_describe(decision)}; expected a "
+            f"stage id, None, END or Pause(...)",
             stage_id=stage.id, value=decision,
         )

@@ -19,11 +19,10 @@ import heapq
 import itertools
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .checkpoints import read_checkpoint, write_checkpoint
+from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 
 
 @dataclass(frozen=True)
@@ -42,47 +41,62 @@ class RunRecord:
         return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
 
 
-class _Entry:
-    __slots__ = ("run_id", "pipeline_id", "ctx", "ref", "store", "status", "paused_at", "expires_at",
-                 "gen", "persist", "unsubscribe")
+class _Timer:
+    __slots__ = ("deadline", "callback")
 
-    def __init__(self, ctx, store):
-        self.run_id = ctx.run_id
-        self.pipeline_id = ctx.pipeline_id
-        self.ctx = ctx
-        self.ref = weakref.ref(ctx)
-        self.store = store
-        self.status = ctx.status
-        self.paused_at = None
-        self.expires_at = None
-        self.gen = 0
-        self.persist = False
-        self.unsubscribe: Callable[[], None] | None = None
+    def __init__(self, deadline: float, callback: Callable[[], None] | None):
+        self.deadline = deadline
+        self.callback = callback
+
+    def cancel(self) -> None:
+        self.callback = None
 
 
 class _TimerWheel:
-    """A single thread firing ``callback()`` at deadlines kept in one heap."""
+    """A single thread firing callbacks at deadlines kept in one heap (all registries share it)."""
 
     def __init__(self):
         self._heap: list = []
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._cancelled = 0
 
-    def schedule(self, delay: float, callback: Callable[[], None]) -> None:
+    def schedule(self, delay: float, callback: Callable[[], None]) -> _Timer:
+        timer = _Timer(time.monotonic() + delay, callback)
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), callback))
+            earliest = not self._heap or timer.deadline < self._heap[0][0]
+            heapq.heappush(self._heap, (timer.deadline, next(self._seq), timer))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="pipenb-registry-timers", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif earliest:  # the thread sleeps until the old head: wake it for the new one
+                self._cond.notify()
+        return timer
+
+    def cancel(self, timer: _Timer | None) -> None:
+        if timer is None or timer.callback is None:
+            return
+        timer.cancel()
+        with self._cond:
+            self._cancelled += 1
+            # Keep the heap from filling with dead entries when runs pause and resume often.
+            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if e[2].callback is not None]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
 
     def _loop(self) -> None:
         while True:
             with self._cond:
                 while not self._heap or self._heap[0][0] > time.monotonic():
                     self._cond.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
-                _, _, callback = heapq.heappop(self._heap)
+                _, _, timer = heapq.heappop(self._heap)
+                callback = timer.callback
+                if callback is None:
+                    self._cancelled = max(0, self._cancelled - 1)
+                    continue
+                timer.callback = None
             try:
                 callback()
             except Exception:  # a failing expiry must not kill the timer thread
@@ -92,8 +106,43 @@ class _TimerWheel:
         return len(self._heap)
 
 
+class _Entry:
+    """What the registry knows of one run. Status comes from the live context while it is held."""
+
+    __slots__ = ("run_id", "pipeline_id", "ctx", "store", "status", "paused_at", "expires_at",
+                 "armed", "timer", "unsubscribe")
+
+    def __init__(self, ctx, store):
+        self.run_id = ctx.run_id
+        self.pipeline_id = ctx.pipeline_id
+        self.ctx = ctx
+        self.store = store
+        self.status = ctx.status
+        self.paused_at: str | None = None
+        self.expires_at: float | None = None
+        self.armed = -1  # the ctx.pause_count the pending timer belongs to
+        self.timer: _Timer | None = None
+        self.unsubscribe: Callable[[], None] | None = None
+
+    def disarm(self) -> None:
+        self.armed = -1
+        self.expires_at = None
+        if self.timer is not None:
+            _WHEEL.cancel(self.timer)
+            self.timer = None
+
+    def record(self) -> RunRecord:
+        ctx = self.ctx
+        if ctx is None:
+            return RunRecord(self.run_id, self.pipeline_id, self.status, self.paused_at, None, False)
+        status = ctx.status
+        waiting = status in ("paused", "failed", "aborted", "prepared")
+        armed = status == "paused" and self.armed == ctx.pause_count
+        return RunRecord(self.run_id, self.pipeline_id, status, ctx.position if waiting else None,
+                         self.expires_at if armed else None, True)
+
+
 _WHEEL = _TimerWheel()
-_WATCHED = ("pipeline:start", "stage:paused", "pipeline:paused", "pipeline:success", "pipeline:failure")
 
 
 class PipelineRegistry:
@@ -106,67 +155,40 @@ class PipelineRegistry:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.RLock()
         self._listeners: tuple[Callable[[str], Any], ...] = ()
-        self._closed = False
 
     # -- the factory's binding ----------------------------------------------
     def register(self, ctx, store) -> None:
         with self._lock:
             old = self._entries.get(ctx.run_id)
-            if old is not None and old.ctx is not None and old.ctx is not ctx:
-                old.gen += 1
-            if old is not None and old.unsubscribe is not None and old.ref() is not ctx:
-                old.unsubscribe()
+            if old is not None:
+                old.disarm()
+                if old.unsubscribe is not None:
+                    old.unsubscribe()
             entry = _Entry(ctx, store)
-            # Named events only: a "*" listener would make the engine build every event.
-            handler = self._listener(ctx.run_id)
-            offs = [ctx.on(name, handler) for name in _WATCHED]
+            # Two named, once-per-run events: a run continuing needs no event at all
+            # (a timer checks the context's pause count when it fires).
+            on_paused, on_done = self._listeners_for(ctx.run_id)
+            offs = (ctx.on("pipeline:paused", on_paused), ctx.on("pipeline:success", on_done))
             entry.unsubscribe = lambda: [off() for off in offs]
-            if ctx.status in ("paused", "failed", "aborted"):
-                entry.paused_at = ctx.position
             self._entries[ctx.run_id] = entry
         self._changed(ctx.run_id)
 
     def get_live_context(self, run_id: str):
-        with self._lock:
-            entry = self._entries.get(run_id)
-            return entry.ctx if entry is not None else None
+        entry = self._entries.get(run_id)
+        return entry.ctx if entry is not None else None
 
-    # -- event handling -------------------------------------------------------
-    def _listener(self, run_id: str):
-        # Bound to the run id, not the context, so the registry never keeps a
-        # released context alive through its own listener.
-        def on_event(event) -> None:
-            if len(event.path) != 1:
-                return
-            name = event.name
-            if name == "pipeline:start":
-                self._on_running(run_id)
-            elif name == "stage:paused":
-                self._set(run_id, persist=bool(getattr(event.instruction, "persist", False)))
-            elif name == "pipeline:paused":
+    def _listeners_for(self, run_id: str):
+        # Bound to the run id, not the context, so the registry's own listener
+        # never keeps a released context alive.
+        def on_paused(event) -> None:
+            if len(event.path) == 1:
                 self._on_paused(run_id, event)
-            elif name == "pipeline:success":
-                self._on_finished(run_id, event.status)
-            elif name == "pipeline:failure":
-                self._on_failed(run_id)
 
-        return on_event
+        def on_done(event) -> None:
+            if len(event.path) == 1:
+                self._forget(run_id)
 
-    def _set(self, run_id: str, **values) -> None:
-        with self._lock:
-            entry = self._entries.get(run_id)
-            if entry is not None:
-                for k, v in values.items():
-                    setattr(entry, k, v)
-
-    def _on_running(self, run_id: str) -> None:
-        with self._lock:
-            entry = self._entries.get(run_id)
-            if entry is None:
-                return
-            entry.gen += 1  # disarms any pending timer
-            entry.status, entry.expires_at, entry.paused_at, entry.persist = "running", None, None, False
-        self._changed(run_id)
+        return on_paused, on_done
 
     def _on_paused(self, run_id: str, event) -> None:
         timeout = event.pause_timeout if event.pause_timeout is not None else self.default_timeout
@@ -174,107 +196,103 @@ class PipelineRegistry:
             entry = self._entries.get(run_id)
             if entry is None or entry.ctx is None:
                 return
-            entry.status = "paused"
-            entry.paused_at = "/".join(event.checkpoint.resume_at)
-            entry.gen += 1
-            gen = entry.gen
+            ctx = entry.ctx
+            entry.disarm()
+            # The event fires while the run unwinds; it counts as paused from here.
+            seq = ctx.pause_count + 1
             if timeout <= 0:
-                self._release(entry)
+                self._release(entry, "paused")
             else:
-                if entry.persist:
+                instruction = ctx.pause_instruction
+                if instruction is not None and instruction.persist:
                     self._export(entry)
+                entry.armed = seq
                 entry.expires_at = time.time() + timeout
-                _WHEEL.schedule(timeout, lambda: self._fire(run_id, gen))
+                entry.timer = _WHEEL.schedule(timeout, lambda: self._fire(run_id, seq))
         self._changed(run_id)
 
-    def _on_finished(self, run_id: str, status: str) -> None:
+    def _forget(self, run_id: str) -> None:
         with self._lock:
             entry = self._entries.pop(run_id, None)
             if entry is None:
                 return
-            entry.gen += 1
+            entry.disarm()
             if entry.unsubscribe is not None:
                 entry.unsubscribe()
         self._changed(run_id)
 
-    def _on_failed(self, run_id: str) -> None:
+    # -- expiry ---------------------------------------------------------------
+    def _due(self, run_id: str, seq: int):
+        entry = self._entries.get(run_id)
+        if entry is None or entry.ctx is None or entry.armed != seq:
+            return None
+        ctx = entry.ctx
+        if ctx.status != "paused" or ctx.pause_count != seq:
+            return None  # the run continued (and maybe paused again) since this timer was armed
+        return entry
+
+    def _fire(self, run_id: str, seq: int) -> None:
         with self._lock:
-            entry = self._entries.get(run_id)
+            entry = self._due(run_id, seq)
             if entry is None:
                 return
-            entry.gen += 1
-            entry.status, entry.expires_at = "failed", None
-        self._changed(run_id)
-
-    # -- expiry ---------------------------------------------------------------
-    def _fire(self, run_id: str, gen: int) -> None:
-        with self._lock:
-            entry = self._entries.get(run_id)
-            if entry is None or entry.gen != gen or entry.ctx is None:
-                return
-            ctx = entry.ctx
-            loop = ctx._loop
+            loop = entry.ctx._loop
         # Inside a kernel the run's loop is alive: expire there, where the run lives.
         if loop is not None and loop.is_running() and not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(self._expire_if, run_id, gen)
+                loop.call_soon_threadsafe(self._expire_if, run_id, seq)
                 return
             except RuntimeError:
                 pass
-        self._expire_if(run_id, gen)
+        self._expire_if(run_id, seq)
 
-    def _expire_if(self, run_id: str, gen: int) -> None:
+    def _expire_if(self, run_id: str, seq: int) -> None:
         with self._lock:
-            entry = self._entries.get(run_id)
-            if entry is None or entry.gen != gen or entry.ctx is None:
+            entry = self._due(run_id, seq)
+            if entry is None:
                 return
-            self._release(entry)
+            self._release(entry, "paused")
         self._changed(run_id)
 
     def _export(self, entry: _Entry) -> None:
-        ctx = entry.ctx
         cp = read_checkpoint(entry.store, entry.pipeline_id, entry.run_id)
         if cp is not None:
-            write_checkpoint(entry.store, cp.with_bundle(ctx.artifacts.export()))
+            write_checkpoint(entry.store, cp.with_bundle(entry.ctx.artifacts.export()))
 
-    def _release(self, entry: _Entry) -> None:
+    def _release(self, entry: _Entry, status: str | None = None) -> bool:
         """Export the artifacts into the checkpoint, then drop the strong reference."""
         ctx = entry.ctx
         if ctx is None:
-            return
-        if ctx.status in ("paused", "failed", "aborted", "running"):
-            try:
-                self._export(entry)
-            except Exception as exc:
-                ctx._logger.error(f"registry: export of run {entry.run_id} failed: {exc}", None)
-                return  # keep the context: releasing it now would lose its artifacts
-        entry.status = ctx.status if ctx.status != "running" else "paused"
-        entry.gen += 1
+            return False
+        if ctx.status == "running" and status is None:
+            return False  # never pull a running context out from under its run
+        try:
+            self._export(entry)
+        except Exception as exc:
+            ctx._logger.error(f"registry: export of run {entry.run_id} failed, keeping it live: {exc}", None)
+            return False
+        entry.status = status or ctx.status
+        entry.paused_at = ctx.position
+        entry.disarm()
         entry.ctx = None
-        entry.expires_at = None
         if entry.unsubscribe is not None:
             entry.unsubscribe()
             entry.unsubscribe = None
+        return True
 
     # -- for people and widgets --------------------------------------------
     def runs(self) -> list[RunRecord]:
+        """One record per known run: id, pipeline, status, paused-at, expires_at, live."""
         with self._lock:
-            out = []
-            for e in self._entries.values():
-                ctx = e.ctx
-                status = ctx.status if ctx is not None else e.status
-                out.append(RunRecord(e.run_id, e.pipeline_id, status, e.paused_at, e.expires_at, ctx is not None))
-            return out
+            return [e.record() for e in self._entries.values()]
 
     def expire(self, run_id: str) -> bool:
-        """Do the expiry of a paused run now; False when there is nothing live to expire."""
+        """Do the expiry of a held run now; False when there is nothing live to expire."""
         with self._lock:
             entry = self._entries.get(run_id)
-            if entry is None or entry.ctx is None:
-                return False
-            self._release(entry)
-            released = entry.ctx is None
-        self._changed(run_id)
+            released = entry is not None and self._release(entry)
+        if released:
+            self._changed(run_id)
         return released
 
     def discard(self, run_id: str) -> bool:
@@ -283,17 +301,15 @@ class PipelineRegistry:
             entry = self._entries.pop(run_id, None)
             if entry is None:
                 return False
-            entry.gen += 1
+            entry.disarm()
             if entry.unsubscribe is not None:
                 entry.unsubscribe()
-            store = entry.store
-        from .checkpoints import clear_checkpoint
-
-        clear_checkpoint(store, entry.pipeline_id, run_id)
+        clear_checkpoint(entry.store, entry.pipeline_id, run_id)
         self._changed(run_id)
         return True
 
     def on_change(self, listener: Callable[[str], Any]) -> Callable[[], None]:
+        """Call ``listener(run_id)`` when a run is registered, pauses, expires, finishes or is discarded."""
         self._listeners = self._listeners + (listener,)
 
         def unsubscribe() -> None:
@@ -309,12 +325,11 @@ class PipelineRegistry:
                 pass
 
     def close(self) -> None:
-        """Release every live paused run (exporting its artifacts) and forget all timers."""
+        """Release every held run that is not running (exporting its artifacts), and all timers."""
         with self._lock:
             for entry in list(self._entries.values()):
-                entry.gen += 1
-                if entry.ctx is not None and entry.ctx.status != "running":
-                    self._release(entry)
+                entry.disarm()
+                self._release(entry)
         self._changed("*")
 
     def __len__(self) -> int:

@@ -103,6 +103,13 @@ def merge(base: FrozenDict, patch: Mapping) -> FrozenDict:
     return out
 
 
+def with_key(base: FrozenDict, key: str, value: Any) -> FrozenDict:
+    """``base`` plus one top-level key (replaced whole, not merged)."""
+    out = FrozenDict(base)
+    _set(out, key, freeze(value))
+    return out
+
+
 def user_view(snapshot: FrozenDict) -> FrozenDict:
     """The state without the engine's reserved key (O(1) when it is absent)."""
     if PIPELINE_DATA_KEY not in snapshot:

@@ -1,0 +1,154 @@
+"""Pause/resume figures (issue 3), printed by ``bench/run.py`` in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import resource
+import statistics
+import tempfile
+import threading
+import time
+import tracemalloc
+
+from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+from pipenb.stores import SqliteStore
+
+MIB10 = b"\1" * (10 * 1024 * 1024)
+
+
+def pausing_pipeline() -> Pipeline:
+    return Pipeline("pauser", stages=[
+        Stage("a", steps=[Step("x", lambda s: {"x": 1})], router=lambda s, r: Pause("a", timeout=600)),
+    ])
+
+
+def _median_per_call(fn, calls: int, repeats: int) -> float:
+    fn(10)
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t = time.perf_counter()
+        fn(calls)
+        times.append((time.perf_counter() - t) / calls)
+    return statistics.median(times)
+
+
+def pause_and_fast_resume(initial, repeats: int) -> tuple[float, float]:
+    """(seconds per paused run() of one stage, seconds per fast-path resume() call)."""
+    registry = PipelineRegistry()
+    factory = PipelineFactory(pausing_pipeline(), registry=registry)
+    loop = asyncio.new_event_loop()
+    ctx = loop.run_until_complete(factory.prepare(initial_state=initial)).unwrap()
+    loop.run_until_complete(ctx.run())
+
+    async def pauses(n):
+        for _ in range(n):
+            await ctx.run()
+
+    async def resumes(n):
+        for _ in range(n):
+            await factory.resume(ctx.run_id)
+
+    try:
+        pause = _median_per_call(lambda n: loop.run_until_complete(pauses(n)), 500, repeats)
+        resume = _median_per_call(lambda n: loop.run_until_complete(resumes(n)), 2000, repeats)
+        assert loop.run_until_complete(factory.resume(ctx.run_id)).unwrap() is ctx
+    finally:
+        loop.close()
+        registry.close()
+    return pause, resume
+
+
+def slow_resume(repeats: int) -> float:
+    """Seconds per resume() that rebuilds the context from the in-memory store."""
+    registry = PipelineRegistry()
+    factory = PipelineFactory(pausing_pipeline(), registry=registry)
+    loop = asyncio.new_event_loop()
+    ctx = loop.run_until_complete(factory.prepare()).unwrap()
+    loop.run_until_complete(ctx.run())
+    run_id = ctx.run_id
+
+    async def rebuilds(n):
+        for _ in range(n):
+            registry.expire(run_id)
+            await factory.resume(run_id)
+
+    try:
+        return _median_per_call(lambda n: loop.run_until_complete(rebuilds(n)), 500, repeats)
+    finally:
+        loop.close()
+        registry.close()
+
+
+def sqlite_resume(repeats: int) -> tuple[float, bool]:
+    """Seconds to resume a paused run holding 10 MiB of bytes from a SQLite file (new factory)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench.sqlite")
+        factory = PipelineFactory(pausing_pipeline(), store_factory=SqliteStore.factory(path),
+                                  registry=PipelineRegistry())
+        ctx = factory.prepare_sync(initial_state={"blob": MIB10}).unwrap()
+        ctx.run_sync()
+        factory.store_factory.close()
+        times, exact = [], True
+        for _ in range(repeats):
+            fresh = PipelineFactory(pausing_pipeline(), store_factory=SqliteStore.factory(path),
+                                    registry=PipelineRegistry())
+            t = time.perf_counter()
+            again = fresh.resume_sync(ctx.run_id).unwrap()
+            times.append(time.perf_counter() - t)
+            exact = exact and again.state["blob"] == MIB10
+            fresh.store_factory.close()
+        return statistics.median(times), exact
+
+
+def many_paused(n: int = 10_000) -> tuple[float, int, int]:
+    """(MB held by n paused live runs, threads before, threads after)."""
+    registry = PipelineRegistry(default_timeout=3600)
+    factory = PipelineFactory(pausing_pipeline(), registry=registry)
+    loop = asyncio.new_event_loop()
+    one = loop.run_until_complete(factory.prepare()).unwrap()
+    loop.run_until_complete(one.run())  # starts the shared timer thread
+    threads_before = threading.active_count()
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+
+    async def pause_many():
+        for _ in range(n):
+            ctx = (await factory.prepare()).unwrap()
+            await ctx.run()
+
+    loop.run_until_complete(pause_many())
+    gc.collect()
+    held = (tracemalloc.get_traced_memory()[0] - base) / 1e6
+    tracemalloc.stop()
+    live = sum(1 for r in registry.runs() if r.live)
+    assert live == n + 1, live
+    threads_after = threading.active_count()
+    registry.close()
+    loop.close()
+    return held, threads_before, threads_after
+
+
+def section(report, repeats: int, base: float) -> None:
+    e_pause, e_resume = pause_and_fast_resume(None, repeats)
+    b_pause, b_resume = pause_and_fast_resume({"blob": MIB10}, repeats)
+    us = lambda s: f"{s * 1e6:.2f} µs"  # noqa: E731
+    x = lambda s: f"{s / base:.1f}x"  # noqa: E731
+    report.add("pause: run() of one stage that pauses, empty state", us(e_pause), x(e_pause), "target <= 20 µs")
+    report.add("pause: same, 10 MiB state", us(b_pause), x(b_pause), f"{b_pause / e_pause:.2f}x of empty (<= 1.2x)")
+    report.add("fast-path resume() call, empty state", us(e_resume), x(e_resume), "target <= 10 µs")
+    report.add("fast-path resume() call, 10 MiB state", us(b_resume), x(b_resume),
+               f"{b_resume / e_resume:.2f}x of empty (<= 1.2x)")
+    slow = slow_resume(repeats)
+    report.add("slow-path resume() from memory (expire + rebuild)", us(slow), x(slow))
+    sq, exact = sqlite_resume(max(3, repeats // 3))
+    report.add("SQLite resume of a run holding 10 MiB bytes", f"{sq * 1e3:.2f} ms", x(sq),
+               f"target <= 25 ms; exact round trip: {exact}")
+    held, before, after = many_paused()
+    report.add("10,000 paused runs held live", f"{held:.1f} MB", "",
+               f"target < 200 MB; threads {before} -> {after}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report.add("  (peak RSS of the whole bench process)", f"{rss:.0f} MB")
