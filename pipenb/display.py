@@ -41,3 +41,17 @@ def run_context_html(ctx) -> str:
         f"<code>{html.escape(ctx.run_id)}</code> <code>{html.escape(json.dumps(info))}</code>"
         f"<table>{_state_rows(ctx.state)}</table></div>"
     )
+
+
+def run_context_mimebundle(ctx, include=None, exclude=None):
+    """A live panel where widgets render, the static HTML summary everywhere else."""
+    bundle = {"text/plain": repr(ctx), "text/html": run_context_html(ctx)}
+    try:
+        from .widgets.panel import RunPanel
+
+        panel = RunPanel(ctx)
+        bundle.update(panel._repr_mimebundle_(include=include, exclude=exclude) or {})
+    except ImportError:  # widgets not installed: the HTML summary is enough
+        pass
+    bundle["text/html"] = run_context_html(ctx)
+    return bundle

@@ -255,3 +255,8 @@ class RunContext:
         from ..display import run_context_html
 
         return run_context_html(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from ..display import run_context_mimebundle
+
+        return run_context_mimebundle(self, include, exclude)

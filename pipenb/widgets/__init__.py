@@ -1,0 +1,13 @@
+"""Notebook widgets: a live stage graph, a live event table, and a run dashboard.
+
+They use the engine's public API only (``ctx.on``, the run controls and the
+registry), and load ipywidgets/anywidget/pandas on import of this package,
+never on ``import pipenb``.
+"""
+
+from .dashboard import RunDashboard
+from .event_table import EventTable
+from .panel import RunPanel
+from .stage_graph import StageGraph
+
+__all__ = ["EventTable", "RunDashboard", "RunPanel", "StageGraph"]

@@ -1,0 +1,80 @@
+// EventTable view: filters and counts on top, the newest rows at the bottom.
+// Every cell is set with textContent, so user text is never parsed as HTML.
+function render({ model, el }) {
+  el.classList.add("pipenb-events-root");
+  const bar = document.createElement("div");
+  bar.className = "pipenb-events-bar";
+  const eventSelect = document.createElement("select");
+  eventSelect.className = "pipenb-event-filter";
+  const all = new Option("all events", "");
+  eventSelect.append(all);
+  for (const name of model.get("event_names")) eventSelect.append(new Option(name, name));
+  const stageInput = document.createElement("input");
+  stageInput.className = "pipenb-stage-filter";
+  stageInput.placeholder = "filter by stage";
+  const counts = document.createElement("span");
+  counts.className = "pipenb-event-counts";
+  const note = document.createElement("div");
+  note.className = "pipenb-event-note";
+  bar.append(eventSelect, stageInput, counts);
+
+  const scroller = document.createElement("div");
+  scroller.className = "pipenb-events-scroll";
+  const table = document.createElement("table");
+  table.className = "pipenb-events";
+  const thead = table.createTHead();
+  const head = thead.insertRow();
+  for (const c of model.get("columns")) {
+    const th = document.createElement("th");
+    th.textContent = c;
+    head.append(th);
+  }
+  const tbody = table.createTBody();
+  scroller.append(table);
+  el.append(bar, note, scroller);
+
+  eventSelect.addEventListener("change", () => {
+    model.set("event_filter", eventSelect.value ? [eventSelect.value] : []);
+    model.save_changes();
+  });
+  stageInput.addEventListener("input", () => {
+    model.set("stage_filter", stageInput.value);
+    model.save_changes();
+  });
+
+  function drawRows() {
+    const stick = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
+    const rows = model.get("rows");
+    const frag = document.createDocumentFragment();
+    for (const row of rows) {
+      const tr = document.createElement("tr");
+      tr.dataset.event = row[2];
+      tr.className = "pipenb-row-" + row[2].replace(":", "-");
+      for (const cell of row) {
+        const td = document.createElement("td");
+        td.textContent = cell === null ? "" : String(cell);
+        tr.append(td);
+      }
+      frag.append(tr);
+    }
+    tbody.replaceChildren(frag);
+    if (stick) scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  function drawCounts() {
+    const c = model.get("counts");
+    const parts = Object.keys(c).sort().map((k) => k + " " + c[k]);
+    counts.textContent = "showing " + model.get("shown") + " of " + model.get("total") +
+      (parts.length ? " · " + parts.join(" · ") : "");
+    note.textContent = model.get("note");
+  }
+
+  model.on("change:rows", drawRows);
+  model.on("change:counts", drawCounts);
+  model.on("change:shown", drawCounts);
+  model.on("change:note", drawCounts);
+  drawRows();
+  drawCounts();
+}
+
+export default { render };
