@@ -64,6 +64,7 @@ class RunContext:
         self._task: asyncio.Task | None = None
         self._lock = threading.Lock()
         self._on_finish = on_finish
+        self._active = False  # an engine is driving this context (until run() returns)
         self._view_src = None
         self._view = None
         self.last_result: Result | None = None
@@ -102,8 +103,8 @@ class RunContext:
     # -- running ------------------------------------------------------------
     def _claim(self) -> PipelineError | None:
         with self._lock:
-            if self._status in ("running", "completed", "terminated"):
-                what = "is already running" if self._status == "running" else f"has {self._status}"
+            if self._active or self._status in ("running", "completed", "terminated"):
+                what = "is already running" if self._status == "running" or self._active else f"has {self._status}"
                 return PipelineError(
                     f"run {self.run_id} of pipeline {self.pipeline_id!r} {what}; "
                     f"prepare() a new run to start again"
@@ -155,49 +156,53 @@ class RunContext:
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._task = asyncio.current_task()
+        self._active = True
         engine = Engine(self)
         try:
             status = await engine.run(self._cursor, self._resumed)
         except _PauseSignal as sig:
-            self.pause_count += 1
-            self._status = "paused"
             # The store's copy: the registry may have added the artifacts bundle (persist=True).
             cp = self.checkpoint or sig.checkpoint
             result = Result.ok(PipelineRunResult(self.run_id, "paused", self.state, cp))
-        except AbortedError as exc:
-            self._fail("aborted", engine)
-            result = Result.err(exc)
         except PipelineError as exc:
-            self._fail("failed", engine)
             result = Result.err(exc)
         except asyncio.CancelledError:
             # The task itself was cancelled (not through abort): keep the run resumable.
-            self._fail("aborted", engine)
+            self._settle_failure(AbortedError(f"run {self.run_id} was cancelled"), engine)
             raise
         else:
-            self._status = status
-            if PIPELINE_DATA_KEY in self._store.get():
-                try:
-                    self._store.set(checkpoint_patch(None))
-                except Exception as exc:
-                    self._logger.error(f"run {self.run_id}: could not clear its checkpoint: {exc}", None)
             result = Result.ok(PipelineRunResult(self.run_id, status, self.state, None))
-            if self._on_finish is not None:
-                self._on_finish(self.run_id)
         finally:
             self._step_budget = None
             self._in_async_step = False
+            self._active = False
         self.last_result = result
         return result
 
-    def _fail(self, status: str, engine: Engine) -> None:
+    # The engine calls these just before the root pipeline's last event, so that
+    # listeners of that event already see the run's new status and checkpoint.
+    def _settle_paused(self) -> None:
+        self.pause_count += 1
+        self._status = "paused"
+
+    def _settle_failure(self, exc: BaseException, engine: Engine) -> None:
         """Keep a checkpoint at the stage that failed so ``resume`` retries it."""
-        self._status = status
+        self._status = "aborted" if isinstance(exc, AbortedError) else "failed"
         stage = self.pipeline.resolve(self._cursor)[-1]
         try:
             self._store.set(checkpoint_patch(engine._checkpoint(self._cursor, stage)))
-        except Exception as exc:
-            self._logger.error(f"run {self.run_id}: could not write its failure checkpoint: {exc}", None)
+        except Exception as err:
+            self._logger.error(f"run {self.run_id}: could not write its failure checkpoint: {err}", None)
+
+    def _settle_finished(self, status: str) -> None:
+        self._status = status
+        if PIPELINE_DATA_KEY in self._store.get():
+            try:
+                self._store.set(checkpoint_patch(None))
+            except Exception as exc:
+                self._logger.error(f"run {self.run_id}: could not clear its checkpoint: {exc}", None)
+        if self._on_finish is not None:
+            self._on_finish(self.run_id)
 
     def _uncancel(self) -> None:
         task = self._task

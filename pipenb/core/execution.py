@@ -130,6 +130,8 @@ class Engine:
                 else:
                     idx = pipe.position[decision]
         except _PauseSignal as sig:
+            if not parent_path:
+                self.ctx._settle_paused()
             if bus.wants("pipeline:paused"):
                 await self._emit(
                     "pipeline:paused", path, checkpoint=sig.checkpoint, final_state=self.committed(),
@@ -137,9 +139,13 @@ class Engine:
                 )
             raise
         except PipelineError as exc:
+            if not parent_path:
+                self.ctx._settle_failure(exc, self)
             if bus.wants("pipeline:failure"):
                 await self._emit("pipeline:failure", path, error=exc, state=self.committed())
             raise
+        if not parent_path:
+            self.ctx._settle_finished(status)
         if bus.wants("pipeline:success"):
             await self._emit("pipeline:success", path, final_state=self.committed(), status=status)
         return status

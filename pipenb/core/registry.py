@@ -198,8 +198,7 @@ class PipelineRegistry:
                 return
             ctx = entry.ctx
             entry.disarm()
-            # The event fires while the run unwinds; it counts as paused from here.
-            seq = ctx.pause_count + 1
+            seq = ctx.pause_count  # the context counts this pause before the event fires
             if timeout <= 0:
                 self._release(entry, "paused")
             else:

@@ -46,7 +46,9 @@ def _fmt_left(seconds: float) -> str:
 class RunDashboard(widgets.VBox):
     def __init__(self, factory, registry: PipelineRegistry | None = None, max_rows: int = 1000):
         self.factory = factory
-        self.registry = registry or factory.registry or PipelineRegistry.default
+        if registry is None:
+            registry = factory.registry if factory.registry is not None else PipelineRegistry.default
+        self.registry = registry
         self.ctx = None
         self.graph = StageGraph(factory.pipeline)
         self.table = EventTable(max_rows=max_rows)

@@ -1,0 +1,265 @@
+"""SPEC 7, kernel-free layer: what the widgets hold and send, driven by real runs."""
+
+import asyncio
+import time
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from pipenb import Pause, Pipeline, PipelineFactory, Stage, Step
+from pipenb.widgets import EventTable, RunDashboard, RunPanel, StageGraph
+from pipenb.widgets.state_view import checkpoint_html, state_html
+from pipenb.widgets.throttle import Throttle
+
+from .conftest import add, arun
+
+EVIL = '<img src=x onerror="alert(1)">'
+
+
+def demo(label="Load"):
+    training = Pipeline("training", steps=[Step("fit", add("fit")), Step("score", add("score"))])
+    return Pipeline("etl", stages=[
+        Stage("load", steps=[Step("read", add("rows"))], label=label),
+        Stage("check", steps=[Step("count", add("checks"))], router=lambda s, r: "load" if s["rows"] < 2 else None,
+              routes=["load"]),
+        Stage("train", pipeline=training),
+    ])
+
+
+def test_stage_graph_colours_stages_live_and_keeps_durations(registry):
+    p = demo()
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    graph = StageGraph(p)
+    seen = []
+    graph.attach(ctx)
+    ctx.on("stage:success", lambda e: seen.append(dict(graph._status)))  # after the graph's own listener
+    assert graph.leaves == ["load", "check", "train/fit", "train/score"]
+    ctx.run_sync()
+    assert graph.status == {"load": "success", "check": "success", "train": "success", "train/fit": "success",
+                            "train/score": "success"}
+    assert set(graph.durations) >= {"load", "check", "train/fit"} and all(v >= 0 for v in graph.durations.values())
+    assert seen[0]["load"] == "success" and seen[0].get("check") is None
+    # The SVG has an element per stage the browser can recolour by id.
+    ids = {el.get("id") for el in ET.fromstring(graph.svg.split("?>", 1)[-1].split("]>", 1)[-1]).iter()}
+    for addr in graph.leaves:
+        assert "pipenb-stage-" + addr.replace("/", "--") in ids
+
+
+def test_stage_graph_marks_paused_and_failed(registry):
+    def boom(state):
+        raise ValueError("no")
+
+    p = Pipeline("p", stages=[
+        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b") if s["n"] == 1 else None),
+        Stage("b", steps=[Step("y", boom)]),
+    ])
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    graph = StageGraph(p, ctx)
+    ctx.run_sync()
+    assert graph.status == {"a": "paused", "b": "paused"}
+    ctx.run_sync()
+    assert graph.status["b"] == "failed"
+
+
+def test_breakpoints_trait_drives_the_attached_run(registry):
+    p = demo()
+    factory = PipelineFactory(p, registry=registry)
+    ctx = factory.prepare_sync().unwrap()
+    graph = StageGraph(p, ctx)
+    graph.toggle_breakpoint("train/score")   # what a click does
+    assert graph.breakpoints == ["train/score"] and ctx.breakpoints == {"train/score"}
+    res = ctx.run_sync().unwrap()
+    assert res.status == "paused" and res.checkpoint.resume_at == ("train", "score")
+    assert graph.status["train/score"] == "paused"
+    graph.toggle_breakpoint("train/score")
+    assert ctx.breakpoints == set()
+    # A new run attached to the same graph inherits the graph's breakpoints.
+    graph.toggle_breakpoint("check")
+    ctx2 = factory.prepare_sync().unwrap()
+    graph.attach(ctx2)
+    assert ctx2.run_sync().unwrap().checkpoint.resume_at == ("check",)
+
+
+def test_attached_to_a_finished_run_shows_its_final_state(registry):
+    p = demo()
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    ctx.run_sync()
+    graph = StageGraph(p, ctx)
+    assert graph.status == {"load": "success", "check": "success", "train/fit": "success", "train/score": "success"}
+    table = EventTable(ctx)
+    assert "completed" in table.note and table.total == 0
+    dash = RunDashboard(PipelineFactory(p, registry=registry))
+    dash.show(ctx)
+    assert "completed" in dash.status.value and "score" in dash.state_view.value
+
+
+def test_user_text_is_escaped_everywhere(registry):
+    p = Pipeline("p", stages=[
+        Stage("a", steps=[Step("x", lambda s: {EVIL: EVIL, "nested": {"k": EVIL}})], label=EVIL),
+        Stage("b", steps=[Step("y", lambda s: (_ for _ in ()).throw(RuntimeError(EVIL)))]),
+    ])
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    graph = StageGraph(p, ctx)
+    table = EventTable(ctx)
+    dash = RunDashboard(PipelineFactory(p, registry=registry))
+    dash.show(ctx)
+    ctx.run_sync()
+    dash._refresh_all()
+    for text in (graph.svg, state_html(ctx.state), checkpoint_html(ctx.checkpoint), dash.status.value,
+                 dash.state_view.value, dash.checkpoint_view.value, ctx._repr_html_(), p._repr_svg_()):
+        assert "<img" not in text, text[:200]
+    assert any(EVIL in row[-1] for row in table.rows)  # the table sends text; the browser sets textContent
+
+
+def test_event_table_rows_filters_counts_and_dataframe(registry):
+    p = demo()
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    table = EventTable(ctx, max_rows=5)
+    ctx.run_sync()
+    df = table.dataframe
+    assert isinstance(df, pd.DataFrame) and len(df) == table.total > 5
+    assert list(df.columns) == ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
+    assert len(table.rows) == 5 and table.rows[-1][2] == "pipeline:success"
+    assert table.counts["stage:start"] == 7 and sum(table.counts.values()) == table.total
+    fit = df[df.stage == "train/fit"]
+    assert set(fit.event) == {"stage:start", "step:start", "step:success", "stage:success"}
+    assert fit.path.iloc[0] == "etl/training"
+    assert df[df.event == "stage:success"].duration_ms.notna().all()
+    table.event_filter = ["stage:success"]
+    assert {r[2] for r in table.rows} == {"stage:success"} and len(table.rows) == 5
+    table.stage_filter = "train/"
+    assert [r[4] for r in table.rows] == ["train/fit", "train/score"]
+    table.event_filter, table.stage_filter = [], ""
+    assert len(table.rows) == 5
+
+
+def test_throttle_caps_redraws_and_the_last_change_lands():
+    pushed = []
+
+    async def burst():
+        t = Throttle(lambda: pushed.append(time.monotonic()), per_second=10)
+        end = time.monotonic() + 0.55
+        while time.monotonic() < end:
+            t.poke()
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.15)
+        return t
+
+    t = arun(burst())
+    assert 5 <= t.count <= 7
+    assert t.max_per_second() <= 10
+    assert not t.dirty  # the last poke was flushed by the timer
+
+
+def test_widgets_redraw_at_most_ten_times_a_second_on_a_fast_run(registry):
+    p = Pipeline("fast", stages=[Stage(f"s{i}", steps=[Step("x", add("n"))]) for i in range(3000)])
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    graph, table = StageGraph(p, ctx), EventTable(ctx)
+    t0 = time.monotonic()
+    ctx.run_sync()
+    took = time.monotonic() - t0
+    assert table.total == 3000 * 4 + 2
+    for w in (graph, table):
+        assert w._throttle.max_per_second() <= 10
+        assert w.redraws <= 10 * took + 2
+    assert graph.status["s2999"] == "success" and table.rows[-1][2] == "pipeline:success"
+
+
+def test_dashboard_buttons_apply_only_when_they_should(registry):
+
+    async def slow(state):
+        await asyncio.sleep(0.02)
+        return {"n": state.get("n", 0) + 1}
+
+    p = Pipeline("dash", stages=[Stage(f"s{i}", steps=[Step("x", slow)]) for i in range(30)])
+    factory = PipelineFactory(p, registry=registry)
+
+    async def scenario():
+        dash = RunDashboard(factory)
+        disabled = {n: b.disabled for n, b in dash.buttons.items()}
+        assert disabled == {"run": False, "pause": True, "step": False, "resume": True, "abort": True}
+        dash.press("resume")
+        assert "Resume" in dash.message.value  # says why, does nothing
+        dash.press("run")
+        await asyncio.sleep(0.1)
+        assert dash.ctx.status == "running" and not dash.buttons["pause"].disabled
+        assert dash.buttons["run"].disabled and dash.buttons["resume"].disabled
+        dash.press("run")
+        assert "a run is going" in dash.message.value
+        dash.press("pause")
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if dash.ctx.status == "paused":
+                break
+        assert dash.ctx.status == "paused" and not dash.buttons["resume"].disabled
+        assert "pipeline:paused" in {r[2] for r in dash.table.rows}
+        at = dash.ctx.position
+        assert dash.graph.status[at] == "paused"
+        n = dash.ctx.state["n"]
+        dash.press("step")
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if dash.ctx.status == "paused" and dash.ctx.state["n"] == n + 1:
+                break
+        assert dash.ctx.state["n"] == n + 1
+        assert dash.runs.value == dash.ctx.run_id
+        assert "left in memory" in dict((v, k) for k, v in dash.runs.options)[dash.ctx.run_id]
+        dash.press("resume")
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if dash.ctx.status == "completed":
+                break
+        assert dash.ctx.status == "completed" and dash.ctx.state["n"] == 30
+        assert "completed" in dash.status.value
+        dash.close()
+
+    arun(scenario())
+
+
+def test_dashboard_picks_a_run_from_the_registry(registry):
+    p = Pipeline("pick", stages=[
+        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=0)),
+        Stage("b", steps=[Step("y", add("n"))]),
+    ])
+    factory = PipelineFactory(p, registry=registry)
+    ctx = factory.prepare_sync().unwrap()
+    ctx.run_sync()  # paused, already released to the store (timeout=0)
+
+    async def scenario():
+        dash = RunDashboard(factory)
+        labels = dict((v, k) for k, v in dash.runs.options)
+        assert "(in the store)" in labels[ctx.run_id]
+        dash.runs.value = ctx.run_id
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if dash.ctx is not None:
+                break
+        assert dash.ctx.run_id == ctx.run_id and dash.ctx.status == "paused"
+        assert "exported" in dash.checkpoint_view.value and "n" in dash.state_view.value
+        dash.close()
+
+    arun(scenario())
+
+
+def test_state_view_folds_nested_values_and_previews_dataframes():
+    df = pd.DataFrame({"a": range(100), "b": ["<x>"] * 100})
+    html = state_html({"cfg": {"lr": 0.1, "deep": {"x": 1}}, "frame": df, "items": list(range(50)), "n": 3})
+    assert "<details" in html and "DataFrame 100 × 2" in html
+    assert html.count("<tr>") < 40  # a head preview, not all 100 rows
+    assert "&lt;x&gt;" in html and "<x>" not in html
+
+
+def test_run_panel_and_context_display(registry):
+    p = demo()
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    panel = RunPanel(ctx)
+    ctx.run_sync()
+    assert "completed" in panel.line.value
+    bundle = ctx._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
+
+
+def test_bad_widget_input():
+    with pytest.raises(ValueError, match="max_rows"):
+        EventTable(max_rows=0)
