@@ -88,10 +88,30 @@ result = (await ctx.run()).unwrap()
 print(result.status, result.state)
 assert result.status == "completed" and result.state["clean_rows"] == 5
 """),
+    md("""
+## Live widgets
+
+`StageGraph` colours the stages as a run goes; `EventTable` lists its events
+(filter by event or stage; `.dataframe` has all of them for pandas). Attach
+both to a new run and start it in the background: the cell returns at once.
+"""),
     code("""
-table = pd.DataFrame([{"event": e.name, "stage": e.stage_address, "ms": round(getattr(e, "duration", 0) * 1000, 3)}
-                      for e in events])
-table
+from pipenb.widgets import EventTable, StageGraph
+
+ctx2 = (await factory.prepare()).unwrap()
+graph = StageGraph(weather, ctx2)
+table = EventTable(ctx2)
+task = ctx2.start()          # runs on the kernel's loop; widgets stay live
+display(graph, table)
+"""),
+    code("""
+await task                   # only so that this notebook also runs top to bottom unattended
+df = table.dataframe
+df[df.event == "stage:success"][["stage", "duration_ms", "detail"]]
+"""),
+    code("""
+assert graph.status == {"load": "success", "clean": "success", "summary": "success"}
+print(len(df), "events;", table.counts)
 """),
     md("The state is a read-only snapshot: a step changes it only by returning a patch."),
     code("""
@@ -103,7 +123,228 @@ result
 """),
 ]
 
-NOTEBOOKS = {"01-quickstart": QUICKSTART}
+PAUSE_AND_RESUME = [
+    md("""
+# Pause and resume: an approval gate
+
+A model is trained, then a person must approve it before it is deployed. The
+gate's router **pauses** the run with a timeout. While paused, the run stays
+alive in the kernel (instant resume); when the timeout passes, the registry
+exports its artifacts into the checkpoint and lets it go — it can still be
+resumed from the store. With `SqliteStore` that works even after a kernel
+restart.
+"""),
+    code("""
+import asyncio, pathlib
+from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+from pipenb.stores import SqliteStore
+
+
+def train(state, ctx):
+    ctx.artifacts.put("model", {"coef": [0.4, 1.7], "trained_on": state["rows"]})
+    return {"score": 0.93}
+
+
+def approval_gate(state, results):
+    if state.get("approved"):
+        return None                                   # go on to "deploy"
+    return Pause("gate", timeout=2.0)                 # wait for a person; stay live for 2 s
+
+
+def deploy(state, ctx):
+    return {"deployed": ctx.artifacts.get("model")["coef"]}
+
+
+approval = Pipeline("approval", stages=[
+    Stage("train", steps=[Step("fit", train)], label="Train model"),
+    Stage("gate", steps=[Step("check", lambda s: None)], router=approval_gate, routes=["gate"],
+          label="Approval gate"),
+    Stage("deploy", steps=[Step("ship", deploy)], label="Deploy"),
+])
+registry = PipelineRegistry(default_timeout=300)
+factory = PipelineFactory(approval, store_factory=SqliteStore.factory("approvals.sqlite"), registry=registry)
+ctx = (await factory.prepare(initial_state={"rows": 1200})).unwrap()
+first = (await ctx.run()).unwrap()
+pathlib.Path("approval_run_id.txt").write_text(ctx.run_id)
+first
+"""),
+    md("The registry knows the paused run, and how long it stays in memory:"),
+    code("""
+import pandas as pd
+pd.DataFrame([{**r.__dict__, "time_left_s": r.time_left} for r in registry.runs()])
+"""),
+    md("""
+Within the window, `resume` hands back **the same object** — nothing is read
+from the file. After it, the context is released and `resume` rebuilds it
+from SQLite, artifacts included.
+"""),
+    code("""
+assert (await factory.resume(ctx.run_id)).unwrap() is ctx       # fast path
+await asyncio.sleep(2.5)                                        # let the 2 s window pass
+rec = registry.runs()[0]
+print("live in memory:", rec.live, "| artifacts exported into the checkpoint:",
+      ctx.checkpoint.container_bundle is not None)
+assert not rec.live
+"""),
+    md("""
+## After a kernel restart
+
+Restart the kernel now if you like (Kernel ▸ Restart), then run the cells
+below: they need only the SQLite file and the run id. First a separate Python
+process reads the file, to show that nothing here lives only in memory.
+"""),
+    code("""
+import subprocess, sys
+probe = ("from pipenb.stores import SqliteStore; "
+         "s = SqliteStore('approvals.sqlite', open('approval_run_id.txt').read()); "
+         "print(sorted(k for k in s.get() if not k.startswith('__')), "
+         "s.get()['__pipeline_data__']['checkpoint'].resume_at)")
+print("another process sees:", subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                                              text=True, check=True).stdout)
+"""),
+    code("""
+import pathlib
+from pipenb import PipelineFactory, PipelineRegistry
+from pipenb.stores import SqliteStore
+
+run_id = pathlib.Path("approval_run_id.txt").read_text()
+fresh = PipelineFactory(approval, store_factory=SqliteStore.factory("approvals.sqlite"),
+                        registry=PipelineRegistry())
+again = (await fresh.resume(run_id)).unwrap()
+print(again.status, "at", again.position, "| model:", again.artifacts.get("model"))
+again.update_state({"approved": True})            # the person says yes
+done = (await again.run()).unwrap()
+done
+"""),
+    code("""
+assert done.status == "completed" and done.state["deployed"] == [0.4, 1.7]
+"""),
+]
+
+DEBUGGING = [
+    md("""
+# Debugging a pipeline
+
+Breakpoints, stepping one stage at a time, editing the state of a paused run,
+and retrying a failed stage after fixing it — without starting over.
+"""),
+    code("""
+from pipenb import Pipeline, PipelineFactory, Stage, Step
+from pipenb.widgets import RunDashboard
+
+
+def parse(state):
+    return {"values": [int(x) for x in state["raw"].split(",")]}
+
+
+def scale(state):
+    return {"scaled": [v / state["divisor"] for v in state["values"]]}
+
+
+def total(state):
+    return {"total": sum(state["scaled"])}
+
+
+calc = Pipeline("calc", stages=[
+    Stage("parse", steps=[Step("parse", parse)]),
+    Stage("scale", steps=[Step("scale", scale)]),
+    Stage("total", steps=[Step("total", total)]),
+])
+factory = PipelineFactory(calc, initial_state_factory=lambda: {"raw": "4,8,15,16,23,42", "divisor": 0})
+dash = RunDashboard(factory)
+dash          # press Step or Run; click a stage to set a breakpoint
+"""),
+    md("Everything the buttons do is plain Python too. Set a breakpoint before `total`, then run:"),
+    code("""
+ctx = (await factory.prepare()).unwrap()
+dash.show(ctx)
+ctx.breakpoints.add("total")
+res = await ctx.run()
+res
+"""),
+    md("`divisor` is 0, so `scale` failed. The run kept a checkpoint at the failed stage:"),
+    code("""
+print(ctx.status, "at", ctx.position, "|", res.error)
+assert ctx.status == "failed" and ctx.position == "scale"
+"""),
+    md("Fix the state and retry just that stage; the run then stops at the breakpoint:"),
+    code("""
+ctx.update_state({"divisor": 2})
+res = (await ctx.run()).unwrap()
+print(res.status, "at", ctx.position, "| scaled:", ctx.state["scaled"])
+assert res.status == "paused" and ctx.position == "total"
+"""),
+    md("Step over the last stage:"),
+    code("""
+res = (await ctx.step()).unwrap()
+print(res.status, res.state["total"])
+assert res.status == "completed" and res.state["total"] == 54.0
+dash.table.dataframe[["event", "stage", "detail"]].tail(8)
+"""),
+]
+
+TEACHING = [
+    md("""
+# Teaching with pipelines: loops, sub-pipelines and a live graph
+
+Newton's method for square roots as a pipeline: a stage improves the guess,
+and its router **loops** back until the guess is good enough. A sub-pipeline
+checks the answer. Watch the graph while it runs.
+"""),
+    code("""
+import asyncio
+from pipenb import Pipeline, PipelineFactory, Stage, Step
+from pipenb.widgets import EventTable, StageGraph
+
+
+async def improve(state):
+    await asyncio.sleep(0.05)                      # slow enough to watch
+    x, g = state["x"], state["guess"]
+    return {"guess": (g + x / g) / 2, "iterations": state.get("iterations", 0) + 1}
+
+
+def close_enough(state, results):
+    return None if abs(state["guess"] ** 2 - state["x"]) < 1e-9 else "improve"
+
+
+check = Pipeline("check", steps=[
+    Step("square", lambda s: {"squared": s["guess"] ** 2}),
+    Step("error", lambda s: {"error": abs(s["squared"] - s["x"])}),
+])
+
+newton = Pipeline("newton", stages=[
+    Stage("start", steps=[Step("first_guess", lambda s: {"guess": s["x"] / 2})], label="First guess"),
+    Stage("improve", steps=[Step("newton_step", improve)], router=close_enough, routes=["improve"],
+          label="Improve guess"),
+    Stage("check", pipeline=check, label="Check the answer"),
+])
+newton
+"""),
+    code("""
+factory = PipelineFactory(newton)
+ctx = (await factory.prepare(initial_state={"x": 2.0})).unwrap()
+graph, table = StageGraph(newton, ctx), EventTable(ctx)
+task = ctx.start()
+display(graph, table)
+"""),
+    code("""
+result = (await task).unwrap()
+print(f"sqrt(2) ≈ {result.state['guess']:.12f} after {result.state['iterations']} improvements")
+assert abs(result.state["guess"] - 2 ** 0.5) < 1e-9 and result.state["error"] < 1e-9
+"""),
+    md("Each loop is a `stage:success` whose `next` is `improve`:"),
+    code("""
+df = table.dataframe
+df[df.event == "stage:success"][["stage", "detail", "duration_ms"]]
+"""),
+]
+
+NOTEBOOKS = {
+    "01-quickstart": QUICKSTART,
+    "02-pause-and-resume": PAUSE_AND_RESUME,
+    "03-debugging": DEBUGGING,
+    "04-teaching": TEACHING,
+}
 
 
 def main() -> None:
