@@ -135,7 +135,8 @@ resumed from the store. With `SqliteStore` that works even after a kernel
 restart.
 """),
     code("""
-import asyncio, pathlib
+import asyncio
+import pathlib
 from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
 from pipenb.stores import SqliteStore
 
@@ -194,7 +195,8 @@ below: they need only the SQLite file and the run id. First a separate Python
 process reads the file, to show that nothing here lives only in memory.
 """),
     code("""
-import subprocess, sys
+import subprocess
+import sys
 probe = ("from pipenb.stores import SqliteStore; "
          "s = SqliteStore('approvals.sqlite', open('approval_run_id.txt').read()); "
          "print(sorted(k for k in s.get() if not k.startswith('__')), "
