@@ -137,12 +137,13 @@ def main() -> None:
     print(f"pipenb bench — Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
     base = raw_baseline(repeats)
     core_section(report, repeats, base)
-    try:
-        import lifecycle  # noqa: F401  (pause/resume figures, same run)
-    except ImportError:
-        lifecycle = None
-    if lifecycle is not None:
-        lifecycle.section(report, repeats, base)
+    import lifecycle  # pause/resume figures, same run
+    import widgets_bench  # widget figures, same run
+
+    # Widgets first: the lifecycle section leaves many long-lived objects behind,
+    # which would make the garbage collector (not pipenb) dominate the event figures.
+    widgets_bench.section(report, repeats, base)
+    lifecycle.section(report, repeats, base)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,10 @@ class RunEvent:
     @property
     def stage_address(self) -> str | None:
         """``"train/fit"`` style address of the stage this event is about, if any."""
-        ids = [n.stage_id for n in self.path if n.stage_id is not None]
+        path = self.path
+        if len(path) == 1:
+            return path[0][1]
+        ids = [n[1] for n in path if n[1] is not None]
         return "/".join(ids) if ids else None
 
 
@@ -155,18 +158,28 @@ EVENT_TYPES: dict[str, type[RunEvent]] = {
 EVENT_NAMES = tuple(EVENT_TYPES)
 
 Handler = Callable[[RunEvent], Any]
+_set_dict = object.__setattr__
 
 
 class EventBus:
     """Listeners by event name; ``"*"`` receives everything. Errors are logged, never raised."""
 
-    __slots__ = ("_handlers", "_wildcard", "_logger", "run_id")
+    __slots__ = ("_named", "_wildcard", "_merged", "_logger", "run_id")
 
     def __init__(self, run_id: str, logger):
         self.run_id = run_id
-        self._handlers: dict[str, tuple[Handler, ...]] = {}
+        self._named: dict[str, tuple[Handler, ...]] = {}
         self._wildcard: tuple[Handler, ...] = ()
+        # name -> handlers in delivery order (named first, then "*"), only for names someone hears.
+        self._merged: dict[str, tuple[Handler, ...]] = {}
         self._logger = logger
+
+    def _rebuild(self) -> None:
+        self._merged = {
+            name: self._named.get(name, ()) + self._wildcard
+            for name in EVENT_NAMES
+            if self._named.get(name) or self._wildcard
+        }
 
     def on(self, name: str, handler: Handler) -> Callable[[], None]:
         if not callable(handler):
@@ -174,32 +187,32 @@ class EventBus:
         if name == "*":
             self._wildcard = self._wildcard + (handler,)
         elif name in EVENT_TYPES:
-            self._handlers[name] = self._handlers.get(name, ()) + (handler,)
+            self._named[name] = self._named.get(name, ()) + (handler,)
         else:
             raise ValueError(f"unknown event {name!r}; known: '*', {', '.join(EVENT_NAMES)}")
+        self._rebuild()
 
         def unsubscribe() -> None:
             if name == "*":
                 self._wildcard = tuple(h for h in self._wildcard if h is not handler)
             else:
-                left = tuple(h for h in self._handlers.get(name, ()) if h is not handler)
-                if left:
-                    self._handlers[name] = left
-                else:
-                    self._handlers.pop(name, None)
+                self._named[name] = tuple(h for h in self._named.get(name, ()) if h is not handler)
+            self._rebuild()
 
         return unsubscribe
 
     def wants(self, name: str) -> bool:
-        return bool(self._wildcard) or name in self._handlers
+        return name in self._merged
 
     def emit(self, name: str, path: tuple, **data):
         """Deliver an event; returns an awaitable when an async handler must be awaited."""
-        named = self._handlers.get(name)
-        handlers = named + self._wildcard if named else self._wildcard
-        if not handlers:
+        handlers = self._merged.get(name)
+        if handlers is None:
             return None
-        event = EVENT_TYPES[name](name, self.run_id, path, _now(), **data)
+        # Build the frozen event around the kwargs dict itself: no __init__ call, no copy.
+        event = object.__new__(EVENT_TYPES[name])
+        data["name"], data["run_id"], data["path"], data["time"] = name, self.run_id, path, _now()
+        _set_dict(event, "__dict__", data)
         i = 0
         for handler in handlers:
             i += 1

@@ -154,6 +154,8 @@ class RunDashboard(widgets.VBox):
         """Make ``ctx`` the dashboard's run: graph, events, state, checkpoint, buttons."""
         for off in self._unsubscribe:
             off()
+        if self.ctx is not ctx:
+            self.table.clear()  # one run's events at a time; its .dataframe is that run's
         self.ctx = ctx
         self.graph.attach(ctx)
         self.table.attach(ctx)
@@ -206,7 +208,7 @@ class RunDashboard(widgets.VBox):
             if rec.paused_at:
                 label += f" at {rec.paused_at}"
             if rec.expires_at is not None:
-                label += f"  ⏱ {_fmt_left(max(0.0, rec.expires_at - now))} left in memory"
+                label += f"  · {_fmt_left(max(0.0, rec.expires_at - now))} left in memory"
             elif not rec.live:
                 label += "  (in the store)"
             options.append((label, rec.run_id))

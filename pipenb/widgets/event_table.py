@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import pathlib
 import time
-from collections import Counter
 
 import anywidget
 import traitlets
 
 from pipenb.core.events import EVENT_NAMES
 
-from .throttle import Throttle
+from .throttle import Ticker
 
 HERE = pathlib.Path(__file__).parent
-_RUN_ENDS = ("pipeline:success", "pipeline:paused", "pipeline:failure")
+_RUN_EDGES = ("pipeline:start", "pipeline:success", "pipeline:paused", "pipeline:failure")
 COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
 
 
@@ -72,11 +71,13 @@ class EventTable(anywidget.AnyWidget):
         self.max_rows = max_rows
         self.add_class("pipenb-event-table")
         self._events: list = []
-        self._counts: Counter = Counter()
+        self._counts: dict[str, int] = {}
+        self._counted = 0            # events already in _counts
+        self._pushed = -1            # len(_events) at the last redraw
         self._t0: float | None = None
-        self._off = None
-        self._throttle = Throttle(self._push)
-        self.observe(lambda change: self._push(), names=["event_filter", "stage_filter"])
+        self._off: list = []
+        self._ticker = Ticker(self._push, lambda: len(self._events) != self._pushed)
+        self.observe(lambda change: self._refilter(), names=["event_filter", "stage_filter"])
         self.ctx = None
         if ctx is not None:
             self.attach(ctx)
@@ -85,33 +86,39 @@ class EventTable(anywidget.AnyWidget):
         """Record ``ctx``'s events from now on (keeps what was recorded before)."""
         self.detach()
         self.ctx = ctx
-        self._off = ctx.on("*", self._record)
+        # The per-event cost is one list.append; formatting happens at redraw time.
+        self._off = [ctx.on("*", self._events.append), ctx.on("*", self._on_run)]
         if ctx.status not in ("prepared", "running"):
             self.note = f"attached to run {ctx.run_id[:8]} after it {ctx.status}; state and checkpoint show where it is"
         else:
             self.note = f"run {ctx.run_id[:8]}"
-        self._throttle.poke()
+        if ctx.status == "running":
+            self._ticker.start()
+        self._push()
         return self
 
     def detach(self) -> None:
-        if self._off is not None:
-            self._off()
-            self._off = None
+        for off in self._off:
+            off()
+        self._off = []
+        self._ticker.stop()
 
     def clear(self) -> None:
         self._events.clear()
         self._counts.clear()
+        self._counted = 0
         self._t0 = None
         self._push()
 
-    def _record(self, event) -> None:
-        self._events.append(event)
-        self._counts[event.name] += 1
-        if len(event.path) == 1 and event.name in _RUN_ENDS:
-            self._throttle.poke()
-            self._throttle.flush_now()  # a run ended or paused: show it without waiting
+    def _on_run(self, event) -> None:
+        # After the append (listeners run in subscription order); acts on the run's edges only.
+        if event.name not in _RUN_EDGES or len(event.path) != 1:
+            return
+        if event.name == "pipeline:start":
+            self._ticker.start()
         else:
-            self._throttle.poke()
+            self._ticker.stop()
+            self._ticker.flush_now()  # a run ended or paused: show it without waiting
 
     # -- rendering -------------------------------------------------------------
     def _row(self, event) -> list:
@@ -134,7 +141,15 @@ class EventTable(anywidget.AnyWidget):
             return False
         return not self.stage_filter or self.stage_filter in (event.stage_address or "")
 
+    def _refilter(self) -> None:
+        self._pushed = -1
+        self._push()
+
     def _push(self) -> None:
+        events, counts = self._events, self._counts
+        for event in events[self._counted:]:
+            counts[event.name] = counts.get(event.name, 0) + 1
+        self._counted = self._pushed = len(events)
         picked = []
         if not self.event_filter and not self.stage_filter:
             picked = self._events[-self.max_rows:]
@@ -146,13 +161,13 @@ class EventTable(anywidget.AnyWidget):
                         break
             picked.reverse()
         self.rows = [self._row(e) for e in picked]
-        self.counts = dict(self._counts)
+        self.counts = dict(counts)
         self.total = len(self._events)
         self.shown = len(picked)
 
     @property
     def redraws(self) -> int:
-        return self._throttle.count
+        return self._ticker.count
 
     @property
     def dataframe(self):

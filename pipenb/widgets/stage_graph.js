@@ -37,6 +37,15 @@ function render({ model, el }) {
   function drawSvg() {
     // The SVG comes from Graphviz or pipenb's own layout; user text in it is escaped there.
     canvas.innerHTML = model.get("svg");
+    const svg = canvas.querySelector("svg");
+    if (svg && svg.viewBox && svg.viewBox.baseVal) {
+      // Room on the right for the duration labels drawn next to each stage.
+      const vb = svg.viewBox.baseVal;
+      const extra = 64;
+      svg.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.width + extra} ${vb.height}`);
+      const w = parseFloat(svg.getAttribute("width"));
+      if (!Number.isNaN(w)) svg.setAttribute("width", String(w + extra * (w / vb.width)) + "pt");
+    }
     for (const address of model.get("leaves")) {
       const g = node(address);
       if (!g) continue;

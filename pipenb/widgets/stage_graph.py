@@ -13,7 +13,7 @@ import anywidget
 import traitlets
 
 from ..graph import to_svg
-from .throttle import Throttle
+from .throttle import Ticker
 
 HERE = pathlib.Path(__file__).parent
 STATUSES = ("pending", "running", "success", "paused", "failed")
@@ -47,7 +47,9 @@ class StageGraph(anywidget.AnyWidget):
                        if pipeline.resolve(tuple(a.split("/")))[-1].pipeline is None]
         self._status: dict[str, str] = {}
         self._durations: dict[str, float] = {}
-        self._throttle = Throttle(self._push)
+        self._pending: list = []      # stage events heard since the last redraw
+        self._dirty = False
+        self._ticker = Ticker(self._push, lambda: bool(self._pending) or self._dirty)
         self._unsubscribe: list = []
         self.ctx = None
         self.observe(self._on_breakpoints, names="breakpoints")
@@ -61,55 +63,63 @@ class StageGraph(anywidget.AnyWidget):
         self.ctx = ctx
         self._status = _status_of_finished(ctx)
         self._durations = {}
-        handlers = {
-            "stage:start": self._on_stage, "stage:success": self._on_stage, "stage:paused": self._on_stage,
-            "stage:failure": self._on_stage, "pipeline:paused": self._on_pipeline,
-            "pipeline:failure": self._on_pipeline, "pipeline:success": self._on_pipeline,
-        }
-        self._unsubscribe = [ctx.on(name, fn) for name, fn in handlers.items()]
+        # Stage events are only appended (C-level); the ticker folds them into statuses.
+        self._unsubscribe = [ctx.on(name, self._pending.append) for name in self._CLOSING]
+        self._unsubscribe += [ctx.on(name, self._on_pipeline) for name in
+                              ("pipeline:start", "pipeline:paused", "pipeline:failure", "pipeline:success")]
         ctx.breakpoints.clear()
         ctx.breakpoints.update(self.breakpoints)
         self.caption = f"{ctx.pipeline_id} · run {ctx.run_id[:8]} · {ctx.status}"
-        self._throttle.poke()
-        self._throttle.flush_now()
+        self._dirty = True
+        self._ticker.flush_now()
+        if ctx.status == "running":
+            self._ticker.start()
         return self
 
     def detach(self) -> None:
         for off in self._unsubscribe:
             off()
         self._unsubscribe = []
+        self._ticker.stop()
         self.ctx = None
 
-    _CLOSING = {"stage:success": "success", "stage:paused": "paused", "stage:failure": "failed"}
+    _CLOSING = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
+                "stage:failure": "failed"}
 
-    def _on_stage(self, event) -> None:
-        addr = event.stage_address
-        if event.name == "stage:start":
-            self._status[addr] = "running"
-        else:
-            self._status[addr] = self._CLOSING[event.name]
-            self._durations[addr] = round(event.duration * 1000, 2)
-        self._throttle.poke()
+    def _fold(self) -> None:
+        pending = self._pending[:]
+        del self._pending[: len(pending)]
+        status, durations, closing = self._status, self._durations, self._CLOSING
+        for event in pending:
+            addr = event.stage_address
+            status[addr] = closing[event.name]
+            if event.name != "stage:start":
+                durations[addr] = round(event.duration * 1000, 2)
 
     def _on_pipeline(self, event) -> None:
         if len(event.path) != 1:
             return
+        if event.name == "pipeline:start":
+            self._ticker.start()
+            return
+        self._ticker.stop()
+        self._fold()
         if event.name == "pipeline:paused":
-            at = "/".join(event.checkpoint.resume_at)
-            if self._status.get(at) != "paused":
-                self._status[at] = "paused"
+            self._status["/".join(event.checkpoint.resume_at)] = "paused"
         ctx = self.ctx
         self.caption = f"{ctx.pipeline_id} · run {ctx.run_id[:8]} · {event.name.split(':')[1]}"
-        self._throttle.poke()
-        self._throttle.flush_now()
+        self._dirty = True
+        self._ticker.flush_now()
 
     def _push(self) -> None:
+        self._fold()
+        self._dirty = False
         self.status = dict(self._status)
         self.durations = dict(self._durations)
 
     @property
     def redraws(self) -> int:
-        return self._throttle.count
+        return self._ticker.count
 
     # -- breakpoints ---------------------------------------------------------
     def _on_breakpoints(self, change) -> None:

@@ -1,9 +1,10 @@
-"""At most N redraws a second, and the last change always lands.
+"""At most N redraws a second while a run goes, and the last change always lands.
 
-A run can emit tens of thousands of events a second; a browser cannot take a
-redraw per event. Widgets mark themselves dirty on each event and let this
-decide when to push: now if the last push is old enough, otherwise once at
-the end of the interval (a timer on the running loop).
+A run can emit tens of thousands of events a second; neither the kernel nor
+the browser can afford work per event. Widgets therefore only *append* what
+they hear (a C-level ``list.append``) and this ticker, a timer on the run's
+loop, turns the backlog into one redraw per interval while a run is going;
+``flush_now`` pushes the end state when the run stops.
 """
 
 from __future__ import annotations
@@ -13,58 +14,56 @@ import time
 from typing import Callable
 
 
-class Throttle:
-    def __init__(self, flush: Callable[[], None], per_second: float = 10.0):
+class Ticker:
+    def __init__(self, flush: Callable[[], None], changed: Callable[[], bool], per_second: float = 10.0):
         self._flush = flush
+        self._changed = changed
         self.interval = 1.0 / per_second
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._last = float("-inf")
-        self._timer: asyncio.TimerHandle | None = None
-        self.dirty = False
-        self.count = 0          # how many flushes happened (tests and bench read it)
+        self.count = 0          # how many redraws happened (tests and bench read it)
         self.times: list[float] = []
 
-    def poke(self) -> None:
-        """Something changed; flush now or schedule a flush at the end of the interval."""
-        self.dirty = True
-        if self._timer is not None:
-            return
-        wait = self._last + self.interval - time.monotonic()
-        if wait <= 0:
-            self._run()
+    def start(self) -> None:
+        """Tick on the running loop until ``stop`` (no loop: only ``flush_now`` redraws)."""
+        if self._handle is not None:
             return
         try:
-            loop = asyncio.get_running_loop()
+            self._loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # no loop: the next poke (or flush_now) after the interval pushes
-        self._timer = loop.call_later(wait, self._fire)
+            return
+        self._handle = self._loop.call_later(self.interval, self._tick)
 
-    def _fire(self) -> None:
-        self._timer = None
-        if self.dirty:
+    def _tick(self) -> None:
+        self._handle = None
+        if self._changed() and time.monotonic() - self._last >= self.interval * 0.95:
+            self._run()
+        if self._loop is not None and not self._loop.is_closed():
+            self._handle = self._loop.call_later(self.interval, self._tick)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def flush_now(self) -> None:
+        """Redraw now if anything changed (a run stopped; once per ``run()``, not per event)."""
+        if self._changed():
             self._run()
 
     def _run(self) -> None:
-        self.dirty = False
         self._last = time.monotonic()
         self.count += 1
         if len(self.times) < 10_000:
             self.times.append(self._last)
         self._flush()
 
-    def flush_now(self) -> None:
-        """Push pending changes now: a run ended or paused (once per ``run()``, not per event)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.dirty:
-            self._run()
-
     def max_per_second(self) -> int:
-        """The most flushes that fell in any one-second window."""
+        """The most redraws that fell in any one-second window."""
         best, start = 0, 0
         for end, t in enumerate(self.times):
             while t - self.times[start] >= 1.0:
                 start += 1
             best = max(best, end - start + 1)
         return best
-

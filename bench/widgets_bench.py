@@ -1,0 +1,64 @@
+"""Widget figures (issue 4): a run emitting 100,000 events with an EventTable and a StageGraph attached."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+
+from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+
+STAGES = 25_000  # stage runs; 4 events each: 100,000 events, plus the run's own two
+WIDTH = 10       # a loop of 10 stages, gone round 2,500 times
+
+
+def _loop_back(state, results):
+    return "s0" if state["laps"] < STAGES // WIDTH else None
+
+
+def _noop(state):
+    return {"x": 1}
+
+
+def _light(state):
+    return {"x": sum(range(2000))}  # ~25 µs: still far lighter than a typical notebook step
+
+
+def _pipeline(action=_noop) -> Pipeline:
+    stages = [Stage(f"s{i}", steps=[Step("x", action)]) for i in range(WIDTH - 1)]
+    stages.append(Stage(f"s{WIDTH - 1}", steps=[Step("lap", lambda s: {"laps": s.get("laps", 0) + 1})],
+                        router=_loop_back, routes=["s0"]))
+    return Pipeline("events", stages=stages, max_transitions=STAGES + 1)
+
+
+def _run(pipeline, attach) -> tuple[float, list]:
+    factory = PipelineFactory(pipeline, registry=PipelineRegistry())
+    loop = asyncio.new_event_loop()
+    try:
+        ctx = loop.run_until_complete(factory.prepare()).unwrap()
+        widgets = attach(ctx)
+        gc.collect()
+        t = time.perf_counter()
+        loop.run_until_complete(ctx.run()).unwrap()
+        return time.perf_counter() - t, widgets
+    finally:
+        loop.close()
+
+
+def section(report, repeats: int, base: float) -> None:
+    from pipenb.widgets import EventTable, StageGraph
+
+    for name, action in (("no-op steps", _noop), ("steps doing ~25 µs of work", _light)):
+        pipeline = _pipeline(action)
+        n = max(2, repeats // 5)
+        bare = min(_run(pipeline, lambda ctx: [])[0] for _ in range(n))
+        runs = [_run(pipeline, lambda ctx: [EventTable(ctx), StageGraph(pipeline, ctx)]) for _ in range(n)]
+        watched, (table, graph) = min(runs, key=lambda r: r[0])
+        assert table.total == STAGES * 4 + 2
+        report.add(f"100,000 events, {name}, no listener", f"{bare * 1e3:.0f} ms", "",
+                   f"{bare / (STAGES * 4) * 1e6:.2f} µs/event")
+        report.add(f"100,000 events, {name}, EventTable + StageGraph", f"{watched * 1e3:.0f} ms",
+                   f"{watched / bare:.2f}x", "target <= 2x of no listener")
+        report.add("  redraws: table / graph (most in any one second)",
+                   f"{table.redraws} / {graph.redraws}", "",
+                   f"{table._ticker.max_per_second()} / {graph._ticker.max_per_second()} per s (<= 10)")

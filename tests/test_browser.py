@@ -1,0 +1,171 @@
+"""SPEC 7 in a real browser: JupyterLab in headless Chromium, driven by Playwright.
+
+A person opens a notebook with the dashboard, starts a run, pauses it, resumes
+it, and sets a breakpoint by clicking a stage. Screenshots land in
+``test-artifacts/`` (one is in the README).
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+TOKEN = "pipenb-test-token"
+
+NOTEBOOK_CODE = """
+import asyncio
+from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+from pipenb.widgets import RunDashboard
+
+async def work(state):
+    await asyncio.sleep(0.15)
+    return {"n": state.get("n", 0) + 1}
+
+stages = [Stage(f"s{i}", steps=[Step("work", work)], label=f"Stage <{i}>") for i in range(12)]
+demo = Pipeline("browser-demo", stages=stages)
+dash = RunDashboard(PipelineFactory(demo, registry=PipelineRegistry(default_timeout=600)))
+dash
+"""
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    base = tmp_path_factory.mktemp("lab")
+    work = base / "work"
+    work.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE.strip())]
+    nbformat.write(nb, work / "dash.ipynb")
+    settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port = free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"))
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+           f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
+           f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+           f"--LabApp.user_settings_dir={base / 'settings'}", f"--LabApp.workspaces_dir={base / 'workspaces'}",
+           "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    log = open(base / "lab.log", "w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("JupyterLab did not start: " + (base / "lab.log").read_text()[-2000:])
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        ])
+        pg = browser.new_page(viewport={"width": 1300, "height": 1800})
+        pg.goto(f"{lab}/lab/tree/dash.ipynb?token={TOKEN}&reset")
+        pg.wait_for_function("""() => {
+            const app = window.jupyterapp; if (!app) return false;
+            const nb = Array.from(app.shell.widgets('main')).find(w => w.context && w.context.path === 'dash.ipynb');
+            const k = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
+            return k && k.status === 'idle' && k.connectionStatus === 'connected';
+        }""", timeout=60_000)
+        pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        pg.wait_for_selector(".pipenb-dashboard .pipenb-node", timeout=60_000)
+        try:
+            yield pg
+        except Exception:
+            pg.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def status_text(pg) -> str:
+    return pg.inner_text(".pipenb-dashboard .pipenb-status")
+
+
+def wait_status(pg, word: str, timeout=30_000) -> None:
+    pg.wait_for_function(
+        "w => { const el = document.querySelector('.pipenb-dashboard .pipenb-status'); "
+        "return el && el.innerText.includes(w); }", arg=word, timeout=timeout)
+
+
+def click(pg, name: str) -> None:
+    pg.click(f".pipenb-dashboard button.pipenb-btn-{name}")
+
+
+def test_run_pause_resume_from_the_browser(page):
+    pg = page
+    assert pg.is_disabled("button.pipenb-btn-pause") and pg.is_disabled("button.pipenb-btn-resume")
+    click(pg, "run")
+    wait_status(pg, "running")
+    pg.wait_for_selector(".pipenb-node.pipenb-status-success", timeout=20_000)
+    click(pg, "pause")
+    wait_status(pg, "paused")
+    pg.wait_for_selector(".pipenb-node.pipenb-status-paused", timeout=10_000)
+    pg.wait_for_selector('.pipenb-event-table tr[data-event="pipeline:paused"]', timeout=10_000)
+    paused_at = pg.get_attribute(".pipenb-node.pipenb-status-paused", "data-address")
+    assert paused_at in status_text(pg)
+    assert not pg.is_disabled("button.pipenb-btn-resume") and pg.is_disabled("button.pipenb-btn-pause")
+    # User labels reach the page as text, never as markup.
+    assert pg.locator(".pipenb-dashboard svg text", has_text="Stage <3>").count() >= 1
+    pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-paused.png"))
+    click(pg, "resume")
+    wait_status(pg, "completed")
+    pg.wait_for_function("() => document.querySelectorAll('.pipenb-node.pipenb-status-success').length === 12",
+                         timeout=20_000)
+    pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-completed.png"))
+
+
+def test_clicking_a_stage_sets_a_breakpoint_the_next_run_stops_before(page):
+    pg = page
+    pg.click('.pipenb-dashboard [id="pipenb-stage-s4"]')
+    pg.wait_for_selector('.pipenb-dashboard [id="pipenb-stage-s4"].pipenb-breakpoint', timeout=10_000)
+    click(pg, "run")
+    wait_status(pg, "paused", timeout=30_000)
+    assert "at s4" in status_text(pg)
+    pg.wait_for_selector('.pipenb-dashboard [id="pipenb-stage-s4"].pipenb-status-paused', timeout=10_000)
+    rows = pg.locator('.pipenb-event-table tr[data-event="pipeline:paused"]')
+    assert "breakpoint" in rows.last.inner_text()
+    pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-breakpoint.png"))
