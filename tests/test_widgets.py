@@ -9,7 +9,7 @@ import pytest
 
 from pipenb import Pause, Pipeline, PipelineFactory, Stage, Step
 from pipenb.widgets import EventTable, RunDashboard, RunPanel, StageGraph
-from pipenb.widgets.state_view import checkpoint_html, state_html
+from pipenb.display import checkpoint_html, state_html
 from pipenb.widgets.throttle import Ticker
 
 from .conftest import add, arun

@@ -19,7 +19,7 @@ from pipenb.core.registry import PipelineRegistry
 
 from .event_table import EventTable
 from .stage_graph import StageGraph
-from .state_view import checkpoint_html, state_html
+from ..display import checkpoint_html, state_html
 
 # Which buttons apply in which status (None: no run picked yet).
 APPLIES = {
