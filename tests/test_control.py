@@ -20,6 +20,10 @@ def test_router_pause_writes_checkpoint_atomically_with_stage(make):
     cp = res.checkpoint
     assert (cp.run_id, cp.pipeline_id, cp.resume_at, cp.paused_at_stage_id) == (ctx.run_id, "p", ("b",), "a")
     assert cp.paused_on.endswith("Z") and "T" in cp.paused_on
+    from datetime import datetime, timezone
+
+    when = datetime.fromisoformat(cp.paused_on.replace("Z", "+00:00"))
+    assert abs((datetime.now(timezone.utc) - when).total_seconds()) < 5
     assert ctx.checkpoint == cp
     # persist=True: the registry wrote the artifacts into the checkpoint at pause time.
     assert cp.container_bundle == {"version": 1, "artifacts": {"a/x": {"n": 1}}}

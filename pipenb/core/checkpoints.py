@@ -36,10 +36,18 @@ class PipelineCheckpoint:
         return d
 
 
+_second: tuple[int, str] = (-1, "")  # last whole second formatted (pauses can come thousands a second)
+
+
 def now_iso() -> str:
     """ISO-8601 UTC with milliseconds, e.g. ``2026-11-25T12:00:00.123Z``."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+    global _second
+    ms = int(time.time() * 1000)
+    sec = ms // 1000
+    cached = _second
+    if cached[0] != sec:
+        cached = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{cached[1]}.{ms % 1000:03d}Z"
 
 
 def checkpoint_patch(cp: PipelineCheckpoint | None) -> dict:
