@@ -18,7 +18,7 @@ from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso
 from .errors import AbortedError, PipelineError, RoutingError, StepError, StoreError
 from .events import PathNode
 from .routing import END, Pause
-from .state import EMPTY, PIPELINE_DATA_KEY, is_mapping, merge, with_key
+from .state import EMPTY, PIPELINE_DATA_KEY, FrozenDict, is_mapping, merge, with_key
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -279,7 +279,7 @@ class Engine:
             # engine's key); swap it in if nothing else wrote meanwhile, instead
             # of merging every patch a second time.
             if self._swap is not None and snapshot is not None:
-                reserved = {"checkpoint": cp} if cp is not None else snapshot.get(PIPELINE_DATA_KEY)
+                reserved = FrozenDict(checkpoint=cp) if cp is not None else snapshot.get(PIPELINE_DATA_KEY)
                 new = working if reserved is None else with_key(working, PIPELINE_DATA_KEY, reserved)
                 if self._swap(snapshot, new):
                     return

@@ -26,9 +26,13 @@ CREATE TABLE IF NOT EXISTS pipenb_state (
     run_id TEXT NOT NULL,
     key    TEXT NOT NULL,
     value  BLOB NOT NULL,
+    kind   INTEGER NOT NULL DEFAULT 0,   -- 0: pickled, 1: raw bytes (no pickling, no extra copy)
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID
 """
+
+
+_PICKLED, _RAW = 0, 1
 
 
 class _Database:
@@ -39,6 +43,10 @@ class _Database:
         self.lock = threading.RLock()
         try:
             self.conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+            # Big pages and memory-mapped reads: states hold large blobs (arrays, frames, bytes).
+            # page_size only takes effect on a new file, before WAL is switched on.
+            self.conn.execute("PRAGMA page_size=65536")
+            self.conn.execute("PRAGMA mmap_size=268435456")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(_SCHEMA)
@@ -52,12 +60,12 @@ class _Database:
         with self.lock:
             try:
                 rows = self.conn.execute(
-                    "SELECT key, value FROM pipenb_state WHERE run_id = ?", (run_id,)
+                    "SELECT key, value, kind FROM pipenb_state WHERE run_id = ?", (run_id,)
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise self.error(f"reading run {run_id}", exc) from exc
         try:
-            return FrozenDict({k: pickle.loads(v) for k, v in rows})
+            return FrozenDict({k: v if kind == _RAW else pickle.loads(v) for k, v, kind in rows})
         except Exception as exc:
             raise self.error(f"unpickling run {run_id}", exc) from exc
 
@@ -65,7 +73,11 @@ class _Database:
         upserts, deletes = [], []
         for key in keys:
             if key in state:
-                upserts.append((run_id, key, pickle.dumps(state[key], protocol=pickle.HIGHEST_PROTOCOL)))
+                value = state[key]
+                if type(value) is bytes:
+                    upserts.append((run_id, key, value, _RAW))
+                else:
+                    upserts.append((run_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _PICKLED))
             else:
                 deletes.append((run_id, key))
         with self.lock:
@@ -74,7 +86,7 @@ class _Database:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if upserts:
-                        conn.executemany("INSERT OR REPLACE INTO pipenb_state VALUES (?, ?, ?)", upserts)
+                        conn.executemany("INSERT OR REPLACE INTO pipenb_state VALUES (?, ?, ?, ?)", upserts)
                     if deletes:
                         conn.executemany("DELETE FROM pipenb_state WHERE run_id = ? AND key = ?", deletes)
                     conn.execute("COMMIT")
