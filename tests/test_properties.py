@@ -212,3 +212,70 @@ def test_abort_at_random_times_keeps_last_commit_and_resumes(spec, delay):
         res = ctx.run_sync()
     check_stage_events(events)
     assert (res.value.status, dict(res.value.state)) == expected
+
+
+class _Crash(BaseException):
+    """Stands for the process dying right after a commit reached the file."""
+
+
+def crashing_factory(path, after_commits: int):
+    base = SqliteStore.factory(path)
+    count = {"n": 0}
+
+    def store_factory(run_id):
+        store = base(run_id)
+        inner = store.transaction
+
+        class Tx:
+            def __enter__(self):
+                self._tx = inner()
+                return self._tx.__enter__()
+
+            def __exit__(self, et, e, tb):
+                out = self._tx.__exit__(et, e, tb)
+                if et is None:
+                    count["n"] += 1
+                    if count["n"] == after_commits:
+                        raise _Crash()
+                return out
+
+        store.transaction = Tx
+        return store
+
+    store_factory.close = base.close
+    return store_factory
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pipeline_specs(), st.integers(1, 12))
+def test_crash_after_any_commit_resumes_to_the_same_state(tmp_path_factory, spec, k):
+    expected = reference(spec)
+    db = tmp_path_factory.mktemp("crash") / "runs.sqlite"
+    crashing = crashing_factory(db, k)
+    ctx = PipelineFactory(build(spec), store_factory=crashing, registry=None).prepare_sync(run_id="c").unwrap()
+    try:
+        for _ in range(500):
+            res = ctx.run_sync().unwrap()
+            if res.status != "paused":
+                break
+        crashed = False
+    except _Crash:
+        crashed = True
+    crashing.close()
+    if not crashed:
+        assert (res.status, dict(res.state)) == expected
+        return
+    # A new process would see only the file: a fresh factory, a fresh store, a fresh registry.
+    fresh = PipelineFactory(build(spec), store_factory=SqliteStore.factory(db), registry=PipelineRegistry())
+    again = fresh.resume_sync("c")
+    if again.is_err:
+        # No checkpoint: the crash came with the commit that finished the run.
+        state = SqliteStore(db, "c").get()
+        assert expected[1] == {k: v for k, v in state.items() if k != "__pipeline_data__"}
+        return
+    ctx = again.value
+    for _ in range(500):
+        res = ctx.run_sync().unwrap()
+        if res.status != "paused":
+            break
+    assert (res.status, dict(res.state)) == expected

@@ -494,3 +494,22 @@ def test_sync_twins_from_a_plain_script_and_recorder():
     rec = Recorder(ctx)
     assert ctx.run_sync().unwrap().state == {"n": 3}
     assert rec.names[0] == "pipeline:start" and rec.names[-1] == "pipeline:success"
+
+
+def test_failed_router_of_a_sub_pipeline_stage_retries_only_the_router(make):
+    flaky = {"fail": True}
+
+    def router(state, results):
+        if flaky["fail"]:
+            raise RuntimeError("router not ready")
+        return None
+
+    training = Pipeline("training", steps=[Step("fit", add("fit")), Step("score", add("score"))])
+    p = Pipeline("etl", stages=[Stage("train", pipeline=training, router=router), stage("end", add("end"))])
+    factory, ctx, rec = make(p)
+    assert isinstance(ctx.run_sync().error, RoutingError)
+    assert ctx.state == {"fit": 1, "score": 1} and ctx.checkpoint.resume_at == ("train",)
+    flaky["fail"] = False
+    rec.events.clear()
+    assert ctx.run_sync().unwrap().state == {"fit": 1, "score": 1, "end": 1}  # the sub-pipeline did not run again
+    assert [e.stage_address for e in rec.where("stage:start")] == ["train", "end"]

@@ -50,15 +50,27 @@ def now_iso() -> str:
     return f"{cached[1]}.{ms % 1000:03d}Z"
 
 
-def checkpoint_patch(cp: PipelineCheckpoint | None) -> dict:
-    """The store patch that writes (or, for None, clears) a checkpoint."""
-    return {PIPELINE_DATA_KEY: DELETE if cp is None else {"checkpoint": cp}}
+def checkpoint_patch(cp: PipelineCheckpoint | None, router_only: bool = False) -> dict:
+    """The store patch that writes (or, for None, clears) a checkpoint.
+
+    ``router_only`` marks a pipeline stage whose sub-pipeline already finished:
+    resuming there runs only that stage's router, never the sub-pipeline again.
+    """
+    if cp is None:
+        return {PIPELINE_DATA_KEY: DELETE}
+    return {PIPELINE_DATA_KEY: {"checkpoint": cp, "router_only": True if router_only else DELETE}}
+
+
+def router_only(store) -> bool:
+    """Whether the stored checkpoint resumes at a sub-pipeline stage's router (engine-internal)."""
+    data = store.get().get(PIPELINE_DATA_KEY)
+    return bool(data and data.get("router_only"))
 
 
 def write_checkpoint(store, cp: PipelineCheckpoint) -> None:
     if not isinstance(cp, PipelineCheckpoint):
         raise TypeError(f"write_checkpoint needs a PipelineCheckpoint, got {type(cp).__name__}")
-    store.set(checkpoint_patch(cp))
+    store.set({PIPELINE_DATA_KEY: {"checkpoint": cp}})  # merges: keeps the engine's other notes
 
 
 def read_checkpoint(store, pipeline_id: str | None, run_id: str) -> PipelineCheckpoint | None:

@@ -42,7 +42,7 @@ class RunContext:
     def __init__(
         self, *, pipeline, run_id: str, store, logger, entry: tuple,
         container: ArtifactContainer | None = None, status: str = "prepared",
-        on_finish: Callable[[str], None] | None = None,
+        on_finish: Callable[[str], None] | None = None, router_only: bool = False,
     ):
         self.run_id = run_id
         self.pipeline_id = pipeline.id
@@ -56,6 +56,7 @@ class RunContext:
         self.signal = AbortSignal()
         self._status = status
         self._cursor: tuple = entry
+        self._router_only = router_only  # resume at _cursor's router: its sub-pipeline already ran
         self._pause_request: tuple | None = None
         self._step_budget: int | None = None
         self._in_async_step = False
@@ -158,6 +159,7 @@ class RunContext:
         self._task = asyncio.current_task()
         self._active = True
         engine = Engine(self)
+        self._router_only = False
         try:
             status = await engine.run(self._cursor, self._resumed)
         except _PauseSignal as sig:
@@ -189,8 +191,10 @@ class RunContext:
         """Keep a checkpoint at the stage that failed so ``resume`` retries it."""
         self._status = "aborted" if isinstance(exc, AbortedError) else "failed"
         stage = self.pipeline.resolve(self._cursor)[-1]
+        # A sub-pipeline stage that failed in its router retries only the router.
+        self._router_only = engine.routing_after_sub == self._cursor
         try:
-            self._store.set(checkpoint_patch(engine._checkpoint(self._cursor, stage)))
+            self._store.set(checkpoint_patch(engine._checkpoint(self._cursor, stage), self._router_only))
         except Exception as err:
             self._logger.error(f"run {self.run_id}: could not write its failure checkpoint: {err}", None)
 

@@ -28,6 +28,14 @@ _perf = time.perf_counter
 _YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
 
 
+class _RouterOnly(tuple):
+    """``after`` of a sub-pipeline whose parent stage has a router: go back to that router."""
+
+    @property
+    def address(self) -> tuple:
+        return tuple(self)
+
+
 class _PauseSignal(Exception):
     def __init__(self, checkpoint, timeout, reason, instruction):
         self.checkpoint = checkpoint
@@ -62,7 +70,8 @@ def _describe(value: Any) -> str:
 class Engine:
     """Runs one root pipeline for a ``RunContext``; holds no state between runs."""
 
-    __slots__ = ("ctx", "bus", "store", "pipeline", "_skip", "_last_yield", "_cursor_writes", "_swap")
+    __slots__ = ("ctx", "bus", "store", "pipeline", "_skip", "_last_yield", "_cursor_writes", "_swap",
+                 "_router_only", "routing_after_sub")
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
@@ -73,12 +82,15 @@ class Engine:
         self._last_yield = _perf()
         self._cursor_writes = bool(getattr(self.store, "durable", False))
         self._swap = getattr(self.store, "compare_and_set", None)
+        # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
+        self._router_only: tuple | None = ctx._cursor if ctx._router_only else None
+        self.routing_after_sub: tuple | None = None  # the pipeline stage whose router is running
 
     # -- entry --------------------------------------------------------------
     async def run(self, entry: tuple, resumed: bool) -> str:
         """Run from ``entry``; returns ``"completed"``/``"terminated"`` or raises."""
         self._skip = entry if resumed else None
-        return await self._level(self.pipeline, (), (), entry, resumed)
+        return await self._level(self.pipeline, (), (), entry, resumed, ())
 
     def committed(self):
         return self.ctx.state  # cached per store snapshot
@@ -89,7 +101,10 @@ class Engine:
             await out
 
     # -- a pipeline level ---------------------------------------------------
-    async def _level(self, pipe: Pipeline, parent_path: tuple, prefix: tuple, entry: tuple, resumed: bool) -> str:
+    async def _level(self, pipe: Pipeline, parent_path: tuple, prefix: tuple, entry: tuple, resumed: bool,
+                     after: tuple | None) -> str:
+        """Run one pipeline level. ``after`` is where the run goes on when this level
+        ends: an address, ``()`` when the run completes, None when a router decides."""
         bus = self.bus
         path = parent_path + (PathNode(pipe.id, None),)
         if bus.wants("pipeline:start"):
@@ -118,7 +133,7 @@ class Engine:
                     self._last_yield = now
                     await asyncio.sleep(0)
                 self._boundary(stage, addr)
-                decision = await self._stage(pipe, stage, parent_path, addr, sub_entry)
+                decision = await self._stage(pipe, stage, parent_path, addr, sub_entry, after)
                 sub_entry = ()
                 if decision is None:
                     idx += 1
@@ -187,7 +202,8 @@ class Engine:
         )
 
     # -- one stage ----------------------------------------------------------
-    async def _stage(self, pipe: Pipeline, stage: Stage, parent_path: tuple, addr: tuple, sub_entry: tuple):
+    async def _stage(self, pipe: Pipeline, stage: Stage, parent_path: tuple, addr: tuple, sub_entry: tuple,
+                     after: tuple | None):
         ctx = self.ctx
         bus = self.bus
         path = parent_path + (PathNode(pipe.id, stage.id),)
@@ -199,7 +215,13 @@ class Engine:
                 await pending
         try:
             if stage.pipeline is not None:
-                await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry))
+                if self._router_only == addr:
+                    self._router_only = None  # its sub-pipeline finished before the pause or crash
+                else:
+                    sub_after = (self._next_address(pipe, stage, addr, None, after) if stage.router is None
+                                 else _RouterOnly(addr))
+                    await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry), sub_after)
+                self.routing_after_sub = addr
                 ctx._cursor = addr
                 patches, results, snapshot = (), {}, None
                 working = self.committed() if stage.router is not None else None
@@ -217,14 +239,20 @@ class Engine:
                     f"run {ctx.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not committed",
                     reason=ctx.signal.reason,
                 )
-            cp = None
+            cp, clear, router_only = None, False, False
             if type(decision) is Pause:
                 cp = self._checkpoint(addr[:-1] + (decision.stage_id,), stage)
-            elif self._cursor_writes and decision is not END:
-                nxt = self._next_address(pipe, stage, addr, decision)
-                if nxt is not None:
+            elif self._cursor_writes and not (stage.pipeline is not None and stage.router is None):
+                # Durable stores also learn where to continue, so a crash after
+                # this commit resumes at the next stage, never redoing this one.
+                nxt = self._next_address(pipe, stage, addr, decision, after)
+                if type(nxt) is _RouterOnly:
+                    cp, router_only = self._checkpoint(nxt.address, stage), True
+                elif nxt:
                     cp = self._checkpoint(nxt, stage)
-            self._commit(patches, cp, addr, snapshot, working)
+                clear = nxt == ()
+            self._commit(patches, cp, addr, snapshot, working, clear, router_only)
+            self.routing_after_sub = None
             if cp is not None and type(decision) is Pause:
                 ctx._cursor = cp.resume_at
         except _PauseSignal as sig:
@@ -262,16 +290,19 @@ class Engine:
         if self.bus.wants("stage:failure"):
             await self._emit("stage:failure", path, stage_id=stage.id, error=exc, duration=_perf() - t0)
 
-    def _next_address(self, pipe: Pipeline, stage: Stage, addr: tuple, decision) -> tuple | None:
-        """Where a crash after this commit should continue (durable stores only)."""
+    @staticmethod
+    def _next_address(pipe: Pipeline, stage: Stage, addr: tuple, decision, after: tuple | None) -> tuple | None:
+        """Where the run goes on after ``stage`` decided ``decision``: an address, () or None."""
+        if decision is END:
+            return after
         if decision is not None:
             return addr[:-1] + (decision,)
         i = pipe.position[stage.id] + 1
-        return addr[:-1] + (pipe.ordered[i].id,) if i < len(pipe.ordered) else None
+        return addr[:-1] + (pipe.ordered[i].id,) if i < len(pipe.ordered) else after
 
-    def _commit(self, patches, cp, addr, snapshot, working) -> None:
-        """Write a stage's patches (and checkpoint) in one transaction."""
-        if not patches and cp is None:
+    def _commit(self, patches, cp, addr, snapshot, working, clear=False, router_only=False) -> None:
+        """Write a stage's patches (and checkpoint, or its removal) in one transaction."""
+        if not patches and cp is None and not clear:
             return
         store = self.store
         try:
@@ -279,15 +310,18 @@ class Engine:
             # engine's key); swap it in if nothing else wrote meanwhile, instead
             # of merging every patch a second time.
             if self._swap is not None and snapshot is not None:
-                reserved = FrozenDict(checkpoint=cp) if cp is not None else snapshot.get(PIPELINE_DATA_KEY)
+                if cp is not None:
+                    reserved = FrozenDict(checkpoint=cp, router_only=True) if router_only else FrozenDict(checkpoint=cp)
+                else:
+                    reserved = None if clear else snapshot.get(PIPELINE_DATA_KEY)
                 new = working if reserved is None else with_key(working, PIPELINE_DATA_KEY, reserved)
                 if self._swap(snapshot, new):
                     return
             with store.transaction():
                 for patch in patches:
                     store.set(patch)
-                if cp is not None:
-                    store.set(checkpoint_patch(cp))
+                if cp is not None or clear:
+                    store.set(checkpoint_patch(cp, router_only))
         except PipelineError:
             raise
         except Exception as exc:

@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Callable
 
 from .artifacts import ArtifactContainer
-from .checkpoints import read_checkpoint
+from .checkpoints import read_checkpoint, router_only
 from .context import RunContext
 from .definitions import Pipeline
 from .errors import PipelineError, ResumeError, StoreError
@@ -96,10 +96,10 @@ class PipelineFactory:
             chain.append(first)
         return entry
 
-    def _context(self, run_id, store, entry, container=None, status="prepared") -> RunContext:
+    def _context(self, run_id, store, entry, container=None, status="prepared", router_only=False) -> RunContext:
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
-            container=container, status=status, on_finish=self._release,
+            container=container, status=status, on_finish=self._release, router_only=router_only,
         )
         if self.registry is not None:
             self.registry.register(ctx, store)
@@ -165,7 +165,8 @@ class PipelineFactory:
                     f"{self.pipeline.id!r} does not have: {exc.args[0]}"
                 ) from None
             container = ArtifactContainer.from_bundle(cp.container_bundle)
-            return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status="paused"))
+            return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status="paused",
+                                           router_only=router_only(store)))
         except PipelineError as exc:
             return Result.err(exc)
 
