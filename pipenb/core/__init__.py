@@ -8,7 +8,7 @@ from .errors import (
     AbortedError, DefinitionError, PipelineError, ResumeError, RoutingError, StepError, StoreError,
 )
 from .events import EVENT_NAMES, PathNode, RunEvent
-from .execution import StepContext
+from .step_context import StepContext
 from .factory import PipelineFactory
 from .registry import PipelineRegistry, RunRecord
 from .result import PipelineRunResult, Result

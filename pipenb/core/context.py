@@ -47,7 +47,6 @@ class RunContext:
         self.run_id = run_id
         self.pipeline_id = pipeline.id
         self.pipeline = pipeline
-        self._pipeline = pipeline
         self._store = store
         self._logger = logger
         self._bus = EventBus(run_id, logger)

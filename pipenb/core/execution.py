@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso
 from .errors import AbortedError, PipelineError, RoutingError, StepError, StoreError
 from .events import PathNode
-from .routing import END, Pause
+from .routing import END, Pause, check_decision, describe, where
+from .step_context import StepContext
 from .state import EMPTY, PIPELINE_DATA_KEY, FrozenDict, is_mapping, merge, with_key
 
 if TYPE_CHECKING:
@@ -44,29 +45,6 @@ class _PauseSignal(Exception):
         self.instruction = instruction
 
 
-class StepContext:
-    """What a step's second argument offers: ids, the path, artifacts, signal, logger."""
-
-    __slots__ = ("run_id", "stage_id", "step_id", "path", "artifacts", "signal", "logger")
-
-    def __init__(self, run_id, stage_id, step_id, path, artifacts, signal, logger):
-        self.run_id = run_id
-        self.stage_id = stage_id
-        self.step_id = step_id
-        self.path = path
-        self.artifacts = artifacts
-        self.signal = signal
-        self.logger = logger
-
-    def __repr__(self) -> str:
-        return f"StepContext(run_id={self.run_id!r}, stage={self.stage_id!r}, step={self.step_id!r})"
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 class Engine:
     """Runs one root pipeline for a ``RunContext``; holds no state between runs."""
 
@@ -77,7 +55,7 @@ class Engine:
         self.ctx = ctx
         self.bus = ctx._bus
         self.store = ctx._store
-        self.pipeline = ctx._pipeline
+        self.pipeline = ctx.pipeline
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._cursor_writes = bool(getattr(self.store, "durable", False))
@@ -233,7 +211,7 @@ class Engine:
                 if stage.router_async or (decision is not None and type(decision) is not str
                                           and inspect.isawaitable(decision)):
                     decision = await self._await_route(pipe, stage, decision)
-                decision = self._check_route(pipe, stage, decision)
+                decision = check_decision(pipe, stage, decision)
             if ctx.signal.aborted:
                 raise AbortedError(
                     f"run {ctx.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not committed",
@@ -377,7 +355,7 @@ class Engine:
                 out = EMPTY
             elif type(out) is not dict and not is_mapping(out):
                 await self._bad_patch(pipe, stage, step, path, addr, t0,
-                                      f"returned {type(out).__name__} {_describe(out)}; a step must return a "
+                                      f"returned {type(out).__name__} {describe(out)}; a step must return a "
                                       f"mapping (patch) or None", TypeError(f"bad patch type {type(out).__name__}"))
             elif PIPELINE_DATA_KEY in out:
                 await self._bad_patch(pipe, stage, step, path, addr, t0,
@@ -413,7 +391,7 @@ class Engine:
                 return stage.router(working, results)
             return stage.router(working)
         except Exception as exc:
-            raise RoutingError(f"{self._where(pipe, stage)} raised {type(exc).__name__}: {exc}",
+            raise RoutingError(f"{where(pipe, stage)} raised {type(exc).__name__}: {exc}",
                                stage_id=stage.id) from exc
 
     async def _await_route(self, pipe: Pipeline, stage: Stage, pending):
@@ -423,29 +401,7 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise RoutingError(f"{self._where(pipe, stage)} raised {type(exc).__name__}: {exc}",
+            raise RoutingError(f"{where(pipe, stage)} raised {type(exc).__name__}: {exc}",
                                stage_id=stage.id) from exc
         finally:
             self.ctx._in_async_step = False
-
-    @staticmethod
-    def _where(pipe: Pipeline, stage: Stage) -> str:
-        return f"router of stage {stage.id!r} in pipeline {pipe.id!r}"
-
-    def _check_route(self, pipe: Pipeline, stage: Stage, decision):
-        if decision is None or decision is END:
-            return decision
-        if type(decision) is str or type(decision) is Pause:
-            target = decision if type(decision) is str else decision.stage_id
-            if target in pipe.position:
-                return decision
-            raise RoutingError(
-                f"{self._where(pipe, stage)} returned {_describe(decision)}: pipeline {pipe.id!r} has no stage "
-                f"{target!r} (stages: {', '.join(s.id for s in pipe.ordered)})",
-                stage_id=stage.id, value=decision,
-            )
-        raise RoutingError(
-            f"{self._where(pipe, stage)} returned {type(decision).__name__} {_describe(decision)}; expected a "
-            f"stage id, None, END or Pause(...)",
-            stage_id=stage.id, value=decision,
-        )

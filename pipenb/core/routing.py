@@ -7,6 +7,9 @@ Python has one ``None``, so terminate is the ``END`` sentinel.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from .errors import RoutingError
 
 
 class _End:
@@ -53,3 +56,33 @@ class Pause:
 def is_pause_instruction(value: object) -> bool:
     """True when a router's answer asks the run to pause."""
     return isinstance(value, Pause)
+
+
+def describe(value: Any) -> str:
+    """A short repr for error messages."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def where(pipe, stage) -> str:
+    return f"router of stage {stage.id!r} in pipeline {pipe.id!r}"
+
+
+def check_decision(pipe, stage, decision):
+    """The router's answer if it is one the pipeline can follow, else a ``RoutingError`` naming both."""
+    if decision is None or decision is END:
+        return decision
+    if type(decision) is str or type(decision) is Pause:
+        target = decision if type(decision) is str else decision.stage_id
+        if target in pipe.position:
+            return decision
+        raise RoutingError(
+            f"{where(pipe, stage)} returned {describe(decision)}: pipeline {pipe.id!r} has no stage "
+            f"{target!r} (stages: {', '.join(s.id for s in pipe.ordered)})",
+            stage_id=stage.id, value=decision,
+        )
+    raise RoutingError(
+        f"{where(pipe, stage)} returned {type(decision).__name__} {describe(decision)}; expected a "
+        f"stage id, None, END or Pause(...)",
+        stage_id=stage.id, value=decision,
+    )
