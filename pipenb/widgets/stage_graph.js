@@ -39,10 +39,10 @@ function render({ model, el }) {
     canvas.innerHTML = model.get("svg");
     const svg = canvas.querySelector("svg");
     if (svg && svg.viewBox && svg.viewBox.baseVal) {
-      // Room on the right for the duration labels drawn next to each stage.
+      // Room on the left for the duration labels (router loops are drawn on the right).
       const vb = svg.viewBox.baseVal;
       const extra = 64;
-      svg.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.width + extra} ${vb.height}`);
+      svg.setAttribute("viewBox", `${vb.x - extra} ${vb.y} ${vb.width + extra} ${vb.height}`);
       const w = parseFloat(svg.getAttribute("width"));
       if (!Number.isNaN(w)) svg.setAttribute("width", String(w + extra * (w / vb.width)) + "pt");
     }
@@ -83,8 +83,9 @@ function render({ model, el }) {
         label = document.createElementNS("http://www.w3.org/2000/svg", "text");
         label.setAttribute("class", "pipenb-duration");
         const box = g.getBBox ? g.getBBox() : { x: 0, y: 0, width: 0, height: 0 };
-        label.setAttribute("x", String(box.x + box.width + 4));
-        label.setAttribute("y", String(box.y + box.height - 2));
+        label.setAttribute("x", String(box.x - 4));
+        label.setAttribute("y", String(box.y + box.height / 2 + 3));
+        label.setAttribute("text-anchor", "end");
         g.append(label);
       }
       label.textContent = ms < 1000 ? ms.toFixed(1) + " ms" : (ms / 1000).toFixed(2) + " s";
