@@ -9,6 +9,7 @@ ever reach the browser. ``dataframe`` has every recorded event.
 from __future__ import annotations
 
 import pathlib
+import threading
 import time
 
 import anywidget
@@ -77,6 +78,7 @@ class EventTable(anywidget.AnyWidget):
         self._t0: float | None = None
         self._off: list = []
         self._ticker = Ticker(self._push, lambda: len(self._events) != self._pushed)
+        self._lock = threading.Lock()  # filter changes arrive on a comm thread, redraws on the loop
         self.observe(lambda change: self._refilter(), names=["event_filter", "stage_filter"])
         self.ctx = None
         if ctx is not None:
@@ -146,6 +148,10 @@ class EventTable(anywidget.AnyWidget):
         self._push()
 
     def _push(self) -> None:
+        with self._lock:
+            self._push_locked()
+
+    def _push_locked(self) -> None:
         events, counts = self._events, self._counts
         for event in events[self._counted:]:
             counts[event.name] = counts.get(event.name, 0) + 1

@@ -8,6 +8,7 @@ browser applies to the drawn nodes. Clicking a stage toggles a breakpoint.
 from __future__ import annotations
 
 import pathlib
+import threading
 
 import anywidget
 import traitlets
@@ -50,6 +51,7 @@ class StageGraph(anywidget.AnyWidget):
         self._pending: list = []      # stage events heard since the last redraw
         self._dirty = False
         self._ticker = Ticker(self._push, lambda: bool(self._pending) or self._dirty)
+        self._lock = threading.Lock()
         self._unsubscribe: list = []
         self.ctx = None
         self.observe(self._on_breakpoints, names="breakpoints")
@@ -103,19 +105,22 @@ class StageGraph(anywidget.AnyWidget):
             self._ticker.start()
             return
         self._ticker.stop()
-        self._fold()
-        if event.name == "pipeline:paused":
-            self._status["/".join(event.checkpoint.resume_at)] = "paused"
+        with self._lock:
+            self._fold()
+            if event.name == "pipeline:paused":
+                self._status["/".join(event.checkpoint.resume_at)] = "paused"
         ctx = self.ctx
         self.caption = f"{ctx.pipeline_id} · run {ctx.run_id[:8]} · {event.name.split(':')[1]}"
         self._dirty = True
         self._ticker.flush_now()
 
     def _push(self) -> None:
-        self._fold()
-        self._dirty = False
-        self.status = dict(self._status)
-        self.durations = dict(self._durations)
+        with self._lock:
+            self._fold()
+            self._dirty = False
+            status, durations = dict(self._status), dict(self._durations)
+        self.status = status
+        self.durations = durations
 
     @property
     def redraws(self) -> int:
