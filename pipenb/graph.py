@@ -157,6 +157,12 @@ def fallback_svg(pipeline: Pipeline, status: Mapping[str, str] | None = None, br
         out.append(f'<g id="{html.escape(node_id(key))}" class="node"><title>{html.escape(key)}</title>'
                    f'<rect x="{x}" y="{y}" width="{box_w}" height="30" rx="6" fill="{fill}"{stroke}/>'
                    f'<text x="{x + 10}" y="{y + 19}">{esc}</text></g>')
+    # Run order: a short arrow from each row to the next (sub-pipeline stages follow their header).
+    for (a1, s1, *_), (a2, *_) in zip(rows, rows[1:], strict=False):
+        x1, x2 = 30 + indent * (len(a1) - 1), 30 + indent * (len(a2) - 1)
+        y1 = y_of["/".join(a1)] + (24 if s1.pipeline is not None else 30)
+        out.append(f'<path class="edge next" d="M{x1},{y1} L{x2},{y_of["/".join(a2)] - 1}" stroke="#475569" '
+                   f'fill="none" marker-end="url(#pipenb-arrow)"/>')
     for addr, stage, _parent, _pipe in rows:
         prefix, here = addr[:-1], "/".join(addr)
         for t in stage.routes:
