@@ -128,4 +128,4 @@ def test_fallback_svg_without_dot(monkeypatch):
     p = Pipeline("p", stages=[stage("a", noop, label="<b>"), stage("b", add("x"), routes=["a"], router=lambda s, r: None)])
     svg = graph.to_svg(p, status={"a": "success"})
     assert svg.startswith("<svg") and "&lt;b&gt;" in svg and "<b>" not in svg
-    assert graph.node_id("a") in svg and "stroke-dasharray" in svg
+    assert graph.node_id("a") in svg and "stroke-dasharray" in svg and 'class="edge next"' in svg
