@@ -110,6 +110,8 @@ df = table.dataframe
 df[df.event == "stage:success"][["stage", "duration_ms", "detail"]]
 """),
     code("""
+import asyncio
+await asyncio.sleep(0.2)     # widgets redraw at most 10 times a second: let the last redraw land
 assert graph.status == {"load": "success", "clean": "success", "summary": "success"}
 print(len(df), "events;", table.counts)
 """),

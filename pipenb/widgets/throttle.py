@@ -20,6 +20,7 @@ class Ticker:
         self._changed = changed
         self.interval = 1.0 / per_second
         self._handle: asyncio.TimerHandle | None = None
+        self._deferred: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last = float("-inf")
         self.count = 0          # how many redraws happened (tests and bench read it)
@@ -37,7 +38,7 @@ class Ticker:
 
     def _tick(self) -> None:
         self._handle = None
-        if self._changed() and time.monotonic() - self._last >= self.interval * 0.95:
+        if self._changed() and time.monotonic() - self._last >= self.interval:
             self._run()
         if self._loop is not None and not self._loop.is_closed():
             self._handle = self._loop.call_later(self.interval, self._tick)
@@ -48,9 +49,33 @@ class Ticker:
             self._handle = None
 
     def flush_now(self) -> None:
-        """Redraw now if anything changed (a run stopped; once per ``run()``, not per event)."""
-        if self._changed():
-            self._run()
+        """Redraw as soon as the rate allows (a run stopped: nobody will poke again).
+
+        Within the interval of the last redraw it waits for the rest of it in a
+        task; if the loop shuts down first, the task's cancellation still redraws.
+        """
+        wait = self._last + self.interval - time.monotonic()
+        if wait <= 0:
+            if self._changed():
+                self._run()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._changed():
+                self._run()
+            return
+        if self._deferred is None or self._deferred.done():
+            self._deferred = loop.create_task(self._later())
+
+    async def _later(self) -> None:
+        try:
+            while (wait := self._last + self.interval - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+        finally:
+            self._deferred = None
+            if self._changed():
+                self._run()
 
     def _run(self) -> None:
         self._last = time.monotonic()
