@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from typing import Callable
 
 
@@ -18,7 +19,9 @@ class Ticker:
     def __init__(self, flush: Callable[[], None], changed: Callable[[], bool], per_second: float = 10.0):
         self._flush = flush
         self._changed = changed
+        self.per_second = int(per_second)
         self.interval = 1.0 / per_second
+        self._recent: deque[float] = deque()  # redraw times within the last second
         self._handle: asyncio.TimerHandle | None = None
         self._deferred: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -38,7 +41,7 @@ class Ticker:
 
     def _tick(self) -> None:
         self._handle = None
-        if self._changed() and time.monotonic() - self._last >= self.interval:
+        if self._changed() and time.monotonic() - self._last >= self.interval and self._wait_for_slot() <= 0:
             self._run()
         if self._loop is not None and not self._loop.is_closed():
             self._handle = self._loop.call_later(self.interval, self._tick)
@@ -49,28 +52,36 @@ class Ticker:
             self._handle = None
 
     def flush_now(self) -> None:
-        """Redraw as soon as the rate allows (a run stopped: nobody will poke again).
+        """Redraw now if the rate allows (a run stopped: nobody will poke again).
 
-        Within the interval of the last redraw it waits for the rest of it in a
-        task; if the loop shuts down first, the task's cancellation still redraws.
+        Now, unless this would be the 11th redraw within a second; then it waits
+        in a task (whose cancellation at loop shutdown still redraws).
         """
-        wait = self._last + self.interval - time.monotonic()
+        if not self._changed():
+            return
+        wait = self._wait_for_slot()
         if wait <= 0:
-            if self._changed():
-                self._run()
+            self._run()
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            if self._changed():
-                self._run()
+            self._run()
             return
         if self._deferred is None or self._deferred.done():
             self._deferred = loop.create_task(self._later())
 
+    def _wait_for_slot(self) -> float:
+        """Seconds until one more redraw keeps every one-second window at the rate."""
+        recent = self._recent
+        now = time.monotonic()
+        while recent and now - recent[0] >= 1.0:
+            recent.popleft()
+        return 0.0 if len(recent) < self.per_second else recent[0] + 1.0 - now
+
     async def _later(self) -> None:
         try:
-            while (wait := self._last + self.interval - time.monotonic()) > 0:
+            while (wait := self._wait_for_slot()) > 0:
                 await asyncio.sleep(wait)
         finally:
             self._deferred = None
@@ -79,6 +90,7 @@ class Ticker:
 
     def _run(self) -> None:
         self._last = time.monotonic()
+        self._recent.append(self._last)
         self.count += 1
         if len(self.times) < 10_000:
             self.times.append(self._last)
