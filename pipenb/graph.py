@@ -81,21 +81,26 @@ def to_graphviz(pipeline: Pipeline, status: Mapping[str, str] | None = None, bre
     dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11")
     dot.attr("edge", fontname="Helvetica", fontsize="9")
 
+    # DOT names are generated ("n0", "n1", ...): user ids may hold ':' (a port in
+    # DOT edges), quotes or backslashes. The address lives in the escaped `id`.
+    dot_name = {"/".join(a): f"n{i}" for i, (a, *_rest) in enumerate(_walk(pipeline))}
+    esc = graphviz.escape
+
     def add(container, pipe, prefix):
         for stage in pipe.ordered:
             addr = prefix + (stage.id,)
             key = "/".join(addr)
             text = stage.label if stage.label == stage.id else f"{stage.label}\n({stage.id})"
             if stage.pipeline is not None:
-                with container.subgraph(name="cluster_" + node_id(key)) as sub:
-                    sub.attr(label=graphviz.escape(text), style="rounded,dashed", color="#64748b",
-                             id="cluster-" + node_id(key), fontname="Helvetica", fontsize="11")
+                with container.subgraph(name="cluster_" + dot_name[key]) as sub:
+                    sub.attr(label=esc(text), style="rounded,dashed", color="#64748b",
+                             id=esc("cluster-" + node_id(key)), fontname="Helvetica", fontsize="11")
                     add(sub, stage.pipeline, addr)
             else:
                 fill = STATUS_COLOURS.get(status.get(key, "pending"), STATUS_COLOURS["pending"])
                 extra = {"penwidth": "2.5", "color": "#dc2626"} if key in breakpoints else {}
-                container.node(key, label=graphviz.escape(text), id=node_id(key), fillcolor=fill,
-                               tooltip=graphviz.escape(key), **extra)
+                container.node(dot_name[key], label=esc(text), id=esc(node_id(key)), fillcolor=fill,
+                               tooltip=esc(key), **extra)
 
     add(dot, pipeline, ())
     for addr, stage, _parent, pipe in _walk(pipeline):
@@ -110,20 +115,19 @@ def to_graphviz(pipeline: Pipeline, status: Mapping[str, str] | None = None, bre
             tail, head = _last_leaf(stage, addr), _first_leaf(target, t_addr)
             attrs = {"style": "dashed", "color": "#7c3aed"} if kind == "route" else {}
             if stage.pipeline is not None:
-                attrs["ltail"] = "cluster_" + node_id("/".join(addr))
+                attrs["ltail"] = "cluster_" + dot_name["/".join(addr)]
             if target.pipeline is not None:
-                attrs["lhead"] = "cluster_" + node_id("/".join(t_addr))
+                attrs["lhead"] = "cluster_" + dot_name["/".join(t_addr)]
             if kind == "route" and tail == head:
                 attrs.pop("ltail", None)
                 attrs.pop("lhead", None)
-            dot.edge("/".join(tail), "/".join(head), **attrs)
+            dot.edge(dot_name["/".join(tail)], dot_name["/".join(head)], **attrs)
     return dot
 
 
 def to_svg(pipeline: Pipeline, status: Mapping[str, str] | None = None, breakpoints=()) -> str:
     """SVG of the stage graph: Graphviz ``dot`` when installed, else the built-in layout."""
     try:
-
         return to_graphviz(pipeline, status, breakpoints).pipe(format="svg").decode("utf-8")
     except Exception as exc:  # ExecutableNotFound, or graphviz itself missing
         if type(exc).__name__ not in ("ExecutableNotFound", "ModuleNotFoundError", "CalledProcessError"):

@@ -104,7 +104,7 @@ def test_to_graphviz_draws_clusters_and_dashed_routes():
     dot = p.to_graphviz()
     assert isinstance(dot, graphviz.Digraph)
     src = dot.source
-    assert 'subgraph "cluster_pipenb-stage-t"' in src
+    assert "subgraph cluster_n1" in src and 'id="cluster-pipenb-stage-t"' in src
     assert "style=dashed" in src
 
 
@@ -129,3 +129,19 @@ def test_fallback_svg_without_dot(monkeypatch):
     svg = graph.to_svg(p, status={"a": "success"})
     assert svg.startswith("<svg") and "&lt;b&gt;" in svg and "<b>" not in svg
     assert graph.node_id("a") in svg and "stroke-dasharray" in svg and 'class="edge next"' in svg
+
+
+def test_odd_stage_ids_draw_in_graphviz():
+    """Ids with ':' (a port in DOT), quotes, backslashes and markup still draw, one node each."""
+    import xml.etree.ElementTree as ET
+
+    from pipenb import graph
+
+    ids = ["a:b", 'q"uote', "back\\slash", "<x>&"]
+    p = Pipeline("odd", stages=[stage(i, noop, routes=[ids[0]], router=lambda s, r: None) for i in ids])
+    svg = graph.to_svg(p)
+    root = ET.fromstring(svg.split("?>", 1)[-1].split("]>", 1)[-1])
+    found = {el.get("id") for el in root.iter()}
+    for i in ids:
+        assert graph.node_id(i) in found
+    assert len(p.to_networkx().nodes) == 4

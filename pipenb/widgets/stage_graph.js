@@ -31,7 +31,7 @@ function render({ model, el }) {
   el.append(caption, canvas, legend);
 
   function node(address) {
-    return canvas.querySelector('[id="' + nodeId(address) + '"]');
+    return canvas.querySelector('[id="' + CSS.escape(nodeId(address)) + '"]');
   }
 
   function drawSvg() {
