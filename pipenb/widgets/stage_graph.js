@@ -40,11 +40,11 @@ function render({ model, el }) {
     const svg = canvas.querySelector("svg");
     if (svg && svg.viewBox && svg.viewBox.baseVal) {
       // Room on the left for the duration labels (router loops are drawn on the right).
-      const vb = svg.viewBox.baseVal;
+      const { x, y, width, height } = svg.viewBox.baseVal;  // copied: baseVal is live
       const extra = 64;
-      svg.setAttribute("viewBox", `${vb.x - extra} ${vb.y} ${vb.width + extra} ${vb.height}`);
       const w = parseFloat(svg.getAttribute("width"));
-      if (!Number.isNaN(w)) svg.setAttribute("width", String(w + extra * (w / vb.width)) + "pt");
+      svg.setAttribute("viewBox", `${x - extra} ${y} ${width + extra} ${height}`);
+      if (!Number.isNaN(w) && width > 0) svg.setAttribute("width", String(w + extra * (w / width)) + "pt");
     }
     for (const address of model.get("leaves")) {
       const g = node(address);
@@ -88,7 +88,8 @@ function render({ model, el }) {
         label.setAttribute("text-anchor", "end");
         g.append(label);
       }
-      label.textContent = ms < 1000 ? ms.toFixed(1) + " ms" : (ms / 1000).toFixed(2) + " s";
+      label.textContent = ms < 1 ? Math.round(ms * 1000) + " µs"
+        : ms < 1000 ? ms.toFixed(1) + " ms" : (ms / 1000).toFixed(2) + " s";
     }
   }
 

@@ -96,7 +96,7 @@ class StageGraph(anywidget.AnyWidget):
             addr = event.stage_address
             status[addr] = closing[event.name]
             if event.name != "stage:start":
-                durations[addr] = round(event.duration * 1000, 2)
+                durations[addr] = round(event.duration * 1000, 4)
 
     def _on_pipeline(self, event) -> None:
         if len(event.path) != 1:
