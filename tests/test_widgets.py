@@ -289,3 +289,24 @@ def test_run_panel_and_context_display(registry):
 def test_bad_widget_input():
     with pytest.raises(ValueError, match="max_rows"):
         EventTable(max_rows=0)
+
+
+def test_stage_graph_draws_without_graphviz_dot(monkeypatch, registry):
+    import graphviz
+
+    from pipenb.widgets import stage_graph
+
+    def missing(*a, **k):
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(graphviz.Digraph, "pipe", missing)
+    monkeypatch.setattr(stage_graph, "_dot_available", lambda: False)
+    p = demo(label=EVIL)
+    graph = StageGraph(p)
+    assert graph.layout == "builtin" and graph.svg.startswith("<svg") and "<img" not in graph.svg
+    ids = {el.get("id") for el in ET.fromstring(graph.svg).iter()}
+    assert {"pipenb-stage-" + a.replace("/", "--") for a in graph.leaves} <= ids
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    graph.attach(ctx)
+    ctx.run_sync()
+    assert graph.status["train/score"] == "success"
