@@ -81,7 +81,7 @@ ROUTERS = st.one_of(
 )
 
 
-def pipeline_specs(depth: int = 1, pid: str = "gen"):
+def pipeline_specs(depth: int = 2, pid: str = "gen"):
     def stage(i):
         leaf = st.fixed_dictionaries({"id": st.just(f"s{i}"), "steps": st.integers(1, 3), "router": ROUTERS})
         if depth == 0:
