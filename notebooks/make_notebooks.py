@@ -176,6 +176,14 @@ first
 import pandas as pd
 pd.DataFrame([{**r.__dict__, "time_left_s": r.time_left} for r in registry.runs()])
 """),
+    md("The dashboard shows the same list, ticking down; pick a run to see its graph, state and checkpoint:"),
+    code("""
+from pipenb.widgets import RunDashboard
+
+dash = RunDashboard(factory)
+dash.show(ctx)
+dash
+"""),
     md("""
 Within the window, `resume` hands back **the same object** — nothing is read
 from the file. After it, the context is released and `resume` rebuilds it
