@@ -268,6 +268,24 @@ def test_dashboard_picks_a_run_from_the_registry(registry):
     arun(scenario())
 
 
+def test_dashboard_shows_the_expiry_of_the_run_it_shows(registry):
+    p = Pipeline("exp", stages=[
+        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=60)),
+        Stage("b", steps=[Step("y", add("n"))]),
+    ])
+    factory = PipelineFactory(p, registry=registry)
+    ctx = factory.prepare_sync().unwrap()
+    ctx.run_sync()
+    dash = RunDashboard(factory)
+    dash.show(ctx)
+    assert "not exported" in dash.checkpoint_view.value
+    assert "left in memory" in dict((v, k) for k, v in dash.runs.options)[ctx.run_id]
+    registry.expire(ctx.run_id)
+    assert "exported: a/x" in dash.checkpoint_view.value
+    assert "(in the store)" in dict((v, k) for k, v in dash.runs.options)[ctx.run_id]
+    dash.close()
+
+
 def test_state_view_folds_nested_values_and_previews_dataframes():
     df = pd.DataFrame({"a": range(100), "b": ["<x>"] * 100})
     html = state_html({"cfg": {"lr": 0.1, "deep": {"x": 1}}, "frame": df, "items": list(range(50)), "n": 3})

@@ -77,7 +77,7 @@ class RunDashboard(widgets.VBox):
         except RuntimeError:
             self._loop = None
         self._thread = threading.get_ident()
-        self._off_registry = self.registry.on_change(lambda run_id: self._call(self._refresh_runs))
+        self._off_registry = self.registry.on_change(lambda run_id: self._call(self._registry_changed, run_id))
         super().__init__([
             widgets.HBox([self.title, self.status]),
             widgets.HBox(list(self.buttons.values()) + [self.message]),
@@ -190,6 +190,13 @@ class RunDashboard(widgets.VBox):
                 self.message.value = ""
         self._refresh_buttons()
         self._refresh_runs()
+
+    def _registry_changed(self, run_id: str) -> None:
+        # An expiry exports the shown run's artifacts into its checkpoint: show that too.
+        if self.ctx is not None and run_id in (self.ctx.run_id, "*"):
+            self._refresh_all()
+        else:
+            self._refresh_runs()
 
     def _refresh_buttons(self) -> None:
         status = self.ctx.status if self.ctx is not None else None
