@@ -402,7 +402,7 @@ def test_abort_cancels_an_async_step_and_keeps_last_commit(make):
         return res, loop.time() - t0
 
     res, took = arun(main())
-    assert took < 1.0
+    assert took < 5.0  # cancelled at once, not after the step's 30 s
     assert isinstance(res.error, AbortedError) and res.error.reason == "enough"
     assert ctx.status == "aborted" and ctx.state == {"n": 1}
     assert ctx.checkpoint.resume_at == ("b",)
