@@ -85,13 +85,12 @@ def run_context_html(ctx) -> str:
 
 def run_context_mimebundle(ctx, include=None, exclude=None):
     """A live panel where widgets render, the static HTML summary everywhere else."""
-    bundle = {"text/plain": repr(ctx), "text/html": run_context_html(ctx)}
+    bundle = {}
     try:
         from .widgets.panel import RunPanel
 
-        panel = RunPanel(ctx)
-        bundle.update(panel._repr_mimebundle_(include=include, exclude=exclude) or {})
+        bundle.update(RunPanel(ctx)._repr_mimebundle_(include=include, exclude=exclude) or {})
     except ImportError:  # widgets not installed: the HTML summary is enough
         pass
-    bundle["text/html"] = run_context_html(ctx)
+    bundle.update({"text/plain": repr(ctx), "text/html": run_context_html(ctx)})
     return bundle

@@ -59,10 +59,6 @@ class ArtifactContainer:
     def items(self) -> list[tuple[str, Any]]:
         return list(self._items.items())
 
-    def remove(self, key: str) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
     def export(self) -> dict:
         """A bundle (plain dict) that ``from_bundle`` turns back into a container."""
         with self._lock:

@@ -67,7 +67,6 @@ class RunContext:
         self._active = False  # an engine is driving this context (until run() returns)
         self._view_src = None
         self._view = None
-        self.last_result: Result | None = None
         self.pause_instruction = None  # the router's Pause of the current pause, if any
         self.pause_count = 0  # how many times this context has paused (registry timers check it)
 
@@ -177,7 +176,6 @@ class RunContext:
             self._step_budget = None
             self._in_async_step = False
             self._active = False
-        self.last_result = result
         return result
 
     # The engine calls these just before the root pipeline's last event, so that

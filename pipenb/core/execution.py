@@ -32,10 +32,6 @@ _YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
 class _RouterOnly(tuple):
     """``after`` of a sub-pipeline whose parent stage has a router: go back to that router."""
 
-    @property
-    def address(self) -> tuple:
-        return tuple(self)
-
 
 class _PauseSignal(Exception):
     def __init__(self, checkpoint, timeout, reason, instruction):
@@ -74,6 +70,8 @@ class Engine:
         return self.ctx.state  # cached per store snapshot
 
     async def _emit(self, name: str, path: tuple, **data) -> None:
+        # For the once-per-level events; the per-stage and per-step ones inline
+        # this (no coroutine to build when nobody listens asynchronously).
         out = self.bus.emit(name, path, **data)
         if out is not None:
             await out
@@ -225,7 +223,7 @@ class Engine:
                 # this commit resumes at the next stage, never redoing this one.
                 nxt = self._next_address(pipe, stage, addr, decision, after)
                 if type(nxt) is _RouterOnly:
-                    cp, router_only = self._checkpoint(nxt.address, stage), True
+                    cp, router_only = self._checkpoint(tuple(nxt), stage), True
                 elif nxt:
                     cp = self._checkpoint(nxt, stage)
                 clear = nxt == ()

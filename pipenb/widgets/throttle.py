@@ -25,7 +25,6 @@ class Ticker:
         self._handle: asyncio.TimerHandle | None = None
         self._deferred: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._last = float("-inf")
         self.count = 0          # how many redraws happened (tests and bench read it)
         self.times: list[float] = []
 
@@ -41,7 +40,8 @@ class Ticker:
 
     def _tick(self) -> None:
         self._handle = None
-        if self._changed() and time.monotonic() - self._last >= self.interval and self._wait_for_slot() <= 0:
+        last = self._recent[-1] if self._recent else float("-inf")
+        if self._changed() and time.monotonic() - last >= self.interval and self._wait_for_slot() <= 0:
             self._run()
         if self._loop is not None and not self._loop.is_closed():
             self._handle = self._loop.call_later(self.interval, self._tick)
@@ -89,11 +89,11 @@ class Ticker:
                 self._run()
 
     def _run(self) -> None:
-        self._last = time.monotonic()
-        self._recent.append(self._last)
+        now = time.monotonic()
+        self._recent.append(now)
         self.count += 1
         if len(self.times) < 10_000:
-            self.times.append(self._last)
+            self.times.append(now)
         self._flush()
 
     def max_per_second(self) -> int:
