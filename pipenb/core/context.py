@@ -99,6 +99,14 @@ class RunContext:
         """Subscribe to an event name or ``"*"``; returns the unsubscribe function."""
         return self._bus.on(event, handler)
 
+    def record(self):
+        """An ``EventLog`` of this run's events from now on, built into events only when read.
+
+        For views that keep every event (tables, graphs): recording costs four
+        list slots per event and no object; ``log.close()`` stops it.
+        """
+        return self._bus.record()
+
     # -- running ------------------------------------------------------------
     def _claim(self) -> PipelineError | None:
         with self._lock:

@@ -1,9 +1,11 @@
 """The eleven run events (SPEC 3) and the bus that delivers them.
 
-Events are frozen dataclasses so a listener can keep them (the event table
-does) without fearing later changes. The bus builds an event only when
-someone listens to its name or to ``"*"``: a run with no listener pays for
-one dict lookup per event, which is what keeps a stage in a few microseconds.
+Events are frozen dataclasses so a listener can keep them without fearing
+later changes. The bus builds an event only when someone listens to its name
+or to ``"*"``: a run with no listener pays for one dict lookup per event,
+which is what keeps a stage in a few microseconds. Views that keep every
+event open an ``EventLog`` instead (``eventlog.py``), which records without
+building event objects.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import inspect
 from time import time as _now
 from dataclasses import dataclass, fields
 from typing import Any, Callable, NamedTuple
+
+_set_dict = object.__setattr__
 
 
 class PathNode(NamedTuple):
@@ -57,11 +61,15 @@ class RunEvent:
     @property
     def stage_address(self) -> str | None:
         """``"train/fit"`` style address of the stage this event is about, if any."""
-        path = self.path
-        if len(path) == 1:
-            return path[0][1]
-        ids = [n[1] for n in path if n[1] is not None]
-        return "/".join(ids) if ids else None
+        return stage_address(self.path)
+
+
+def stage_address(path: tuple) -> str | None:
+    """The ``"train/fit"`` style stage address an event path points at (None at root pipeline level)."""
+    if len(path) == 1:
+        return path[0][1]
+    ids = [n[1] for n in path if n[1] is not None]
+    return "/".join(ids) if ids else None
 
 
 @dataclass(frozen=True, init=False)
@@ -156,30 +164,71 @@ EVENT_TYPES: dict[str, type[RunEvent]] = {
     "step:failure": StepFailure,
 }
 EVENT_NAMES = tuple(EVENT_TYPES)
+BUILT = object()  # in an EventLog row: the first value is the event a listener already got
+# Each event's own fields (after name, run_id, path, time), in the order ``emit`` takes them.
+FIELDS: dict[str, tuple[str, ...]] = {name: tuple(f.name for f in fields(cls))[4:] for name, cls in EVENT_TYPES.items()}
+
+
+def _dict_maker(name: str, own: tuple[str, ...]):
+    # One dict display per event type (what dataclasses do with exec): the
+    # fastest way CPython builds the 6 to 8 entry __dict__ of an event.
+    entries = "".join(f", {field!r}: v{i}" for i, field in enumerate(own, 1))
+    return eval(f"lambda run_id, path, time, v1, v2, v3, v4: "
+                f"{{'name': {name!r}, 'run_id': run_id, 'path': path, 'time': time{entries}}}")
+
+
+_MAKERS = {name: (EVENT_TYPES[name], _dict_maker(name, own)) for name, own in FIELDS.items()}
+
+
+def build(name: str, run_id: str, path: tuple, time: float, v1=None, v2=None, v3=None, v4=None) -> RunEvent:
+    """The frozen event, built with one ``__dict__`` write (frozen dataclasses are otherwise slow to build)."""
+    cls, make = _MAKERS[name]
+    event = object.__new__(cls)
+    _set_dict(event, "__dict__", make(run_id, path, time, v1, v2, v3, v4))
+    return event
+
 
 Handler = Callable[[RunEvent], Any]
-_set_dict = object.__setattr__
 
 
 class EventBus:
     """Listeners by event name; ``"*"`` receives everything. Errors are logged, never raised."""
 
-    __slots__ = ("_named", "_wildcard", "_merged", "_logger", "run_id")
+    __slots__ = ("_named", "_wildcard", "heard", "_logger", "run_id", "_rows", "_open_logs")
 
     def __init__(self, run_id: str, logger):
         self.run_id = run_id
         self._named: dict[str, tuple[Handler, ...]] = {}
         self._wildcard: tuple[Handler, ...] = ()
         # name -> handlers in delivery order (named first, then "*"), only for names someone hears.
-        self._merged: dict[str, tuple[Handler, ...]] = {}
+        self.heard: dict[str, tuple[Handler, ...]] = {}
         self._logger = logger
+        self._rows: list | None = None  # shared by the open EventLogs; None when none records
+        self._open_logs = 0
 
     def _rebuild(self) -> None:
-        self._merged = {
+        recording = self._rows is not None
+        self.heard = {
             name: self._named.get(name, ()) + self._wildcard
             for name in EVENT_NAMES
-            if self._named.get(name) or self._wildcard
+            if recording or self._named.get(name) or self._wildcard
         }
+
+    def record(self):
+        """Open an ``EventLog`` of the events from now on (see ``pipenb.core.eventlog``)."""
+        from .eventlog import EventLog
+
+        if self._rows is None:
+            self._rows = []
+        self._open_logs += 1
+        self._rebuild()
+        return EventLog(self, self._rows)
+
+    def _log_closed(self) -> None:
+        self._open_logs -= 1
+        if self._open_logs == 0:
+            self._rows = None  # closed logs keep the list; the run stops paying for it
+            self._rebuild()
 
     def on(self, name: str, handler: Handler) -> Callable[[], None]:
         if not callable(handler):
@@ -201,18 +250,21 @@ class EventBus:
 
         return unsubscribe
 
-    def wants(self, name: str) -> bool:
-        return name in self._merged
+    def emit(self, name: str, path: tuple, v1=None, v2=None, v3=None, v4=None):
+        """Deliver an event; ``v1``.. are its own fields in ``FIELDS[name]`` order.
 
-    def emit(self, name: str, path: tuple, **data):
-        """Deliver an event; returns an awaitable when an async handler must be awaited."""
-        handlers = self._merged.get(name)
+        Returns an awaitable when an async handler must be awaited.
+        """
+        handlers = self.heard.get(name)
         if handlers is None:
             return None
-        # Build the frozen event around the kwargs dict itself: no __init__ call, no copy.
-        event = object.__new__(EVENT_TYPES[name])
-        data["name"], data["run_id"], data["path"], data["time"] = name, self.run_id, path, _now()
-        _set_dict(event, "__dict__", data)
+        now = _now()
+        if not handlers:  # only logs hear it: one row of plain references, no object
+            self._rows += (name, path, now, v1, v2, v3, v4)
+            return None
+        event = build(name, self.run_id, path, now, v1, v2, v3, v4)
+        if self._rows is not None:
+            self._rows += (name, path, now, event, BUILT, None, None)
         i = 0
         for handler in handlers:
             i += 1

@@ -45,7 +45,7 @@ class Engine:
     """Runs one root pipeline for a ``RunContext``; holds no state between runs."""
 
     __slots__ = ("ctx", "bus", "store", "pipeline", "_skip", "_last_yield", "_cursor_writes", "_swap",
-                 "_router_only", "routing_after_sub")
+                 "_router_only", "routing_after_sub", "_paths")
 
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
@@ -58,6 +58,9 @@ class Engine:
         self._swap = getattr(self.store, "compare_and_set", None)
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
         self._router_only: tuple | None = ctx._cursor if ctx._router_only else None
+        # Event paths by stage address (level paths by their prefix + ("",)): one
+        # shared tuple per stage, not a new one per event kept by a log.
+        self._paths: dict[tuple, tuple] = {}
         self.routing_after_sub: tuple | None = None  # the pipeline stage whose router is running
 
     # -- entry --------------------------------------------------------------
@@ -69,10 +72,10 @@ class Engine:
     def committed(self):
         return self.ctx.state  # cached per store snapshot
 
-    async def _emit(self, name: str, path: tuple, **data) -> None:
+    async def _emit(self, name: str, path: tuple, *values) -> None:
         # For the once-per-level events; the per-stage and per-step ones inline
         # this (no coroutine to build when nobody listens asynchronously).
-        out = self.bus.emit(name, path, **data)
+        out = self.bus.emit(name, path, *values)
         if out is not None:
             await out
 
@@ -82,11 +85,13 @@ class Engine:
         """Run one pipeline level. ``after`` is where the run goes on when this level
         ends: an address, ``()`` when the run completes, None when a router decides."""
         bus = self.bus
-        path = parent_path + (PathNode(pipe.id, None),)
-        if bus.wants("pipeline:start"):
+        path = self._paths.get(prefix + ("",))
+        if path is None:
+            path = self._paths[prefix + ("",)] = parent_path + (PathNode(pipe.id, None),)
+        if "pipeline:start" in bus.heard:
             await self._emit(
-                "pipeline:start", path, pipeline_id=pipe.id,
-                entry="/".join(entry) if entry else pipe.ordered[0].id, state=self.committed(), resumed=resumed,
+                "pipeline:start", path, pipe.id,
+                "/".join(entry) if entry else pipe.ordered[0].id, self.committed(), resumed,
             )
         idx = pipe.position[entry[0]] if entry else 0
         sub_entry = entry[1:] if entry else ()
@@ -123,22 +128,22 @@ class Engine:
         except _PauseSignal as sig:
             if not parent_path:
                 self.ctx._settle_paused()
-            if bus.wants("pipeline:paused"):
+            if "pipeline:paused" in bus.heard:
                 await self._emit(
-                    "pipeline:paused", path, checkpoint=sig.checkpoint, final_state=self.committed(),
-                    pause_timeout=sig.timeout, reason=sig.reason,
+                    "pipeline:paused", path, sig.checkpoint, self.committed(),
+                    sig.timeout, sig.reason,
                 )
             raise
         except PipelineError as exc:
             if not parent_path:
                 self.ctx._settle_failure(exc, self)
-            if bus.wants("pipeline:failure"):
-                await self._emit("pipeline:failure", path, error=exc, state=self.committed())
+            if "pipeline:failure" in bus.heard:
+                await self._emit("pipeline:failure", path, exc, self.committed())
             raise
         if not parent_path:
             self.ctx._settle_finished(status)
-        if bus.wants("pipeline:success"):
-            await self._emit("pipeline:success", path, final_state=self.committed(), status=status)
+        if "pipeline:success" in bus.heard:
+            await self._emit("pipeline:success", path, self.committed(), status)
         return status
 
     def _boundary(self, stage: Stage, addr: tuple) -> None:
@@ -182,11 +187,13 @@ class Engine:
                      after: tuple | None):
         ctx = self.ctx
         bus = self.bus
-        path = parent_path + (PathNode(pipe.id, stage.id),)
+        path = self._paths.get(addr)
+        if path is None:
+            path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
         ctx._cursor = addr
         t0 = _perf()
-        if bus.wants("stage:start"):
-            pending = bus.emit("stage:start", path, stage_id=stage.id, label=stage.label)
+        if "stage:start" in bus.heard:
+            pending = bus.emit("stage:start", path, stage.id, stage.label)
             if pending is not None:
                 await pending
         try:
@@ -232,9 +239,9 @@ class Engine:
             if cp is not None and type(decision) is Pause:
                 ctx._cursor = cp.resume_at
         except _PauseSignal as sig:
-            if bus.wants("stage:paused"):
-                await self._emit("stage:paused", path, stage_id=stage.id, instruction=sig.instruction,
-                                 duration=_perf() - t0)
+            if "stage:paused" in bus.heard:
+                await self._emit("stage:paused", path, stage.id, sig.instruction,
+                                 _perf() - t0)
             raise
         except asyncio.CancelledError:
             if not ctx.signal.aborted:
@@ -251,20 +258,20 @@ class Engine:
         if results:
             ctx.artifacts.record("/".join(addr) + "/", results)
         if type(decision) is Pause:
-            if bus.wants("stage:paused"):
-                await self._emit("stage:paused", path, stage_id=stage.id, instruction=decision, duration=_perf() - t0)
+            if "stage:paused" in bus.heard:
+                await self._emit("stage:paused", path, stage.id, decision, _perf() - t0)
             ctx.pause_instruction = decision
             raise _PauseSignal(cp, decision.timeout, "router", decision)
-        if bus.wants("stage:success"):
-            pending = bus.emit("stage:success", path, stage_id=stage.id, results=results, next=decision,
-                               duration=_perf() - t0)
+        if "stage:success" in bus.heard:
+            pending = bus.emit("stage:success", path, stage.id, results, decision,
+                               _perf() - t0)
             if pending is not None:
                 await pending
         return decision
 
     async def _stage_failed(self, path, stage, exc, t0) -> None:
-        if self.bus.wants("stage:failure"):
-            await self._emit("stage:failure", path, stage_id=stage.id, error=exc, duration=_perf() - t0)
+        if "stage:failure" in self.bus.heard:
+            await self._emit("stage:failure", path, stage.id, exc, _perf() - t0)
 
     @staticmethod
     def _next_address(pipe: Pipeline, stage: Stage, addr: tuple, decision, after: tuple | None) -> tuple | None:
@@ -314,7 +321,7 @@ class Engine:
         working = self.ctx.state
         patches: list = []
         results: dict = {}
-        want_start, want_success = bus.wants("step:start"), bus.wants("step:success")
+        want_start, want_success = "step:start" in bus.heard, "step:success" in bus.heard
         signal = ctx.signal
         for step in stage.steps:
             if signal.aborted:
@@ -323,7 +330,7 @@ class Engine:
                     reason=signal.reason,
                 )
             if want_start:
-                pending = bus.emit("step:start", path, stage_id=stage.id, step_id=step.id)
+                pending = bus.emit("step:start", path, stage.id, step.id)
                 if pending is not None:
                     await pending
             t0 = _perf()
@@ -364,8 +371,8 @@ class Engine:
                 working = merge(working, out)
             results[step.id] = out
             if want_success:
-                pending = bus.emit("step:success", path, stage_id=stage.id, step_id=step.id, patch=out,
-                                   duration=_perf() - t0)
+                pending = bus.emit("step:success", path, stage.id, step.id, out,
+                                   _perf() - t0)
                 if pending is not None:
                     await pending
         return patches, results, working, snapshot
@@ -379,9 +386,9 @@ class Engine:
         raise err from cause
 
     async def _step_failed(self, path, stage, step, err, t0) -> None:
-        if self.bus.wants("step:failure"):
-            await self._emit("step:failure", path, stage_id=stage.id, step_id=step.id, error=err,
-                             duration=_perf() - t0)
+        if "step:failure" in self.bus.heard:
+            await self._emit("step:failure", path, stage.id, step.id, err,
+                             _perf() - t0)
 
     def _route(self, pipe: Pipeline, stage: Stage, working, results):
         try:

@@ -1,27 +1,36 @@
 """``EventTable``: a live table of a run's events, filterable, with counts per event.
 
-The listener only appends the event object and counts it (cheap enough for
-tens of thousands of events a second); rows are formatted when they are shown,
-at most ten times a second, and only the newest ``max_rows`` matching rows
-ever reach the browser. ``dataframe`` has every recorded event.
+The table records the run through an ``EventLog`` (``ctx.record()``): no
+Python call and no object per event, so a run of 100,000 events barely
+notices it. At most ten times a second it counts the new events in bulk and
+formats the newest ``max_rows`` matching ones, the only rows that reach the
+browser. ``dataframe`` builds every recorded event.
 """
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import threading
 import time
+from collections import Counter
 
 import anywidget
 import traitlets
 
-from pipenb.core.events import EVENT_NAMES
+from pipenb.core.events import EVENT_NAMES, stage_address
 
 from .throttle import Ticker
 
 HERE = pathlib.Path(__file__).parent
 _RUN_EDGES = ("pipeline:start", "pipeline:success", "pipeline:paused", "pipeline:failure")
 COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
+
+
+@functools.lru_cache(maxsize=64)
+def _clock(second: int) -> str:
+    # Rows come in runs of the same second: format each second once.
+    return time.strftime("%H:%M:%S", time.localtime(second))
 
 
 def _short(value, limit=80) -> str:
@@ -71,13 +80,13 @@ class EventTable(anywidget.AnyWidget):
             raise ValueError(f"max_rows must be an int >= 1, got {max_rows!r}")
         self.max_rows = max_rows
         self.add_class("pipenb-event-table")
-        self._events: list = []
-        self._counts: dict[str, int] = {}
-        self._counted = 0            # events already in _counts
-        self._pushed = -1            # len(_events) at the last redraw
-        self._t0: float | None = None
+        self._logs: list = []        # one EventLog per attached run, the last one recording
+        self._counts: Counter = Counter()
+        self._counted = 0            # events of the last log already in _counts
+        self._pushed = -1            # total at the last redraw
+        self._addresses: dict[tuple, str] = {}   # path -> stage address
         self._off: list = []
-        self._ticker = Ticker(self._push, lambda: len(self._events) != self._pushed)
+        self._ticker = Ticker(self._push, lambda: self._total() != self._pushed)
         self._lock = threading.Lock()  # filter changes arrive on a comm thread, redraws on the loop
         self.observe(lambda change: self._refilter(), names=["event_filter", "stage_filter"])
         self.ctx = None
@@ -88,8 +97,10 @@ class EventTable(anywidget.AnyWidget):
         """Record ``ctx``'s events from now on (keeps what was recorded before)."""
         self.detach()
         self.ctx = ctx
-        # The per-event cost is one list.append; formatting happens at redraw time.
-        self._off = [ctx.on("*", self._events.append), ctx.on("*", self._on_run)]
+        with self._lock:
+            self._logs.append(ctx.record())
+            self._counted = 0
+        self._off = [ctx.on(name, self._on_run) for name in _RUN_EDGES]
         if ctx.status not in ("prepared", "running"):
             self.note = f"attached to run {ctx.run_id[:8]} after it {ctx.status}; state and checkpoint show where it is"
         else:
@@ -104,17 +115,24 @@ class EventTable(anywidget.AnyWidget):
             off()
         self._off = []
         self._ticker.stop()
+        if self._logs and not self._logs[-1].closed:
+            with self._lock:
+                self._count_new()
+                self._logs[-1].close()
 
     def clear(self) -> None:
-        self._events.clear()
-        self._counts.clear()
-        self._counted = 0
-        self._t0 = None
+        """Forget every recorded event (an attached run goes on being recorded)."""
+        with self._lock:
+            recording = [log for log in self._logs[-1:] if not log.closed]
+            for log in recording:
+                log.clear()
+            self._logs = recording
+            self._counts.clear()
+            self._counted = 0
         self._push()
 
     def _on_run(self, event) -> None:
-        # After the append (listeners run in subscription order); acts on the run's edges only.
-        if event.name not in _RUN_EDGES or len(event.path) != 1:
+        if len(event.path) != 1:
             return
         if event.name == "pipeline:start":
             self._ticker.start()
@@ -122,26 +140,66 @@ class EventTable(anywidget.AnyWidget):
             self._ticker.stop()
             self._ticker.flush_now()  # a run ended or paused: show it without waiting
 
+    # -- reading the logs ------------------------------------------------------
+    def _total(self) -> int:
+        return sum(map(len, self._logs))
+
+    def _count_new(self) -> None:
+        if self._logs:
+            log = self._logs[-1]
+            names = log.names(self._counted)
+            self._counts.update(names)
+            self._counted += len(names)
+
+    def _address(self, path) -> str:
+        addr = self._addresses.get(path)
+        if addr is None:
+            addr = self._addresses[path] = stage_address(path) or ""
+        return addr
+
+    def _events(self):
+        for log in self._logs:
+            yield from log
+
+    def _newest_matching(self) -> list:
+        """The newest ``max_rows`` events that pass the filters, oldest first."""
+        picked: list = []
+        wanted = set(self.event_filter)
+        needle = self.stage_filter
+        for log in reversed(self._logs):
+            left = self.max_rows - len(picked)
+            if left <= 0:
+                break
+            if not wanted and not needle:
+                picked[:0] = log[max(0, len(log) - left):]
+                continue
+            names, paths = log.names(), log.paths()
+            hits = []
+            for i in range(len(names) - 1, -1, -1):
+                if (not wanted or names[i] in wanted) and (not needle or needle in self._address(paths[i])):
+                    hits.append(i)
+                    if len(hits) == left:
+                        break
+            picked[:0] = [log[i] for i in reversed(hits)]
+        return picked
+
     # -- rendering -------------------------------------------------------------
-    def _row(self, event) -> list:
-        if self._t0 is None:
-            self._t0 = self._events[0].time if self._events else event.time
+    def _row(self, event, t0: float) -> list:
         duration = getattr(event, "duration", None)
         return [
-            time.strftime("%H:%M:%S", time.localtime(event.time)) + f".{int(event.time * 1000) % 1000:03d}",
-            round((event.time - self._t0) * 1000, 1),
+            _clock(int(event.time)) + f".{int(event.time * 1000) % 1000:03d}",
+            round((event.time - t0) * 1000, 1),
             event.name,
             "/".join(n.pipeline_id for n in event.path),
-            event.stage_address or "",
+            self._address(event.path),
             getattr(event, "step_id", "") or "",
             None if duration is None else round(duration * 1000, 3),
             detail_of(event),
         ]
 
-    def _matches(self, event) -> bool:
-        if self.event_filter and event.name not in self.event_filter:
-            return False
-        return not self.stage_filter or self.stage_filter in (event.stage_address or "")
+    def _t0(self, fallback: float = 0.0) -> float:
+        first = next((log for log in self._logs if len(log)), None)
+        return first[0].time if first is not None else fallback
 
     def _refilter(self) -> None:
         self._pushed = -1
@@ -149,26 +207,14 @@ class EventTable(anywidget.AnyWidget):
 
     def _push(self) -> None:
         with self._lock:
-            self._push_locked()
-
-    def _push_locked(self) -> None:
-        events, counts = self._events, self._counts
-        for event in events[self._counted:]:
-            counts[event.name] = counts.get(event.name, 0) + 1
-        self._counted = self._pushed = len(events)
-        picked = []
-        if not self.event_filter and not self.stage_filter:
-            picked = self._events[-self.max_rows:]
-        else:
-            for event in reversed(self._events):
-                if self._matches(event):
-                    picked.append(event)
-                    if len(picked) == self.max_rows:
-                        break
-            picked.reverse()
-        self.rows = [self._row(e) for e in picked]
-        self.counts = dict(counts)
-        self.total = len(self._events)
+            self._count_new()
+            total = self._total()
+            picked = self._newest_matching()
+            t0 = self._t0()
+            self._pushed = total
+        self.rows = [self._row(e, t0) for e in picked]
+        self.counts = {name: n for name, n in self._counts.items() if n}
+        self.total = total
         self.shown = len(picked)
 
     @property
@@ -176,8 +222,16 @@ class EventTable(anywidget.AnyWidget):
         return self._ticker.count
 
     @property
+    def events(self) -> list:
+        """Every recorded event (frozen ``RunEvent`` objects), oldest first."""
+        with self._lock:
+            return list(self._events())
+
+    @property
     def dataframe(self):
         """Every recorded event (not just the shown ones) as a pandas DataFrame."""
         import pandas as pd
 
-        return pd.DataFrame([self._row(e) for e in self._events], columns=COLUMNS)
+        events = self.events
+        t0 = events[0].time if events else 0.0
+        return pd.DataFrame([self._row(e, t0) for e in events], columns=COLUMNS)

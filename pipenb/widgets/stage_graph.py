@@ -2,7 +2,10 @@
 
 The SVG is laid out once (Graphviz ``dot`` when installed, else pipenb's own
 layout); live updates only send a small ``{address: status}`` map that the
-browser applies to the drawn nodes. Clicking a stage toggles a breakpoint.
+browser applies to the drawn nodes. The run is followed through an
+``EventLog``: at most ten times a second the graph asks it, in one bulk pass,
+for each stage's last event, instead of hearing every event.
+Clicking a stage toggles a breakpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import threading
 
 import anywidget
 import traitlets
+
+from pipenb.core.events import PathNode
 
 from ..graph import to_svg
 from .throttle import Ticker
@@ -46,11 +51,13 @@ class StageGraph(anywidget.AnyWidget):
         self.svg = to_svg(pipeline)  # falls back to the built-in layout without `dot`
         self.leaves = [a for a in ("/".join(x) for x in pipeline.addresses())
                        if pipeline.resolve(tuple(a.split("/")))[-1].pipeline is None]
+        self._addresses = _stage_paths(pipeline)  # event path -> stage address, for every stage
         self._status: dict[str, str] = {}
         self._durations: dict[str, float] = {}
-        self._pending: list = []      # stage events heard since the last redraw
+        self._log = None              # the attached run's EventLog
+        self._folded = 0              # events of the log already folded into _status
         self._dirty = False
-        self._ticker = Ticker(self._push, lambda: bool(self._pending) or self._dirty)
+        self._ticker = Ticker(self._push, self._changed)
         self._lock = threading.Lock()
         self._unsubscribe: list = []
         self.ctx = None
@@ -63,12 +70,12 @@ class StageGraph(anywidget.AnyWidget):
         """Follow ``ctx``: colour stages by status; breakpoints apply to it."""
         self.detach()
         self.ctx = ctx
-        self._status = _status_of_finished(ctx)
-        self._durations = {}
-        # Stage events are only appended (C-level); the ticker folds them into statuses.
-        self._unsubscribe = [ctx.on(name, self._pending.append) for name in self._CLOSING]
-        self._unsubscribe += [ctx.on(name, self._on_pipeline) for name in
-                              ("pipeline:start", "pipeline:paused", "pipeline:failure", "pipeline:success")]
+        with self._lock:
+            self._status = _status_of_finished(ctx)
+            self._durations = {}
+            self._log, self._folded = ctx.record(), 0
+        self._unsubscribe = [ctx.on(name, self._on_pipeline) for name in
+                             ("pipeline:start", "pipeline:paused", "pipeline:failure", "pipeline:success")]
         ctx.breakpoints.clear()
         ctx.breakpoints.update(self.breakpoints)
         self.caption = f"{ctx.pipeline_id} · run {ctx.run_id[:8]} · {ctx.status}"
@@ -83,20 +90,31 @@ class StageGraph(anywidget.AnyWidget):
             off()
         self._unsubscribe = []
         self._ticker.stop()
+        if self._log is not None:
+            self._log.close()
         self.ctx = None
 
-    _CLOSING = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
-                "stage:failure": "failed"}
+    _STATUS_OF = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
+                  "stage:failure": "failed"}
+    _ENDS = ("stage:success", "stage:paused", "stage:failure")
+
+    def _changed(self) -> bool:
+        return self._dirty or (self._log is not None and len(self._log) != self._folded)
 
     def _fold(self) -> None:
-        pending = self._pending[:]
-        del self._pending[: len(pending)]
-        status, durations, closing = self._status, self._durations, self._CLOSING
-        for event in pending:
-            addr = event.stage_address
-            status[addr] = closing[event.name]
-            if event.name != "stage:start":
-                durations[addr] = round(event.duration * 1000, 4)
+        """Bring statuses and durations up to the log's end: one bulk pass, then a few events."""
+        log = self._log
+        if log is None:
+            return
+        start, stop = self._folded, len(log)
+        if start == stop:
+            return
+        status, durations, addresses = self._status, self._durations, self._addresses
+        for path, i in log.last_by_path(self._STATUS_OF, start, stop, addresses).items():
+            status[addresses[path]] = self._STATUS_OF[log.names(i, i + 1)[0]]
+        for path, i in log.last_by_path(self._ENDS, start, stop, addresses).items():
+            durations[addresses[path]] = round(log[i].duration * 1000, 4)
+        self._folded = stop
 
     def _on_pipeline(self, event) -> None:
         if len(event.path) != 1:
@@ -139,6 +157,17 @@ class StageGraph(anywidget.AnyWidget):
         """What a click on a stage does."""
         bps = list(self.breakpoints)
         self.breakpoints = [b for b in bps if b != address] if address in bps else bps + [address]
+
+
+def _stage_paths(pipeline, parent: tuple = (), prefix: str = "") -> dict:
+    """Every stage's event path (what its events carry), mapped to its address."""
+    out = {}
+    for stage in pipeline.stages:
+        path = parent + (PathNode(pipeline.id, stage.id),)
+        out[path] = prefix + stage.id
+        if stage.pipeline is not None:
+            out.update(_stage_paths(stage.pipeline, path, prefix + stage.id + "/"))
+    return out
 
 
 def _status_of_finished(ctx) -> dict:
