@@ -7,7 +7,7 @@ stays fast and never pulls in pandas, ipywidgets or graphviz.
 
 from .core import (
     DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer,
-    DefinitionError, FrozenDict, PathNode, Pause, Pipeline, PipelineCheckpoint, PipelineError,
+    DefinitionError, EventLog, FrozenDict, PathNode, Pause, Pipeline, PipelineCheckpoint, PipelineError,
     PipelineFactory, PipelineRegistry, PipelineRunResult, Result, ResumeError, RoutingError, RunContext,
     RunEvent, RunRecord, Stage, Step, StepContext, StepError, StoreError, clear_checkpoint,
     is_pause_instruction, read_checkpoint, run_sync, write_checkpoint,
@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
-    "EVENT_NAMES", "FrozenDict", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
+    "EVENT_NAMES", "EventLog", "FrozenDict", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
     "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
     "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore", "Stage",
     "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint", "is_pause_instruction",

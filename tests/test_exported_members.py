@@ -7,7 +7,7 @@ import pipenb
 
 EXPECTED = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
-    "EVENT_NAMES", "FrozenDict", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
+    "EVENT_NAMES", "EventLog", "FrozenDict", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
     "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
     "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore", "Stage",
     "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint", "is_pause_instruction",

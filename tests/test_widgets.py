@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from pipenb import Pause, Pipeline, PipelineFactory, Stage, Step
+from pipenb import END, Pause, Pipeline, PipelineFactory, Stage, Step
 from pipenb.widgets import EventTable, RunDashboard, RunPanel, StageGraph
 from pipenb.display import checkpoint_html, state_html
 from pipenb.widgets.throttle import Ticker
@@ -41,6 +41,25 @@ def test_stage_graph_colours_stages_live_and_keeps_durations(registry):
     ids = {el.get("id") for el in ET.fromstring(graph.svg.split("?>", 1)[-1].split("]>", 1)[-1]).iter()}
     for addr in graph.leaves:
         assert "pipenb-stage-" + addr.replace("/", "--") in ids
+
+
+def test_stage_graph_finds_stages_whose_last_event_is_far_back(registry):
+    """Statuses come from each stage's last event, however many events ago, and never-run stages stay pending."""
+    sub = Pipeline("sub", stages=[Stage("fit", steps=[Step("x", add("fit"))])])
+    p = Pipeline("p", stages=[
+        Stage("first", steps=[Step("x", add("n"))]),
+        Stage("nested", pipeline=sub),
+        Stage("spin", steps=[Step("x", add("spins"))],
+              router=lambda s, r: "spin" if s["spins"] < 300 else END, routes=["spin"]),
+        Stage("never", steps=[Step("x", add("n"))]),
+    ], max_transitions=1000)
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    graph, log = StageGraph(p, ctx), ctx.record()
+    ctx.run_sync()
+    assert graph.status == {"first": "success", "nested": "success", "nested/fit": "success", "spin": "success"}
+    assert set(graph.durations) == {"first", "nested", "nested/fit", "spin"}
+    first = next(e for e in log if e.name == "stage:success")
+    assert graph.durations["first"] == round(first.duration * 1000, 4)
 
 
 def test_stage_graph_updates_while_the_run_goes(registry):
@@ -156,6 +175,29 @@ def test_event_table_rows_filters_counts_and_dataframe(registry):
     assert [r[4] for r in table.rows] == ["train/fit", "train/score"]
     table.event_filter, table.stage_filter = [], ""
     assert len(table.rows) == 5
+
+
+def test_event_table_keeps_earlier_runs_until_cleared(registry):
+    p = demo()
+    factory = PipelineFactory(p, registry=registry)
+    first, second = (factory.prepare_sync().unwrap() for _ in range(2))
+    table = EventTable(first, max_rows=3)
+    first.run_sync()
+    n = table.total
+    table.attach(second)
+    second.run_sync()
+    assert table.total == 2 * n == len(table.dataframe) == len(table.events)
+    assert table.counts["pipeline:start"] == 4 and sum(table.counts.values()) == 2 * n  # root + sub, twice
+    assert [e.run_id for e in table.events] == [first.run_id] * n + [second.run_id] * n
+    table.stage_filter = "load"  # the newest 3 rows about "load" are the second run's
+    assert [r[4] for r in table.rows] == ["load"] * 3 and table.shown == 3
+    table.stage_filter = ""
+    table.clear()
+    assert table.total == 0 and table.rows == [] and table.counts == {} and table.dataframe.empty
+    third = factory.prepare_sync().unwrap()
+    table.attach(third)
+    third.run_sync()
+    assert table.total == n and table.rows[-1][2] == "pipeline:success"
 
 
 def test_ticker_caps_redraws_and_the_last_change_lands():

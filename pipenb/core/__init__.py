@@ -7,6 +7,7 @@ from .definitions import Pipeline, Stage, Step
 from .errors import (
     AbortedError, DefinitionError, PipelineError, ResumeError, RoutingError, StepError, StoreError,
 )
+from .eventlog import EventLog
 from .events import EVENT_NAMES, PathNode, RunEvent
 from .step_context import StepContext
 from .factory import PipelineFactory
@@ -17,7 +18,7 @@ from .state import DELETE, PIPELINE_DATA_KEY, FrozenDict
 from .sync import run_sync
 
 __all__ = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DefinitionError", "END", "EVENT_NAMES",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DefinitionError", "END", "EVENT_NAMES", "EventLog",
     "FrozenDict", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline", "PipelineCheckpoint", "PipelineError",
     "PipelineFactory", "PipelineRegistry", "PipelineRunResult", "Result", "ResumeError", "RoutingError",
     "RunContext", "RunEvent", "RunRecord", "Stage", "Step", "StepContext", "StepError", "StoreError",
