@@ -117,21 +117,30 @@ class EventLog:
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+            first, last, step = index.indices(len(self))
+            events = self._build(first, max(first, last))
+            return events if step == 1 else events[::step]
         n = len(self)
         if index < 0:
             index += n
         if not 0 <= index < n:
             raise IndexError(f"event {index} of a log of {n} events (run {self.run_id})")
-        at = self._start + index * _WIDTH
-        name, path, time, *values = self._rows[at: at + _WIDTH]
-        if values[1] is BUILT:
-            return values[0]
-        return build(name, self.run_id, path, time, *values)
+        return self._build(index, index + 1)[0]
+
+    def _build(self, first: int, last: int) -> list[RunEvent]:
+        base = self._start
+        rows = self._rows[base + first * _WIDTH: base + last * _WIDTH]
+        run_id = self.run_id
+        out = []
+        for at in range(0, len(rows), _WIDTH):
+            name, path, time, v1, v2, v3, v4 = rows[at: at + _WIDTH]
+            out.append(v1 if v2 is BUILT else build(name, run_id, path, time, v1, v2, v3, v4))
+        return out
 
     def __iter__(self) -> Iterator[RunEvent]:
-        for i in range(len(self)):
-            yield self[i]
+        n, chunk = len(self), 4096
+        for first in range(0, n, chunk):
+            yield from self._build(first, min(n, first + chunk))
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "recording"

@@ -44,7 +44,8 @@ function render({ model, el }) {
 
   function drawRows() {
     const stick = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
-    const rows = model.get("rows");
+    // One JSON string, not nested lists: the kernel serialises it at C speed.
+    const rows = JSON.parse(model.get("rows_json") || "[]");
     const frag = document.createDocumentFragment();
     for (const row of rows) {
       const tr = document.createElement("tr");
@@ -69,7 +70,7 @@ function render({ model, el }) {
     note.textContent = model.get("note");
   }
 
-  model.on("change:rows", drawRows);
+  model.on("change:rows_json", drawRows);
   model.on("change:counts", drawCounts);
   model.on("change:shown", drawCounts);
   model.on("change:note", drawCounts);

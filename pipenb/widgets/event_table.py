@@ -10,6 +10,7 @@ browser. ``dataframe`` builds every recorded event.
 from __future__ import annotations
 
 import functools
+import json
 import pathlib
 import threading
 import time
@@ -65,7 +66,9 @@ class EventTable(anywidget.AnyWidget):
     _css = HERE / "event_table.css"
 
     columns = traitlets.List(traitlets.Unicode(), COLUMNS).tag(sync=True)
-    rows = traitlets.List([]).tag(sync=True)               # newest last, at most max_rows
+    # The shown rows (newest last, at most max_rows) travel as one JSON string:
+    # ipywidgets would otherwise walk every cell of every row on each redraw.
+    rows_json = traitlets.Unicode("[]").tag(sync=True)
     counts = traitlets.Dict({}).tag(sync=True)              # event name -> how many
     total = traitlets.Int(0).tag(sync=True)
     shown = traitlets.Int(0).tag(sync=True)
@@ -79,12 +82,14 @@ class EventTable(anywidget.AnyWidget):
         if not isinstance(max_rows, int) or max_rows < 1:
             raise ValueError(f"max_rows must be an int >= 1, got {max_rows!r}")
         self.max_rows = max_rows
+        self.rows: list[list] = []   # what the browser shows, as Python lists
         self.add_class("pipenb-event-table")
         self._logs: list = []        # one EventLog per attached run, the last one recording
         self._counts: Counter = Counter()
         self._counted = 0            # events of the last log already in _counts
         self._pushed = -1            # total at the last redraw
         self._addresses: dict[tuple, str] = {}   # path -> stage address
+        self._where: dict[tuple, tuple] = {}     # path -> (pipeline path, stage address) as shown
         self._off: list = []
         self._ticker = Ticker(self._push, lambda: self._total() != self._pushed)
         self._lock = threading.Lock()  # filter changes arrive on a comm thread, redraws on the loop
@@ -185,13 +190,17 @@ class EventTable(anywidget.AnyWidget):
 
     # -- rendering -------------------------------------------------------------
     def _row(self, event, t0: float) -> list:
+        t = event.time
+        where = self._where.get(event.path)
+        if where is None:
+            where = self._where[event.path] = ("/".join(n.pipeline_id for n in event.path), self._address(event.path))
         duration = getattr(event, "duration", None)
         return [
-            _clock(int(event.time)) + f".{int(event.time * 1000) % 1000:03d}",
-            round((event.time - t0) * 1000, 1),
+            f"{_clock(int(t))}.{int(t * 1000) % 1000:03d}",
+            round((t - t0) * 1000, 1),
             event.name,
-            "/".join(n.pipeline_id for n in event.path),
-            self._address(event.path),
+            where[0],
+            where[1],
             getattr(event, "step_id", "") or "",
             None if duration is None else round(duration * 1000, 3),
             detail_of(event),
@@ -213,6 +222,7 @@ class EventTable(anywidget.AnyWidget):
             t0 = self._t0()
             self._pushed = total
         self.rows = [self._row(e, t0) for e in picked]
+        self.rows_json = json.dumps(self.rows)
         self.counts = {name: n for name, n in self._counts.items() if n}
         self.total = total
         self.shown = len(picked)
