@@ -55,9 +55,11 @@ def section(report, repeats: int, base: float) -> None:
 
     for name, action, n in (("no-op steps", _noop, max(3, repeats)), ("steps doing ~25 µs of work", _light, 3)):
         pipeline = _pipeline(action)
-        bares, runs = [], []
-        for _ in range(n):  # interleaved, so drift on a shared VM hits both alike
+        bares, logged, runs = [], [], []
+        for _ in range(n):  # interleaved, so drift on a shared VM hits all alike
             bares.append(_run(pipeline, lambda ctx: [])[0])
+            if action is _noop:
+                logged.append(_run(pipeline, lambda ctx: [ctx.record()])[0])
             seconds, widgets = _run(pipeline, watched)
             runs.append((seconds, widgets))
             for w in widgets:
@@ -68,6 +70,10 @@ def section(report, repeats: int, base: float) -> None:
         assert table.total == STAGES * 4 + 2
         report.add(f"100,000 events, {name}, no listener", f"{bare * 1e3:.0f} ms", "",
                    f"{bare / (STAGES * 4) * 1e6:.2f} µs/event")
+        if logged:
+            log_only = statistics.median(logged)
+            report.add(f"100,000 events, {name}, one EventLog (ctx.record())", f"{log_only * 1e3:.0f} ms",
+                       f"{log_only / bare:.2f}x", "what recording alone costs")
         report.add(f"100,000 events, {name}, EventTable + StageGraph", f"{best * 1e3:.0f} ms",
                    f"{best / bare:.2f}x", "target <= 2x of no listener")
         report.add("  redraws: table / graph (most in any one second)",
