@@ -270,6 +270,7 @@ dash          # press Step or Run; click a stage to set a breakpoint
     code("""
 ctx = (await factory.prepare()).unwrap()
 dash.show(ctx)
+log = ctx.record()                 # every event of this run, to look back at later
 ctx.breakpoints.add("total")
 res = await ctx.run()
 res
@@ -278,6 +279,14 @@ res
     code("""
 print(ctx.status, "at", ctx.position, "|", res.error)
 assert ctx.status == "failed" and ctx.position == "scale"
+"""),
+    md("The log tells what happened, in order, and what each step returned:"),
+    code("""
+failure = next(e for e in log if e.name == "step:failure")
+parsed = next(e for e in log if e.name == "step:success" and e.step_id == "parse")
+print(log.names())
+print(failure.step_id, "failed:", failure.error.__cause__, "| parse gave", parsed.patch)
+assert failure.stage_id == "scale" and isinstance(failure.error.__cause__, ZeroDivisionError)
 """),
     md("Fix the state and retry just that stage; the run then stops at the breakpoint:"),
     code("""
@@ -364,6 +373,8 @@ def main() -> None:
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
+        for i, cell in enumerate(cells):
+            cell.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating changes only what changed
         nb.cells = cells
         nbformat.write(nb, HERE / f"{name}.ipynb")
         print("wrote", HERE / f"{name}.ipynb")
