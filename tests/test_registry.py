@@ -141,6 +141,29 @@ def test_timer_is_disarmed_when_the_run_continues(registry):
     assert ctx.checkpoint is None
 
 
+def test_a_new_pause_sets_the_expiry_whether_it_is_later_or_sooner(registry):
+    timeouts = iter([0.3, 1.2, 60, 0.2])
+
+    p = Pipeline("p", stages=[Stage("a", steps=[Step("x", add("n"))],
+                                    router=lambda s, r: Pause("a", timeout=next(timeouts)))])
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    live = lambda: registry.get_live_context(ctx.run_id) is ctx  # noqa: E731
+    t0 = time.monotonic()
+    ctx.run_sync()   # expires in 0.3 s ...
+    ctx.run_sync()   # ... no: paused again, now for 1.2 s
+    time.sleep(0.6)
+    assert live(), "expired on the first pause's deadline although the run paused again"
+    assert wait_for(lambda: not live(), timeout=3)
+    assert time.monotonic() - t0 >= 1.1
+    # Resumed from the store (slow path), paused for 60 s, then again for 0.2 s: the sooner one wins.
+    ctx = PipelineFactory(p, registry=registry).resume_sync(ctx.run_id).unwrap()
+    ctx.run_sync()
+    ctx.run_sync()
+    t1 = time.monotonic()
+    assert wait_for(lambda: not live(), timeout=3)
+    assert time.monotonic() - t1 < 2
+
+
 def test_runs_expire_discard_and_on_change(registry):
     changes = []
     off = registry.on_change(changes.append)

@@ -214,7 +214,7 @@ class Engine:
             if stage.router is not None:
                 decision = self._route(pipe, stage, working, results)
                 if stage.router_async or (decision is not None and type(decision) is not str
-                                          and inspect.isawaitable(decision)):
+                                          and type(decision) is not Pause and inspect.isawaitable(decision)):
                     decision = await self._await_route(pipe, stage, decision)
                 decision = check_decision(pipe, stage, decision)
             if ctx.signal.aborted:

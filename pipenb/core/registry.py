@@ -110,7 +110,7 @@ class _Entry:
     """What the registry knows of one run. Status comes from the live context while it is held."""
 
     __slots__ = ("run_id", "pipeline_id", "ctx", "store", "status", "paused_at", "expires_at",
-                 "armed", "timer", "unsubscribe")
+                 "armed", "deadline", "timer", "unsubscribe")
 
     def __init__(self, ctx, store):
         self.run_id = ctx.run_id
@@ -120,7 +120,8 @@ class _Entry:
         self.status = ctx.status
         self.paused_at: str | None = None
         self.expires_at: float | None = None
-        self.armed = -1  # the ctx.pause_count the pending timer belongs to
+        self.armed = -1  # the ctx.pause_count the expiry belongs to
+        self.deadline = 0.0  # time.monotonic() of that expiry
         self.timer: _Timer | None = None
         self.unsubscribe: Callable[[], None] | None = None
 
@@ -197,7 +198,6 @@ class PipelineRegistry:
             if entry is None or entry.ctx is None:
                 return
             ctx = entry.ctx
-            entry.disarm()
             seq = ctx.pause_count  # the context counts this pause before the event fires
             if timeout <= 0:
                 self._release(entry, "paused")
@@ -207,7 +207,13 @@ class PipelineRegistry:
                     self._export(entry)
                 entry.armed = seq
                 entry.expires_at = time.time() + timeout
-                entry.timer = _WHEEL.schedule(timeout, lambda: self._fire(run_id, seq))
+                entry.deadline = deadline = time.monotonic() + timeout
+                timer = entry.timer
+                # A run that pauses again and again keeps its pending timer when
+                # that one fires first: it then re-arms for the new deadline.
+                if timer is None or timer.callback is None or timer.deadline > deadline:
+                    _WHEEL.cancel(timer)
+                    entry.timer = _WHEEL.schedule(timeout, lambda: self._fire(run_id))
         self._changed(run_id)
 
     def _forget(self, run_id: str) -> None:
@@ -230,8 +236,16 @@ class PipelineRegistry:
             return None  # the run continued (and maybe paused again) since this timer was armed
         return entry
 
-    def _fire(self, run_id: str, seq: int) -> None:
+    def _fire(self, run_id: str) -> None:
         with self._lock:
+            entry = self._entries.get(run_id)
+            if entry is None or entry.ctx is None or entry.armed < 0:
+                return
+            left = entry.deadline - time.monotonic()
+            if left > 0:  # paused again since this timer was set: wait for that pause's deadline
+                entry.timer = _WHEEL.schedule(left, lambda: self._fire(run_id))
+                return
+            seq = entry.armed
             entry = self._due(run_id, seq)
             if entry is None:
                 return
