@@ -1,6 +1,7 @@
 """SPEC 7, kernel-free layer: what the widgets hold and send, driven by real runs."""
 
 import asyncio
+import json
 import time
 import xml.etree.ElementTree as ET
 
@@ -198,6 +199,31 @@ def test_event_table_keeps_earlier_runs_until_cleared(registry):
     table.attach(third)
     third.run_sync()
     assert table.total == n and table.rows[-1][2] == "pipeline:success"
+
+
+def test_event_table_rows_stay_right_across_many_redraws(registry):
+    """Redraws reuse the rows they already built; what is shown must still be the newest events."""
+    async def tick(state):
+        await asyncio.sleep(0.004)
+        return {"n": state.get("n", 0) + 1}
+
+    p = Pipeline("p", stages=[Stage(f"s{i}", steps=[Step("x", tick)]) for i in range(80)])
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    table = EventTable(ctx, max_rows=30)
+    seen = []
+    table.observe(lambda change: seen.append(change["new"]), names="rows_json")
+    ctx.run_sync()
+    assert table.redraws >= 3 and len(seen) >= 3
+
+    def expected(df):
+        df = df.tail(30).astype(object)
+        return df.where(df.notna(), None).values.tolist()
+
+    assert table.rows == expected(table.dataframe)
+    assert json.loads(table.rows_json) == table.rows
+    table.event_filter = ["step:success"]
+    assert table.rows == expected(table.dataframe[table.dataframe.event == "step:success"])
+    assert table.rows[-1][4] == "s79"
 
 
 def test_ticker_caps_redraws_and_the_last_change_lands():

@@ -90,6 +90,8 @@ class EventTable(anywidget.AnyWidget):
         self._pushed = -1            # total at the last redraw
         self._addresses: dict[tuple, str] = {}   # path -> stage address
         self._where: dict[tuple, tuple] = {}     # path -> (pipeline path, stage address) as shown
+        self._cache: dict[tuple, list] = {}      # (log number, index) -> its row, for the rows shown
+        self._cache_t0: float | None = None      # the time "elapsed" counts from, for those rows
         self._off: list = []
         self._ticker = Ticker(self._push, lambda: self._total() != self._pushed)
         self._lock = threading.Lock()  # filter changes arrive on a comm thread, redraws on the loop
@@ -134,6 +136,7 @@ class EventTable(anywidget.AnyWidget):
             self._logs = recording
             self._counts.clear()
             self._counted = 0
+            self._cache = {}
         self._push()
 
     def _on_run(self, event) -> None:
@@ -166,27 +169,51 @@ class EventTable(anywidget.AnyWidget):
         for log in self._logs:
             yield from log
 
-    def _newest_matching(self) -> list:
-        """The newest ``max_rows`` events that pass the filters, oldest first."""
-        picked: list = []
+    def _newest_keys(self) -> list[tuple[int, int]]:
+        """(log number, index) of the newest ``max_rows`` events that pass the filters, oldest first."""
+        keys: list = []
         wanted = set(self.event_filter)
         needle = self.stage_filter
-        for log in reversed(self._logs):
-            left = self.max_rows - len(picked)
+        for no in range(len(self._logs) - 1, -1, -1):
+            log = self._logs[no]
+            left = self.max_rows - len(keys)
             if left <= 0:
                 break
             if not wanted and not needle:
-                picked[:0] = log[max(0, len(log) - left):]
+                n = len(log)
+                keys[:0] = [(no, i) for i in range(max(0, n - left), n)]
                 continue
             names, paths = log.names(), log.paths()
             hits = []
             for i in range(len(names) - 1, -1, -1):
                 if (not wanted or names[i] in wanted) and (not needle or needle in self._address(paths[i])):
-                    hits.append(i)
+                    hits.append((no, i))
                     if len(hits) == left:
                         break
-            picked[:0] = [log[i] for i in reversed(hits)]
-        return picked
+            keys[:0] = hits[::-1]
+        return keys
+
+    def _rows_for(self, keys: list, t0: float) -> list:
+        """The shown rows; rows already shown last time are reused, only new ones are built."""
+        if t0 != self._cache_t0:
+            self._cache, self._cache_t0 = {}, t0
+        cache = self._cache
+        missing: dict[int, list[int]] = {}
+        for no, i in keys:
+            if (no, i) not in cache:
+                missing.setdefault(no, []).append(i)
+        for no, indices in missing.items():
+            log, lo, hi = self._logs[no], indices[0], indices[-1] + 1
+            if hi - lo <= 2 * len(indices):  # mostly one run of new events: build them in bulk
+                span = log[lo:hi]
+                events = [span[i - lo] for i in indices]
+            else:
+                events = [log[i] for i in indices]
+            for i, event in zip(indices, events, strict=True):
+                cache[no, i] = self._row(event, t0)
+        rows = [cache[k] for k in keys]
+        self._cache = dict(zip(keys, rows, strict=True))  # keep only what is shown
+        return rows
 
     # -- rendering -------------------------------------------------------------
     def _row(self, event, t0: float) -> list:
@@ -218,14 +245,14 @@ class EventTable(anywidget.AnyWidget):
         with self._lock:
             self._count_new()
             total = self._total()
-            picked = self._newest_matching()
-            t0 = self._t0()
+            rows = self._rows_for(self._newest_keys(), self._t0())
             self._pushed = total
-        self.rows = [self._row(e, t0) for e in picked]
-        self.rows_json = json.dumps(self.rows)
-        self.counts = {name: n for name, n in self._counts.items() if n}
+            counts = {name: n for name, n in self._counts.items() if n}
+        self.rows = rows
+        self.rows_json = json.dumps(rows)
+        self.counts = counts
         self.total = total
-        self.shown = len(picked)
+        self.shown = len(rows)
 
     @property
     def redraws(self) -> int:
