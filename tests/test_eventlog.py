@@ -118,6 +118,10 @@ def test_a_run_records_only_while_a_log_is_open(make):
     later = ctx.record()
     ctx.run_sync()
     assert len(later) == n and later[0].run_id == ctx.run_id
+    del later, log  # nobody holds a log any more: the run stops recording
+    assert ctx._bus._rows is None
+    ctx.record()    # dropped at once
+    assert ctx._bus._rows is None
 
 
 def test_last_by_path_finds_where_each_stage_is(make):

@@ -53,8 +53,19 @@ class EventLog:
             self._bus._log_closed()
 
     def clear(self) -> None:
-        """Forget what was recorded so far (an open log goes on recording)."""
+        """Forget what was recorded so far (an open log goes on recording).
+
+        The rows stay in memory while any log of the run records; a log
+        opened after all were closed starts a new list.
+        """
         self._start = len(self._rows) if self._stop is None else self._stop
+
+    def __del__(self) -> None:
+        # A log nobody holds any more stops the recording it asked for.
+        try:
+            self.close()
+        except Exception:
+            pass
 
     def __enter__(self) -> EventLog:
         return self
