@@ -102,8 +102,8 @@ class RunContext:
     def record(self):
         """An ``EventLog`` of this run's events from now on, built into events only when read.
 
-        For views that keep every event (tables, graphs): recording costs four
-        list slots per event and no object; ``log.close()`` stops it.
+        For views that keep every event (tables, graphs): recording costs one
+        row of references per event and no object; ``log.close()`` stops it.
         """
         return self._bus.record()
 

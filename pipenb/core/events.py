@@ -200,7 +200,8 @@ class EventBus:
         self.run_id = run_id
         self._named: dict[str, tuple[Handler, ...]] = {}
         self._wildcard: tuple[Handler, ...] = ()
-        # name -> handlers in delivery order (named first, then "*"), only for names someone hears.
+        # name -> handlers in delivery order (named first, then "*"), only for names
+        # someone hears; () when only EventLogs record it.
         self.heard: dict[str, tuple[Handler, ...]] = {}
         self._logger = logger
         self._rows: list | None = None  # shared by the open EventLogs; None when none records

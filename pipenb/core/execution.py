@@ -58,8 +58,8 @@ class Engine:
         self._swap = getattr(self.store, "compare_and_set", None)
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
         self._router_only: tuple | None = ctx._cursor if ctx._router_only else None
-        # Event paths by stage address (level paths by their prefix + ("",)): one
-        # shared tuple per stage, not a new one per event kept by a log.
+        # Event paths by stage address: one shared tuple per stage, not a new
+        # one for each of its events that an EventLog keeps.
         self._paths: dict[tuple, tuple] = {}
         self.routing_after_sub: tuple | None = None  # the pipeline stage whose router is running
 
@@ -85,9 +85,7 @@ class Engine:
         """Run one pipeline level. ``after`` is where the run goes on when this level
         ends: an address, ``()`` when the run completes, None when a router decides."""
         bus = self.bus
-        path = self._paths.get(prefix + ("",))
-        if path is None:
-            path = self._paths[prefix + ("",)] = parent_path + (PathNode(pipe.id, None),)
+        path = parent_path + (PathNode(pipe.id, None),)
         if "pipeline:start" in bus.heard:
             await self._emit(
                 "pipeline:start", path, pipe.id,

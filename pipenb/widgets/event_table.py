@@ -88,8 +88,7 @@ class EventTable(anywidget.AnyWidget):
         self._counts: Counter = Counter()
         self._counted = 0            # events of the last log already in _counts
         self._pushed = -1            # total at the last redraw
-        self._addresses: dict[tuple, str] = {}   # path -> stage address
-        self._where: dict[tuple, tuple] = {}     # path -> (pipeline path, stage address) as shown
+        self._where: dict[tuple, tuple] = {}     # event path -> (pipeline path, stage address) as shown
         self._cache: dict[tuple, list] = {}      # (log number, index) -> its row, for the rows shown
         self._cache_t0: float | None = None      # the time "elapsed" counts from, for those rows
         self._off: list = []
@@ -159,11 +158,11 @@ class EventTable(anywidget.AnyWidget):
             self._counts.update(names)
             self._counted += len(names)
 
-    def _address(self, path) -> str:
-        addr = self._addresses.get(path)
-        if addr is None:
-            addr = self._addresses[path] = stage_address(path) or ""
-        return addr
+    def _where_of(self, path) -> tuple[str, str]:
+        where = self._where.get(path)
+        if where is None:
+            where = self._where[path] = ("/".join(n.pipeline_id for n in path), stage_address(path) or "")
+        return where
 
     def _events(self):
         for log in self._logs:
@@ -186,7 +185,7 @@ class EventTable(anywidget.AnyWidget):
             names, paths = log.names(), log.paths()
             hits = []
             for i in range(len(names) - 1, -1, -1):
-                if (not wanted or names[i] in wanted) and (not needle or needle in self._address(paths[i])):
+                if (not wanted or names[i] in wanted) and (not needle or needle in self._where_of(paths[i])[1]):
                     hits.append((no, i))
                     if len(hits) == left:
                         break
@@ -218,9 +217,7 @@ class EventTable(anywidget.AnyWidget):
     # -- rendering -------------------------------------------------------------
     def _row(self, event, t0: float) -> list:
         t = event.time
-        where = self._where.get(event.path)
-        if where is None:
-            where = self._where[event.path] = ("/".join(n.pipeline_id for n in event.path), self._address(event.path))
+        where = self._where_of(event.path)
         duration = getattr(event, "duration", None)
         return [
             f"{_clock(int(t))}.{int(t * 1000) % 1000:03d}",
