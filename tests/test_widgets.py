@@ -341,6 +341,50 @@ def test_dashboard_picks_a_run_from_the_registry(registry):
     arun(scenario())
 
 
+def test_picking_a_run_again_shows_the_events_seen_so_far(registry):
+    p = Pipeline("again", stages=[
+        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=60)),
+        Stage("b", steps=[Step("y", add("n"))]),
+    ])
+    factory = PipelineFactory(p, registry=registry)
+
+    async def until(cond):
+        for _ in range(200):
+            if cond():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("timed out")
+
+    async def scenario():
+        dash = RunDashboard(factory)
+        dash.press("run")
+        await until(lambda: dash.ctx is not None and dash.ctx.status == "paused")
+        first = dash.ctx
+        seen = list(dash.table.dataframe.event)
+        assert seen[0] == "pipeline:start" and seen[-1] == "pipeline:paused"
+        dash.press("run")  # a second run: the table shows only its events
+        await until(lambda: dash.ctx is not first and dash.ctx.status == "paused")
+        second = dash.ctx
+        assert dash.table.total == len(seen) and dash.table.counts["pipeline:paused"] == 1
+        dash.runs.value = first.run_id  # back to the first run: its events are all there
+        await until(lambda: dash.ctx is first)
+        assert list(dash.table.dataframe.event) == seen and dash.table.total == len(seen)
+        registry.expire(first.run_id)  # rebuilt from the store when picked: still one history
+        dash.runs.value = second.run_id
+        await until(lambda: dash.ctx is second)
+        dash.runs.value = first.run_id
+        await until(lambda: dash.ctx is not None and dash.ctx.run_id == first.run_id and dash.ctx is not first)
+        dash.press("resume")
+        await until(lambda: dash.ctx.status == "completed")
+        await asyncio.sleep(0.15)
+        events = list(dash.table.dataframe.event)
+        assert events[: len(seen)] == seen and events[-1] == "pipeline:success"
+        assert dash.table.rows[-1][2] == "pipeline:success"
+        dash.close()
+
+    arun(scenario())
+
+
 def test_dashboard_shows_the_expiry_of_the_run_it_shows(registry):
     p = Pipeline("exp", stages=[
         Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=60)),

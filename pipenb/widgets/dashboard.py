@@ -12,6 +12,7 @@ import asyncio
 import html
 import threading
 import time
+import weakref
 
 import ipywidgets as widgets
 
@@ -70,6 +71,7 @@ class RunDashboard(widgets.VBox):
         self.runs.add_class("pipenb-runs")
         self.runs.observe(self._picked, names="value")
         self._refreshing = False
+        self._history: dict[str, tuple] = {}  # run id -> (weakref to its context, its EventLogs)
         self._unsubscribe: list = []
         self._closed = False
         try:
@@ -154,15 +156,35 @@ class RunDashboard(widgets.VBox):
         """Make ``ctx`` the dashboard's run: graph, events, state, checkpoint, buttons."""
         for off in self._unsubscribe:
             off()
-        if self.ctx is not ctx:
-            self.table.clear()  # one run's events at a time; its .dataframe is that run's
         self.ctx = ctx
         self.graph.attach(ctx)
-        self.table.attach(ctx)
+        self.table.attach(ctx, history=self._history_for(ctx))  # one run's events; .dataframe is that run's
         refresh = lambda event: self._refresh_all() if len(event.path) == 1 else None  # noqa: E731
         self._unsubscribe = [ctx.on(name, refresh) for name in
                              ("pipeline:start", "pipeline:paused", "pipeline:success", "pipeline:failure")]
         self._refresh_all()
+
+    def _history_for(self, ctx) -> list:
+        """The EventLogs this dashboard keeps for ``ctx``'s run, the last one recording ``ctx``.
+
+        Kept per run while the registry knows it, so picking a run again shows
+        the events seen so far, including those of an earlier context of the
+        same run (before its expiry and rebuild).
+        """
+        known = self._history.get(ctx.run_id)
+        if known is not None and known[0]() is ctx:
+            return known[1]
+        logs = known[1] if known is not None else []
+        for log in logs:
+            log.close()
+        logs = logs + [ctx.record()]
+        self._history[ctx.run_id] = (weakref.ref(ctx), logs)
+        return logs
+
+    def _forget_history(self, keep: set) -> None:
+        for run_id in [r for r in self._history if r not in keep]:
+            for log in self._history.pop(run_id)[1]:
+                log.close()
 
     def _picked(self, change) -> None:
         run_id = change["new"]
@@ -221,6 +243,7 @@ class RunDashboard(widgets.VBox):
             options.append((label, rec.run_id))
         if self.ctx is not None and self.ctx.run_id not in seen:
             options.insert(0, (f"{self.ctx.run_id[:8]}  {self.ctx.status}", self.ctx.run_id))
+        self._forget_history(seen | ({self.ctx.run_id} if self.ctx is not None else set()))
         self._refreshing = True
         try:
             if options != list(self.runs.options):
@@ -242,4 +265,5 @@ class RunDashboard(widgets.VBox):
             self._ticker.cancel()
         self.graph.detach()
         self.table.detach()
+        self._forget_history(set())
         super().close()

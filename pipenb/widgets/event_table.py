@@ -84,9 +84,10 @@ class EventTable(anywidget.AnyWidget):
         self.max_rows = max_rows
         self.rows: list[list] = []   # what the browser shows, as Python lists
         self.add_class("pipenb-event-table")
-        self._logs: list = []        # one EventLog per attached run, the last one recording
+        self._logs: list = []        # EventLogs shown, oldest first; the last may be recording
+        self._owned = None           # the log this table opened (and closes on detach)
         self._counts: Counter = Counter()
-        self._counted = 0            # events of the last log already in _counts
+        self._counted: list[int] = []  # per log, how many of its events are in _counts
         self._pushed = -1            # total at the last redraw
         self._where: dict[tuple, tuple] = {}     # event path -> (pipeline path, stage address) as shown
         self._cache: dict[tuple, list] = {}      # (log number, index) -> its row, for the rows shown
@@ -99,15 +100,26 @@ class EventTable(anywidget.AnyWidget):
         if ctx is not None:
             self.attach(ctx)
 
-    def attach(self, ctx) -> EventTable:
-        """Record ``ctx``'s events from now on (keeps what was recorded before)."""
+    def attach(self, ctx, history: list | None = None) -> EventTable:
+        """Record ``ctx``'s events from now on, after what the table recorded before.
+
+        ``history``: EventLogs someone else keeps for this one run, the last one
+        recording ``ctx`` (a dashboard keeps them per run, so picking a run again
+        shows all of it). The table then shows exactly those and leaves them open.
+        """
         self.detach()
         self.ctx = ctx
         with self._lock:
-            self._logs.append(ctx.record())
-            self._counted = 0
+            if history is None:
+                self._owned = ctx.record()
+                self._logs.append(self._owned)
+                self._counted.append(0)
+            else:
+                self._logs, self._counted = list(history), [0] * len(history)
+                self._counts.clear()
+                self._cache = {}
         self._off = [ctx.on(name, self._on_run) for name in _RUN_EDGES]
-        if ctx.status not in ("prepared", "running"):
+        if ctx.status not in ("prepared", "running") and not self._total():
             self.note = f"attached to run {ctx.run_id[:8]} after it {ctx.status}; state and checkpoint show where it is"
         else:
             self.note = f"run {ctx.run_id[:8]}"
@@ -121,21 +133,24 @@ class EventTable(anywidget.AnyWidget):
             off()
         self._off = []
         self._ticker.stop()
-        if self._logs and not self._logs[-1].closed:
+        if self._owned is not None:
             with self._lock:
                 self._count_new()
-                self._logs[-1].close()
+                self._owned.close()
+            self._owned = None
 
     def clear(self) -> None:
         """Forget every recorded event (an attached run goes on being recorded)."""
         with self._lock:
-            recording = [log for log in self._logs[-1:] if not log.closed]
-            for log in recording:
-                log.clear()
-            self._logs = recording
+            self._logs, self._counted = [], []
             self._counts.clear()
-            self._counted = 0
             self._cache = {}
+            if self._off:  # attached: go on recording, from now
+                if self._owned is not None:
+                    self._owned.clear()
+                else:
+                    self._owned = self.ctx.record()
+                self._logs, self._counted = [self._owned], [0]
         self._push()
 
     def _on_run(self, event) -> None:
@@ -152,11 +167,11 @@ class EventTable(anywidget.AnyWidget):
         return sum(map(len, self._logs))
 
     def _count_new(self) -> None:
-        if self._logs:
-            log = self._logs[-1]
-            names = log.names(self._counted)
-            self._counts.update(names)
-            self._counted += len(names)
+        for no, log in enumerate(self._logs):
+            names = log.names(self._counted[no])
+            if names:
+                self._counts.update(names)
+                self._counted[no] += len(names)
 
     def _where_of(self, path) -> tuple[str, str]:
         where = self._where.get(path)
