@@ -10,6 +10,15 @@ def arun(coro):
     return asyncio.run(coro)
 
 
+async def eventually(cond, timeout: float = 2.0) -> None:
+    """Let the loop run until ``cond()`` holds; fail after ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.01)):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+    assert cond(), f"still not true after {timeout} s: {cond}"
+
+
 class Recorder:
     """Collects every event of a run (a "*" listener)."""
 

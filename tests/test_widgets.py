@@ -13,7 +13,7 @@ from pipenb.widgets import EventTable, RunDashboard, RunPanel, StageGraph
 from pipenb.display import checkpoint_html, state_html
 from pipenb.widgets.throttle import Ticker
 
-from .conftest import add, arun
+from .conftest import add, arun, eventually
 
 EVIL = '<img src=x onerror="alert(1)">'
 
@@ -75,10 +75,7 @@ def test_stage_graph_updates_while_the_run_goes(registry):
     async def main():
         task = ctx.start()
         # Mid-run no run end has flushed yet: only the ticker can have pushed this.
-        for _ in range(200):
-            if graph.status.get("s0") == "success":
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: graph.status.get("s0") == "success")
         mid = dict(graph.status)
         done_then = task.done()
         await task
@@ -286,10 +283,7 @@ def test_dashboard_buttons_apply_only_when_they_should(registry):
         dash.press("run")
         assert "a run is going" in dash.message.value
         dash.press("pause")
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if dash.ctx.status == "paused":
-                break
+        await eventually(lambda: dash.ctx.status == "paused", timeout=1)
         assert dash.ctx.status == "paused" and not dash.buttons["resume"].disabled
         await asyncio.sleep(0.15)  # the last redraw comes at most 0.1 s after the previous one
         assert "pipeline:paused" in {r[2] for r in dash.table.rows}
@@ -297,18 +291,12 @@ def test_dashboard_buttons_apply_only_when_they_should(registry):
         assert dash.graph.status[at] == "paused"
         n = dash.ctx.state["n"]
         dash.press("step")
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if dash.ctx.status == "paused" and dash.ctx.state["n"] == n + 1:
-                break
+        await eventually(lambda: dash.ctx.status == "paused" and dash.ctx.state["n"] == n + 1, timeout=1)
         assert dash.ctx.state["n"] == n + 1
         assert dash.runs.value == dash.ctx.run_id
         assert "left in memory" in dict((v, k) for k, v in dash.runs.options)[dash.ctx.run_id]
         dash.press("resume")
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if dash.ctx.status == "completed":
-                break
+        await eventually(lambda: dash.ctx.status == "completed", timeout=2)
         assert dash.ctx.status == "completed" and dash.ctx.state["n"] == 30
         assert "completed" in dash.status.value
         dash.close()
@@ -330,10 +318,7 @@ def test_dashboard_picks_a_run_from_the_registry(registry):
         labels = dict((v, k) for k, v in dash.runs.options)
         assert "(in the store)" in labels[ctx.run_id]
         dash.runs.value = ctx.run_id
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if dash.ctx is not None:
-                break
+        await eventually(lambda: dash.ctx is not None, timeout=1)
         assert dash.ctx.run_id == ctx.run_id and dash.ctx.status == "paused"
         assert "exported" in dash.checkpoint_view.value and "n" in dash.state_view.value
         dash.close()
@@ -348,34 +333,27 @@ def test_picking_a_run_again_shows_the_events_seen_so_far(registry):
     ])
     factory = PipelineFactory(p, registry=registry)
 
-    async def until(cond):
-        for _ in range(200):
-            if cond():
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError("timed out")
-
     async def scenario():
         dash = RunDashboard(factory)
         dash.press("run")
-        await until(lambda: dash.ctx is not None and dash.ctx.status == "paused")
+        await eventually(lambda: dash.ctx is not None and dash.ctx.status == "paused")
         first = dash.ctx
         seen = list(dash.table.dataframe.event)
         assert seen[0] == "pipeline:start" and seen[-1] == "pipeline:paused"
         dash.press("run")  # a second run: the table shows only its events
-        await until(lambda: dash.ctx is not first and dash.ctx.status == "paused")
+        await eventually(lambda: dash.ctx is not first and dash.ctx.status == "paused")
         second = dash.ctx
         assert dash.table.total == len(seen) and dash.table.counts["pipeline:paused"] == 1
         dash.runs.value = first.run_id  # back to the first run: its events are all there
-        await until(lambda: dash.ctx is first)
+        await eventually(lambda: dash.ctx is first)
         assert list(dash.table.dataframe.event) == seen and dash.table.total == len(seen)
         registry.expire(first.run_id)  # rebuilt from the store when picked: still one history
         dash.runs.value = second.run_id
-        await until(lambda: dash.ctx is second)
+        await eventually(lambda: dash.ctx is second)
         dash.runs.value = first.run_id
-        await until(lambda: dash.ctx is not None and dash.ctx.run_id == first.run_id and dash.ctx is not first)
+        await eventually(lambda: dash.ctx is not None and dash.ctx.run_id == first.run_id and dash.ctx is not first)
         dash.press("resume")
-        await until(lambda: dash.ctx.status == "completed")
+        await eventually(lambda: dash.ctx.status == "completed")
         await asyncio.sleep(0.15)
         events = list(dash.table.dataframe.event)
         assert events[: len(seen)] == seen and events[-1] == "pipeline:success"
