@@ -28,6 +28,14 @@ def demo(label="Load"):
     ])
 
 
+def gate(pid: str, timeout: float) -> Pipeline:
+    """Stage a pauses (for ``timeout`` s) before stage b: the dashboard tests' run."""
+    return Pipeline(pid, stages=[
+        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=timeout)),
+        Stage("b", steps=[Step("y", add("n"))]),
+    ])
+
+
 def test_stage_graph_colours_stages_live_and_keeps_durations(registry):
     p = demo()
     ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
@@ -305,10 +313,7 @@ def test_dashboard_buttons_apply_only_when_they_should(registry):
 
 
 def test_dashboard_picks_a_run_from_the_registry(registry):
-    p = Pipeline("pick", stages=[
-        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=0)),
-        Stage("b", steps=[Step("y", add("n"))]),
-    ])
+    p = gate("pick", timeout=0)
     factory = PipelineFactory(p, registry=registry)
     ctx = factory.prepare_sync().unwrap()
     ctx.run_sync()  # paused, already released to the store (timeout=0)
@@ -327,10 +332,7 @@ def test_dashboard_picks_a_run_from_the_registry(registry):
 
 
 def test_picking_a_run_again_shows_the_events_seen_so_far(registry):
-    p = Pipeline("again", stages=[
-        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=60)),
-        Stage("b", steps=[Step("y", add("n"))]),
-    ])
+    p = gate("again", timeout=60)
     factory = PipelineFactory(p, registry=registry)
 
     async def scenario():
@@ -364,10 +366,7 @@ def test_picking_a_run_again_shows_the_events_seen_so_far(registry):
 
 
 def test_dashboard_shows_the_expiry_of_the_run_it_shows(registry):
-    p = Pipeline("exp", stages=[
-        Stage("a", steps=[Step("x", add("n"))], router=lambda s, r: Pause("b", timeout=60)),
-        Stage("b", steps=[Step("y", add("n"))]),
-    ])
+    p = gate("exp", timeout=60)
     factory = PipelineFactory(p, registry=registry)
     ctx = factory.prepare_sync().unwrap()
     ctx.run_sync()
