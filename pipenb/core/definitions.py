@@ -10,7 +10,7 @@ out here once, not at every call.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import DefinitionError
 
@@ -38,6 +38,15 @@ def _call_shape(fn: Callable, what: str, max_args: int) -> tuple[bool, int]:
             f"{what}: takes {len(required)} required arguments, at most {max_args} are passed"
         )
     return is_async, min(len(positional), max_args)
+
+
+class StageInfo(NamedTuple):
+    """One stage as a walk meets it: its address (tuple and ``"a/b"`` key), itself, its pipeline."""
+
+    address: tuple
+    key: str
+    stage: Stage
+    pipeline: Pipeline
 
 
 class Step:
@@ -80,7 +89,14 @@ class Stage:
         self.label = label if label is not None else id
         self.order = order
         self.router = router
-        self.routes = tuple(routes) if not isinstance(routes, str) else (routes,)
+        if isinstance(routes, str):
+            routes = (routes,)
+        try:
+            self.routes = tuple(routes) if routes is not None else ()
+        except TypeError:
+            raise DefinitionError(
+                f"stage {id!r}: routes must be stage ids (a list of str), got {type(routes).__name__}: {routes!r}"
+            ) from None
         self.pipeline = pipeline
         self.router_async = False
         self.router_nargs = 2
@@ -178,13 +194,32 @@ class Pipeline:
                         f"(stages: {', '.join(sorted(seen))})"
                     )
 
-    def descendants(self) -> list[Pipeline]:
-        out = []
-        for stage in self.stages:
+    def walk(self, prefix: tuple = ()) -> Iterator[StageInfo]:
+        """Every stage in run order, sub-pipeline stages right after their parent.
+
+        The one walk over a pipeline: graphs, widgets and the engine's address
+        checks all read stages through it.
+        """
+        for stage in self.ordered:
+            addr = prefix + (stage.id,)
+            yield StageInfo(addr, "/".join(addr), stage, self)
             if stage.pipeline is not None:
-                out.append(stage.pipeline)
-                out.extend(stage.pipeline.descendants())
-        return out
+                yield from stage.pipeline.walk(addr)
+
+    def edges(self) -> Iterator[tuple[StageInfo, StageInfo, str]]:
+        """``(from, to, kind)`` for every edge between stages of the same level:
+        ``"next"`` (run order) and ``"route"`` (a router's declared target)."""
+        for info in self.walk():
+            pipe, stage, prefix = info.pipeline, info.stage, info.address[:-1]
+            i = pipe.position[stage.id]
+            targets = [(pipe.ordered[i + 1], "next")] if i + 1 < len(pipe.ordered) else []
+            targets += [(pipe.stage(t), "route") for t in stage.routes]
+            for target, kind in targets:
+                addr = prefix + (target.id,)
+                yield info, StageInfo(addr, "/".join(addr), target, pipe), kind
+
+    def descendants(self) -> list[Pipeline]:
+        return [info.stage.pipeline for info in self.walk() if info.stage.pipeline is not None]
 
     def stage(self, stage_id: str) -> Stage:
         i = self.position.get(stage_id)
@@ -209,13 +244,11 @@ class Pipeline:
 
     def addresses(self, prefix: tuple = ()) -> list[tuple]:
         """Every stage address in run order, sub-pipeline stages after their parent."""
-        out = []
-        for stage in self.ordered:
-            addr = prefix + (stage.id,)
-            out.append(addr)
-            if stage.pipeline is not None:
-                out.extend(stage.pipeline.addresses(addr))
-        return out
+        return [info.address for info in self.walk(prefix)]
+
+    def leaves(self) -> list[str]:
+        """Addresses (``"train/fit"``) of the stages that run steps, in run order."""
+        return [info.key for info in self.walk() if info.stage.pipeline is None]
 
     def to_networkx(self):
         from ..graph import to_networkx
