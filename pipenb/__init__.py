@@ -5,25 +5,27 @@ The engine (``pipenb.core``) is re-exported here; widgets live in
 stays fast and never pulls in pandas, ipywidgets or graphviz.
 """
 
+from . import display
 from .core import (
-    DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer,
-    DefinitionError, EventLog, FrozenDict, PathNode, Pause, Pipeline, PipelineCheckpoint, PipelineError,
-    PipelineFactory, PipelineRegistry, PipelineRunResult, Result, ResumeError, RoutingError, RunContext,
-    RunEvent, RunRecord, Stage, Step, StepContext, StepError, StoreError, clear_checkpoint,
-    is_pause_instruction, read_checkpoint, run_sync, write_checkpoint,
+    DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer, DataStore,
+    DefinitionError, EventLog, FrozenDict, History, InMemoryStore, PathNode, Pause, Pipeline, PipelineCheckpoint,
+    PipelineError, PipelineFactory, PipelineRegistry, PipelineRunResult, PrepareError, Result, ResumeError,
+    RoutingError, RunContext, RunEvent, RunRecord, Stage, StageRecord, StateDiff, Step, StepContext, StepError,
+    StoreError, clear_checkpoint, is_pause_instruction, read_checkpoint, run_sync, write_checkpoint,
 )
-from .stores import DataStore, InMemoryStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
-    "EVENT_NAMES", "EventLog", "FrozenDict", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
-    "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
-    "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore", "Stage",
-    "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint", "is_pause_instruction",
-    "read_checkpoint", "run_sync", "write_checkpoint",
+    "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause",
+    "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
+    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
+    "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint",
+    "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]
+
+display.install()  # rich display of runs and results in IPython, wired from outside the engine
 
 
 def __getattr__(name):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from collections.abc import Mapping
 
 _MAX_KEYS = 50
@@ -94,3 +95,22 @@ def run_context_mimebundle(ctx, include=None, exclude=None):
         pass
     bundle.update({"text/plain": repr(ctx), "text/html": run_context_html(ctx)})
     return bundle
+
+
+def install() -> None:
+    """Register the rich display of runs and results with the running IPython, if any.
+
+    The engine knows nothing of notebooks: this is where a ``RunContext``
+    shown as a cell's result becomes a live panel (plus its static HTML), and
+    a ``PipelineRunResult`` a small HTML summary.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    from .core.context import RunContext
+    from .core.result import PipelineRunResult
+
+    formatter = shell.display_formatter
+    formatter.formatters["text/html"].for_type(PipelineRunResult, run_result_html)
+    formatter.mimebundle_formatter.for_type(RunContext, run_context_mimebundle)

@@ -7,11 +7,11 @@ import pipenb
 
 EXPECTED = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
-    "EVENT_NAMES", "EventLog", "FrozenDict", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
-    "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
-    "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore", "Stage",
-    "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint", "is_pause_instruction",
-    "read_checkpoint", "run_sync", "write_checkpoint",
+    "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause",
+    "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
+    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
+    "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint",
+    "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]
 
 
@@ -26,7 +26,8 @@ def test_every_exported_name_resolves():
 
 
 def test_error_tree():
-    for sub in ("DefinitionError", "RoutingError", "StepError", "AbortedError", "ResumeError", "StoreError"):
+    for sub in ("DefinitionError", "RoutingError", "StepError", "AbortedError", "PrepareError", "ResumeError",
+                "StoreError"):
         assert issubclass(getattr(pipenb, sub), pipenb.PipelineError)
     assert pipenb.PIPELINE_DATA_KEY == "__pipeline_data__"
     assert pipenb.is_pause_instruction(pipenb.Pause("a")) and not pipenb.is_pause_instruction("a")

@@ -20,10 +20,12 @@ def gated(pid="gated"):
 
 def test_factory_holds_only_definition_store_factory_logger_registry():
     f = PipelineFactory(linear())
-    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry"}
+    # Settings (history) are configuration, not run state.
+    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry", "history"}
     ctx = f.prepare_sync().unwrap()
     ctx.run_sync()
-    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry"}
+    # Settings (history) are configuration, not run state.
+    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry", "history"}
 
 
 def test_a_new_factory_resumes_a_paused_run_in_the_same_process():
@@ -102,7 +104,8 @@ class FailingStore(InMemoryStore):
 
         return Tx()
 
-    compare_and_set = None  # force the transaction path
+    def compare_and_set(self, expected, new):  # declares "cannot swap": forces the transaction path
+        return False
 
 
 def test_store_failure_mid_commit_fails_the_run_and_keeps_previous_checkpoint():
@@ -158,6 +161,8 @@ def test_rich_display_escapes_user_text():
     p = Pipeline("p<x>", stages=[stage("a", lambda s: {"<b>key</b>": "<script>"}, label="<i>A</i>")])
     ctx = PipelineFactory(p, registry=PipelineRegistry()).prepare_sync().unwrap()
     res = ctx.run_sync().unwrap()
-    for html in (ctx._repr_html_(), res._repr_html_()):
+    from pipenb.display import run_context_html, run_result_html
+
+    for html in (run_context_html(ctx), run_result_html(res)):
         assert "<script>" not in html and "<b>key</b>" not in html and "&lt;script&gt;" in html
     assert "<i>A</i>" not in p._repr_svg_()

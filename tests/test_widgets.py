@@ -10,7 +10,7 @@ import pytest
 
 from pipenb import END, Pause, Pipeline, PipelineFactory, Stage, Step
 from pipenb.widgets import EventTable, RunDashboard, RunPanel, StageGraph
-from pipenb.display import checkpoint_html, state_html
+from pipenb.display import checkpoint_html, run_context_html, run_context_mimebundle, state_html
 from pipenb.widgets.throttle import Ticker
 
 from .conftest import add, arun, eventually
@@ -156,7 +156,7 @@ def test_user_text_is_escaped_everywhere(registry):
     ctx.run_sync()
     dash._refresh_all()
     for text in (graph.svg, state_html(ctx.state), checkpoint_html(ctx.checkpoint), dash.status.value,
-                 dash.state_view.value, dash.checkpoint_view.value, ctx._repr_html_(), p._repr_svg_()):
+                 dash.state_view.value, dash.checkpoint_view.value, run_context_html(ctx), p._repr_svg_()):
         assert "<img" not in text, text[:200]
     assert any(EVIL in row[-1] for row in table.rows)  # the table sends text; the browser sets textContent
 
@@ -394,7 +394,7 @@ def test_run_panel_and_context_display(registry):
     panel = RunPanel(ctx)
     ctx.run_sync()
     assert "completed" in panel.line.value
-    bundle = ctx._repr_mimebundle_()
+    bundle = run_context_mimebundle(ctx)
     assert "application/vnd.jupyter.widget-view+json" in bundle and "text/html" in bundle
 
 

@@ -2,25 +2,30 @@
 
 from .artifacts import ArtifactContainer
 from .checkpoints import PipelineCheckpoint, clear_checkpoint, read_checkpoint, write_checkpoint
-from .context import AbortSignal, RunContext
+from .context import RunContext
 from .definitions import Pipeline, Stage, Step
 from .errors import (
-    AbortedError, DefinitionError, PipelineError, ResumeError, RoutingError, StepError, StoreError,
+    AbortedError, DefinitionError, PipelineError, PrepareError, ResumeError, RoutingError, StepError, StoreError,
 )
 from .eventlog import EventLog
 from .events import EVENT_NAMES, PathNode, RunEvent
 from .step_context import StepContext
 from .factory import PipelineFactory
+from .history import History, StageRecord, StateDiff
+from .lifecycle import AbortSignal
 from .registry import PipelineRegistry, RunRecord
 from .result import PipelineRunResult, Result
-from .routing import END, Pause, is_pause_instruction
-from .state import DELETE, PIPELINE_DATA_KEY, FrozenDict
+from .routing import Pause, is_pause_instruction
+from .sentinel import DELETE, END
+from .state import PIPELINE_DATA_KEY, FrozenDict
+from .store import DataStore, InMemoryStore
 from .sync import run_sync
 
 __all__ = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DefinitionError", "END", "EVENT_NAMES", "EventLog",
-    "FrozenDict", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline", "PipelineCheckpoint", "PipelineError",
-    "PipelineFactory", "PipelineRegistry", "PipelineRunResult", "Result", "ResumeError", "RoutingError",
-    "RunContext", "RunEvent", "RunRecord", "Stage", "Step", "StepContext", "StepError", "StoreError",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END", "EVENT_NAMES",
+    "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
+    "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult", "PrepareError",
+    "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "Stage", "StageRecord",
+    "StateDiff", "Step", "StepContext", "StepError", "StoreError",
     "clear_checkpoint", "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]

@@ -8,6 +8,7 @@ One base class lets a notebook catch "anything pipenb said no to" in one
     ├── RoutingError      a router returned something unusable, or a run looped
     ├── StepError         a step raised or returned a non-mapping (.stage_id, .step_id)
     ├── AbortedError      the run was aborted (ctx.abort)
+    ├── PrepareError      prepare() was given a bad entry, run id or initial state
     ├── ResumeError       a run id that cannot be resumed (no checkpoint, wrong pipeline)
     └── StoreError        a DataStore could not read or write
 
@@ -49,6 +50,10 @@ class AbortedError(PipelineError):
     def __init__(self, message: str, *, reason: object = None):
         super().__init__(message)
         self.reason = reason
+
+
+class PrepareError(PipelineError):
+    """``prepare()`` cannot make the run: a bad entry, run id or initial state (or its factory raised)."""
 
 
 class ResumeError(PipelineError):

@@ -1,27 +1,124 @@
-"""``EventLog``: every event of a run, kept compactly for views that show thousands.
+"""The event stream's format: how events are built, recorded and read back.
 
 A listener receives each event as a frozen dataclass the moment it happens;
 that costs objects per event, plus the garbage collector's walks over all the
 ones a table keeps. A view that wants *all* events but shows a few at a time
-(the event table, the live graph) records instead: the bus appends one row of
-plain references per event to a shared flat list (name, path, time, the
-field values) and builds the frozen ``RunEvent`` only when someone reads it.
+(the event table, the live graph) records instead: the run appends one row of
+plain references per event to a flat list shared by every open log (name,
+path, time, the field values) and the frozen ``RunEvent`` is built only when
+someone reads it.
 
-``ctx.record()`` opens a log; the run records while any log is open. Reads
-are cheap bulk operations (``names``, ``paths``, ``last_by_path``) so a view
-can fold 100,000 events without a Python call per event.
+Everything that knows the row layout lives here: the per-event emit methods
+(generated once, with the fields as named parameters, so engine call sites
+say what they emit), the builders that turn a row back into an event, the
+``Recording`` that counts open logs, and ``EventLog``.
 """
 
 from __future__ import annotations
 
 from itertools import compress
+from time import time as _now
 from typing import Collection, Iterable, Iterator
 
-from .events import BUILT, EVENT_TYPES, RunEvent, build
+from .events import EVENT_TYPES, FIELDS, RunEvent
 
-# A row: name, path, time, then the event's own field values (up to four, None
-# padded), or the event a listener already got followed by BUILT.
-_WIDTH = 7
+_set_dict = object.__setattr__
+_new = object.__new__
+BUILT = object()  # in a row: the first value is the event a listener already got
+_SLOTS = max(map(len, FIELDS.values()))
+# A row: name, path, time, then the event's own field values (None padded),
+# or the event a listener already got followed by BUILT.
+_WIDTH = 3 + _SLOTS
+
+
+def _maker(name: str):
+    # One dict display per event type (what dataclasses do with exec): the
+    # fastest way CPython builds the 6 to 9 entry __dict__ of an event.
+    own = FIELDS[name]
+    params = "".join(f", v{i}=None" for i in range(1, _SLOTS + 1))
+    entries = "".join(f", {field!r}: v{i}" for i, field in enumerate(own, 1))
+    code = (f"def make(run_id, path, time{params}):\n"
+            f"    event = _new(cls)\n"
+            f"    _set_dict(event, '__dict__', {{'name': {name!r}, 'run_id': run_id, 'path': path, "
+            f"'time': time{entries}}})\n"
+            f"    return event\n")
+    scope = {"_new": _new, "_set_dict": _set_dict, "cls": EVENT_TYPES[name]}
+    exec(code, scope)  # noqa: S102 - generated from the event dataclasses' field names only
+    return scope["make"]
+
+
+_MAKERS = {name: _maker(name) for name in EVENT_TYPES}
+
+
+def build(name: str, run_id: str, path: tuple, time: float, *values) -> RunEvent:
+    """The frozen event from its row values (in ``FIELDS[name]`` order)."""
+    return _MAKERS[name](run_id, path, time, *values)
+
+
+def method_name(event_name: str) -> str:
+    """``"stage:start"`` -> ``"stage_start"``: the bus method that emits it."""
+    return event_name.replace(":", "_")
+
+
+def _emitter(name: str):
+    """The bus method emitting ``name``, its fields as named parameters.
+
+    Nobody hears it: one dict lookup. Only logs hear it: one row appended, no
+    object. Listeners hear it: the event is built once, the row keeps it.
+    """
+    own = FIELDS[name]
+    values = ", ".join(own)
+    pad = ", None" * (_SLOTS - len(own))
+    built_pad = ", None" * (_SLOTS - 2)
+    code = (f"def emit(self, path, {values}):\n"
+            f"    handlers = self.heard.get({name!r})\n"
+            f"    if handlers is None:\n"
+            f"        return None\n"
+            f"    now = _now()\n"
+            f"    if not handlers:\n"
+            f"        self.recording.rows += ({name!r}, path, now, {values}{pad})\n"
+            f"        return None\n"
+            f"    event = make(self.run_id, path, now, {values})\n"
+            f"    rows = self.recording.rows\n"
+            f"    if rows is not None:\n"
+            f"        rows += ({name!r}, path, now, event, BUILT{built_pad})\n"
+            f"    return self.deliver(event, handlers)\n")
+    scope = {"_now": _now, "make": _MAKERS[name], "BUILT": BUILT}
+    exec(code, scope)  # noqa: S102 - generated from the event dataclasses' field names only
+    emit = scope["emit"]
+    emit.__name__ = emit.__qualname__ = method_name(name)
+    emit.__doc__ = f"Emit ``{name}`` ({', '.join(own)}); an awaitable when an async listener must be awaited."
+    return emit
+
+
+EMITTERS = {method_name(name): _emitter(name) for name in EVENT_TYPES}
+
+
+class Recording:
+    """The rows the open logs of one run share, and how many logs are open.
+
+    ``rows`` is None while no log is open: then the run records nothing.
+    """
+
+    __slots__ = ("rows", "open", "changed")
+
+    def __init__(self, changed):
+        self.rows: list | None = None
+        self.open = 0
+        self.changed = changed  # called when recording starts or stops (the bus re-plans who hears what)
+
+    def start(self) -> list:
+        if self.rows is None:
+            self.rows = []
+            self.changed()
+        self.open += 1
+        return self.rows
+
+    def stop(self) -> None:
+        self.open -= 1
+        if self.open == 0:
+            self.rows = None  # closed logs keep the list; the run stops paying for it
+            self.changed()
 
 
 class EventLog:
@@ -32,12 +129,12 @@ class EventLog:
     recording and keeps what was recorded.
     """
 
-    __slots__ = ("run_id", "_bus", "_rows", "_start", "_stop")
+    __slots__ = ("run_id", "_recording", "_rows", "_start", "_stop")
 
-    def __init__(self, bus, rows: list):
-        self.run_id = bus.run_id
-        self._bus = bus
-        self._rows = rows
+    def __init__(self, run_id: str, recording: Recording):
+        self.run_id = run_id
+        self._recording = recording
+        self._rows = rows = recording.start()
         self._start = len(rows)      # offset into the shared list, in references
         self._stop: int | None = None
 
@@ -50,7 +147,7 @@ class EventLog:
         """Stop recording; what was recorded stays readable."""
         if self._stop is None:
             self._stop = len(self._rows)
-            self._bus._log_closed()
+            self._recording.stop()
 
     def clear(self) -> None:
         """Forget what was recorded so far (an open log goes on recording).
@@ -143,9 +240,10 @@ class EventLog:
         rows = self._rows[base + first * _WIDTH: base + last * _WIDTH]
         run_id = self.run_id
         out = []
+        makers = _MAKERS
         for at in range(0, len(rows), _WIDTH):
-            name, path, time, v1, v2, v3, v4 = rows[at: at + _WIDTH]
-            out.append(v1 if v2 is BUILT else build(name, run_id, path, time, v1, v2, v3, v4))
+            name, path, time, *values = rows[at: at + _WIDTH]
+            out.append(values[0] if values[1] is BUILT else makers[name](run_id, path, time, *values))
         return out
 
     def __iter__(self) -> Iterator[RunEvent]:

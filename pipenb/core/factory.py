@@ -15,21 +15,30 @@ from .artifacts import ArtifactContainer
 from .checkpoints import read_checkpoint, router_only
 from .context import RunContext
 from .definitions import Pipeline
-from .errors import PipelineError, ResumeError, StoreError
+from .errors import PipelineError, PrepareError, ResumeError, StoreError
+from .history import History
 from .ids import uuid7
+from .lifecycle import PAUSED, PREPARED
 from .logs import adapt_logger
+from .registry import PipelineRegistry
 from .result import Result
 from .state import PIPELINE_DATA_KEY, is_mapping
+from .store import as_provider, as_store, default_provider
 
 _DEFAULT = object()
 
 
-def _default_store_factory():
-    # The default provider is a store like any other; imported here so that
-    # stores depend on the core, never the other way round at import time.
-    from ..stores.memory import default_provider
-
-    return default_provider
+def _history_limit(history) -> int | None:
+    """``True``: every record (None), ``False``: none (0), N: the last N."""
+    if history is True:
+        return None
+    if history is False:
+        return 0
+    if isinstance(history, bool) or not isinstance(history, int):
+        raise TypeError(f"history must be True, False or an int >= 0, got {type(history).__name__}: {history!r}")
+    if history < 0:
+        raise ValueError(f"history must be True, False or an int >= 0, got {history!r}")
+    return history
 
 
 class PipelineFactory:
@@ -40,6 +49,8 @@ class PipelineFactory:
         initial_state_factory: Callable[[], Any] | None = None,
         logger=None,
         registry=_DEFAULT,
+        *,
+        history: bool | int = True,
     ):
         if not isinstance(pipeline, Pipeline):
             raise TypeError(f"PipelineFactory needs a Pipeline, got {type(pipeline).__name__}: {pipeline!r}")
@@ -48,14 +59,13 @@ class PipelineFactory:
         if initial_state_factory is not None and not callable(initial_state_factory):
             raise TypeError(f"initial_state_factory must be callable(), got {initial_state_factory!r}")
         self.pipeline = pipeline
-        self.store_factory = store_factory if store_factory is not None else _default_store_factory()
+        # A plain callable is wrapped once so its capabilities (release, run_ids) are declared.
+        self.store_factory = as_provider(store_factory if store_factory is not None else default_provider)
         self.initial_state_factory = initial_state_factory
         self.logger = adapt_logger(logger)
-        if registry is _DEFAULT:
-            from .registry import PipelineRegistry
-
-            registry = PipelineRegistry.default
-        self.registry = registry
+        _history_limit(history)  # refuse a bad value now, not at the first run
+        self.history = history
+        self.registry = PipelineRegistry.default if registry is _DEFAULT else registry
 
     async def _open_store(self, run_id: str):
         try:
@@ -66,15 +76,10 @@ class PipelineFactory:
             raise
         except Exception as exc:
             raise StoreError(f"store_factory failed for run {run_id}: {type(exc).__name__}: {exc}") from exc
-        for method in ("get", "set", "transaction"):
-            if not callable(getattr(store, method, None)):
-                raise StoreError(f"store_factory returned {store!r} for run {run_id}, which has no {method}()")
-        return store
+        return as_store(store, run_id)
 
     def _release(self, run_id: str) -> None:
-        release = getattr(self.store_factory, "release", None)
-        if release is not None:
-            release(run_id)
+        self.store_factory.release(run_id)
 
     def _normalize_entry(self, entry) -> tuple:
         if entry is None:
@@ -82,13 +87,13 @@ class PipelineFactory:
         if isinstance(entry, str):
             entry = tuple(entry.split("/"))
         if not isinstance(entry, tuple) or not all(isinstance(x, str) for x in entry):
-            raise PipelineError(
+            raise PrepareError(
                 f"pipeline {self.pipeline.id!r}: entry must be None, a stage id or a tuple path, got {entry!r}"
             )
         try:
             chain = self.pipeline.resolve(entry)
         except KeyError as exc:
-            raise PipelineError(f"unknown entry {entry!r} for pipeline {self.pipeline.id!r}: {exc.args[0]}") from None
+            raise PrepareError(f"unknown entry {entry!r} for pipeline {self.pipeline.id!r}: {exc.args[0]}") from None
         # Entering a sub-pipeline stage without a sub-address starts at its first stage.
         while chain[-1].pipeline is not None:
             first = chain[-1].pipeline.ordered[0]
@@ -96,10 +101,17 @@ class PipelineFactory:
             chain.append(first)
         return entry
 
-    def _context(self, run_id, store, entry, container=None, status="prepared", router_only=False) -> RunContext:
+    def _context(self, run_id, store, entry, container=None, status=PREPARED, router_only=False) -> RunContext:
+        history = None
+        limit = _history_limit(self.history)
+        if limit != 0:
+            state = store.get()
+            history = History(state if PIPELINE_DATA_KEY not in state else
+                              {k: v for k, v in state.items() if k != PIPELINE_DATA_KEY}, limit)
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
             container=container, status=status, on_finish=self._release, router_only=router_only,
+            history=history,
         )
         if self.registry is not None:
             self.registry.register(ctx, store)
@@ -112,22 +124,27 @@ class PipelineFactory:
             if run_id is None:
                 run_id = uuid7()
             elif not isinstance(run_id, str) or not run_id:
-                raise PipelineError(f"run_id must be a non-empty str, got {run_id!r}")
+                raise PrepareError(f"run_id must be a non-empty str, got {run_id!r}")
             if initial_state is None and self.initial_state_factory is not None:
-                initial_state = self.initial_state_factory()
+                try:
+                    initial_state = self.initial_state_factory()
+                except Exception as exc:
+                    raise PrepareError(
+                        f"initial_state_factory of pipeline {self.pipeline.id!r} raised {type(exc).__name__}: {exc}"
+                    ) from exc
             if initial_state is not None:
                 if not is_mapping(initial_state):
-                    raise PipelineError(
+                    raise PrepareError(
                         f"initial state for pipeline {self.pipeline.id!r} must be a mapping, "
                         f"got {type(initial_state).__name__}: {initial_state!r}"
                     )
                 if PIPELINE_DATA_KEY in initial_state:
-                    raise PipelineError(f"initial state may not use the reserved key {PIPELINE_DATA_KEY!r}")
+                    raise PrepareError(f"initial state may not use the reserved key {PIPELINE_DATA_KEY!r}")
             if self.registry is not None and self.registry.get_live_context(run_id) is not None:
-                raise PipelineError(f"run id {run_id!r} is already in use by a live run")
+                raise PrepareError(f"run id {run_id!r} is already in use by a live run")
             store = await self._open_store(run_id)
             if store.get():
-                raise PipelineError(
+                raise PrepareError(
                     f"run id {run_id!r} already has state in its store; use resume({run_id!r}) or a new id"
                 )
             if initial_state:
@@ -165,7 +182,7 @@ class PipelineFactory:
                     f"{self.pipeline.id!r} does not have: {exc.args[0]}"
                 ) from None
             container = ArtifactContainer.from_bundle(cp.container_bundle)
-            return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status="paused",
+            return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status=PAUSED,
                                            router_only=router_only(store)))
         except PipelineError as exc:
             return Result.err(exc)

@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
+from .lifecycle import PAUSED, RUNNING, is_resumable, can_run
+from .listeners import Listeners
+
+_MAX_WAIT = 3600.0  # the timer thread sleeps at most this long at a time (huge deadlines overflow wait())
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class RunRecord:
     paused_at: str | None
     expires_at: float | None
     live: bool
+    note: str = ""
 
     @property
     def time_left(self) -> float | None:
@@ -90,7 +95,7 @@ class _TimerWheel:
         while True:
             with self._cond:
                 while not self._heap or self._heap[0][0] > time.monotonic():
-                    self._cond.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
+                    self._cond.wait(None if not self._heap else min(_MAX_WAIT, self._heap[0][0] - time.monotonic()))
                 _, _, timer = heapq.heappop(self._heap)
                 callback = timer.callback
                 if callback is None:
@@ -137,8 +142,8 @@ class _Entry:
         if ctx is None:
             return RunRecord(self.run_id, self.pipeline_id, self.status, self.paused_at, None, False)
         status = ctx.status
-        waiting = status in ("paused", "failed", "aborted", "prepared")
-        armed = status == "paused" and self.armed == ctx.pause_count
+        waiting = can_run(status)
+        armed = status == PAUSED and self.armed == ctx.pause_count
         return RunRecord(self.run_id, self.pipeline_id, status, ctx.position if waiting else None,
                          self.expires_at if armed else None, True)
 
@@ -155,7 +160,7 @@ class PipelineRegistry:
         self.default_timeout = float(default_timeout)
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.RLock()
-        self._listeners: tuple[Callable[[str], Any], ...] = ()
+        self._listeners = Listeners()
 
     # -- the factory's binding ----------------------------------------------
     def register(self, ctx, store) -> None:
@@ -182,11 +187,11 @@ class PipelineRegistry:
         # Bound to the run id, not the context, so the registry's own listener
         # never keeps a released context alive.
         def on_paused(event) -> None:
-            if len(event.path) == 1:
+            if event.is_root:
                 self._on_paused(run_id, event)
 
         def on_done(event) -> None:
-            if len(event.path) == 1:
+            if event.is_root:
                 self._forget(run_id)
 
         return on_paused, on_done
@@ -200,7 +205,9 @@ class PipelineRegistry:
             ctx = entry.ctx
             seq = ctx.pause_count  # the context counts this pause before the event fires
             if timeout <= 0:
-                self._release(entry, "paused")
+                self._release(entry, PAUSED)
+            elif timeout == float("inf"):  # never expires: held until resumed or discarded
+                entry.disarm()
             else:
                 instruction = ctx.pause_instruction
                 if instruction is not None and instruction.persist:
@@ -232,8 +239,10 @@ class PipelineRegistry:
         if entry is None or entry.ctx is None or entry.armed != seq:
             return None
         ctx = entry.ctx
-        if ctx.status != "paused" or ctx.pause_count != seq:
-            return None  # the run continued (and maybe paused again) since this timer was armed
+        if not is_resumable(ctx.status) or ctx.pause_count != seq:
+            # The run continued (and maybe paused again) since this timer was armed.
+            # A paused run that was then aborted still expires.
+            return None
         return entry
 
     def _fire(self, run_id: str) -> None:
@@ -249,22 +258,17 @@ class PipelineRegistry:
             entry = self._due(run_id, seq)
             if entry is None:
                 return
-            loop = entry.ctx._loop
+            ctx = entry.ctx
         # Inside a kernel the run's loop is alive: expire there, where the run lives.
-        if loop is not None and loop.is_running() and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._expire_if, run_id, seq)
-                return
-            except RuntimeError:
-                pass
-        self._expire_if(run_id, seq)
+        if not ctx.call_soon(self._expire_if, run_id, seq):
+            self._expire_if(run_id, seq)
 
     def _expire_if(self, run_id: str, seq: int) -> None:
         with self._lock:
             entry = self._due(run_id, seq)
             if entry is None:
                 return
-            self._release(entry, "paused")
+            self._release(entry)
         self._changed(run_id)
 
     def _export(self, entry: _Entry) -> None:
@@ -277,12 +281,12 @@ class PipelineRegistry:
         ctx = entry.ctx
         if ctx is None:
             return False
-        if ctx.status == "running" and status is None:
+        if ctx.status == RUNNING and status is None:
             return False  # never pull a running context out from under its run
         try:
             self._export(entry)
         except Exception as exc:
-            ctx._logger.error(f"registry: export of run {entry.run_id} failed, keeping it live: {exc}", None)
+            ctx.logger.error(f"registry: export of run {entry.run_id} failed, keeping it live: {exc}", None)
             return False
         entry.status = status or ctx.status
         entry.paused_at = ctx.position
@@ -323,19 +327,10 @@ class PipelineRegistry:
 
     def on_change(self, listener: Callable[[str], Any]) -> Callable[[], None]:
         """Call ``listener(run_id)`` when a run is registered, pauses, expires, finishes or is discarded."""
-        self._listeners = self._listeners + (listener,)
-
-        def unsubscribe() -> None:
-            self._listeners = tuple(x for x in self._listeners if x is not listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def _changed(self, run_id: str) -> None:
-        for listener in self._listeners:
-            try:
-                listener(run_id)
-            except Exception:
-                pass
+        self._listeners(run_id)
 
     def close(self) -> None:
         """Release every held run that is not running (exporting its artifacts), and all timers."""

@@ -75,8 +75,3 @@ class PipelineRunResult:
             f"PipelineRunResult(run_id={self.run_id!r}, status={self.status!r}, "
             f"state keys={sorted(map(str, self.state))[:10]}, checkpoint={self.checkpoint!r})"
         )
-
-    def _repr_html_(self) -> str:
-        from ..display import run_result_html
-
-        return run_result_html(self)

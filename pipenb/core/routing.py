@@ -10,25 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import RoutingError
-
-
-class _End:
-    __slots__ = ()
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "END"
-
-    def __reduce__(self):
-        return (_End, ())
-
-
-END = _End()
+from .lifecycle import check_timeout
+from .sentinel import END
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +30,10 @@ class Pause:
     def __post_init__(self):
         if not isinstance(self.stage_id, str) or not self.stage_id:
             raise TypeError(f"Pause needs a stage id (non-empty str), got {self.stage_id!r}")
-        if self.timeout is not None and (
-            isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout < 0
-        ):
-            raise TypeError(f"Pause timeout must be seconds >= 0 or None, got {self.timeout!r}")
+        try:
+            check_timeout(self.timeout, f"Pause({self.stage_id!r}) timeout")
+        except ValueError as exc:
+            raise TypeError(str(exc)) from None
 
 
 def is_pause_instruction(value: object) -> bool:

@@ -13,27 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .sentinel import DELETE
+
 PIPELINE_DATA_KEY = "__pipeline_data__"
-
-
-class _Delete:
-    __slots__ = ()
-    _instance = None
-
-    def __new__(cls):
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "DELETE"
-
-    def __reduce__(self):
-        return (_Delete, ())
-
-
-DELETE = _Delete()
-"""A patch value that removes its key from the state."""
 
 
 def _read_only(self, *args, **kwargs):

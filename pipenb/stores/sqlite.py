@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 
 from ..core.errors import StoreError
 from ..core.state import EMPTY, FrozenDict, is_mapping, merge
+from ..core.store import ProviderBase, StoreBase
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pipenb_state (
@@ -143,7 +144,7 @@ class _Transaction:
         return False
 
 
-class SqliteStore:
+class SqliteStore(StoreBase):
     """A run's store backed by a SQLite file (see the module docstring)."""
 
     durable = True
@@ -208,7 +209,7 @@ class SqliteStore:
         return f"SqliteStore({self.path!r}, run {self.run_id})"
 
 
-class SqliteStoreFactory:
+class SqliteStoreFactory(ProviderBase):
     """``store_factory`` for a SQLite file: ``factory(run_id)`` opens that run's store."""
 
     def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0):

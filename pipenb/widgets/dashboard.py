@@ -16,19 +16,22 @@ import weakref
 
 import ipywidgets as widgets
 
+from pipenb.core.ids import short_id
+from pipenb.core.lifecycle import RUNNING, can_abort, can_pause, can_run, is_finished
 from pipenb.core.registry import PipelineRegistry
 
 from .event_table import EventTable
+from .follower import RunFollower
 from .stage_graph import StageGraph
 from ..display import checkpoint_html, state_html
 
-# Which buttons apply in which status (None: no run picked yet).
+# What each button needs (status None: no run picked yet), and what it says when it does not apply.
 APPLIES = {
-    "run": {None, "completed", "terminated", "failed", "aborted", "paused", "prepared"},
-    "pause": {"running"},
-    "step": {None, "prepared", "paused", "failed", "aborted", "completed", "terminated"},
-    "resume": {"prepared", "paused", "failed", "aborted"},
-    "abort": {"running", "paused", "prepared"},
+    "run": lambda status: status != RUNNING,       # on a finished run: a new run
+    "pause": lambda status: status is not None and can_pause(status),
+    "step": lambda status: status != RUNNING,      # on a finished run: a new run, one stage
+    "resume": lambda status: status is not None and can_run(status),
+    "abort": lambda status: status is not None and can_abort(status),
 }
 WHY_NOT = {
     "run": "a run is going: pause or abort it first",
@@ -44,13 +47,14 @@ def _fmt_left(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class RunDashboard(widgets.VBox):
+class RunDashboard(RunFollower, widgets.VBox):
     def __init__(self, factory, registry: PipelineRegistry | None = None, max_rows: int = 1000):
         self.factory = factory
         if registry is None:
             registry = factory.registry if factory.registry is not None else PipelineRegistry.default
         self.registry = registry
-        self.ctx = None
+        self._follow_init(per_second=4)  # header and state while a run goes; graph and table tick on their own
+        self._shown = None  # (store snapshot, position, status) last drawn
         self.graph = StageGraph(factory.pipeline)
         self.table = EventTable(max_rows=max_rows)
         self.title = widgets.HTML(f"<b>{html.escape(factory.pipeline.id)}</b>")
@@ -72,7 +76,6 @@ class RunDashboard(widgets.VBox):
         self.runs.observe(self._picked, names="value")
         self._refreshing = False
         self._history: dict[str, tuple] = {}  # run id -> (weakref to its context, its EventLogs)
-        self._unsubscribe: list = []
         self._closed = False
         try:
             self._loop = asyncio.get_running_loop()
@@ -91,7 +94,7 @@ class RunDashboard(widgets.VBox):
         self.add_class("pipenb-dashboard")
         self._refresh_buttons()
         self._refresh_runs()
-        self._ticker = self._loop.create_task(self._tick()) if self._loop is not None else None
+        self._clock = self._loop.create_task(self._tick()) if self._loop is not None else None
 
     # -- thread hand-off --------------------------------------------------------
     def _call(self, fn, *args) -> None:
@@ -112,7 +115,7 @@ class RunDashboard(widgets.VBox):
     # -- actions (loop thread) ---------------------------------------------------
     def _do(self, name: str) -> None:
         status = self.ctx.status if self.ctx is not None else None
-        if status not in APPLIES[name]:
+        if not APPLIES[name](status):
             self.message.value = f'<span class="pipenb-why">{html.escape(name.capitalize())}: {WHY_NOT[name]}</span>'
             return
         self.message.value = ""
@@ -120,7 +123,7 @@ class RunDashboard(widgets.VBox):
         if name == "run":
             self._spawn(self._start_new(step=False))
         elif name == "step":
-            if ctx is None or status in ("completed", "terminated"):
+            if ctx is None or is_finished(status):
                 self._spawn(self._start_new(step=True))
             else:
                 self._spawn(ctx.step())
@@ -154,14 +157,21 @@ class RunDashboard(widgets.VBox):
     # -- showing a run -----------------------------------------------------------
     def show(self, ctx) -> None:
         """Make ``ctx`` the dashboard's run: graph, events, state, checkpoint, buttons."""
-        for off in self._unsubscribe:
-            off()
-        self.ctx = ctx
+        self.attach(ctx)
+
+    def _attached(self, ctx) -> None:
         self.graph.attach(ctx)
         self.table.attach(ctx, history=self._history_for(ctx))  # one run's events; .dataframe is that run's
-        refresh = lambda event: self._refresh_all() if len(event.path) == 1 else None  # noqa: E731
-        self._unsubscribe = [ctx.on(name, refresh) for name in
-                             ("pipeline:start", "pipeline:paused", "pipeline:success", "pipeline:failure")]
+        self._shown = None
+
+    def _changed(self) -> bool:
+        ctx = self.ctx
+        return ctx is not None and self._shown != (ctx.store.get(), ctx.position, ctx.status)
+
+    def _redraw(self) -> None:
+        self._refresh_all()
+
+    def _run_started(self, event) -> None:
         self._refresh_all()
 
     def _history_for(self, ctx) -> list:
@@ -202,13 +212,15 @@ class RunDashboard(widgets.VBox):
     def _refresh_all(self) -> None:
         ctx = self.ctx
         if ctx is not None:
+            self._shown = (ctx.store.get(), ctx.position, ctx.status)
             self.status.value = (
-                f"run <code>{html.escape(ctx.run_id[:8])}</code> <b class='pipenb-run-status'>"
+                f"run <code title='{html.escape(ctx.run_id)}'>{html.escape(short_id(ctx.run_id))}</code> "
+                f"<b class='pipenb-run-status'>"
                 f"{html.escape(ctx.status)}</b> at <code>{html.escape(ctx.position)}</code>"
             )
             self.state_view.value = state_html(ctx.state)
             self.checkpoint_view.value = checkpoint_html(ctx.checkpoint)
-            if ctx.status != "running" and self.message.value.startswith("pausing"):
+            if ctx.status != RUNNING and self.message.value.startswith("pausing"):
                 self.message.value = ""
         self._refresh_buttons()
         self._refresh_runs()
@@ -223,7 +235,7 @@ class RunDashboard(widgets.VBox):
     def _refresh_buttons(self) -> None:
         status = self.ctx.status if self.ctx is not None else None
         for name, button in self.buttons.items():
-            button.disabled = status not in APPLIES[name]
+            button.disabled = not APPLIES[name](status)
 
     def _refresh_runs(self) -> None:
         pid = self.factory.pipeline.id
@@ -233,7 +245,7 @@ class RunDashboard(widgets.VBox):
             if rec.pipeline_id != pid:
                 continue
             seen.add(rec.run_id)
-            label = f"{rec.run_id[:8]}  {rec.status}"
+            label = f"{short_id(rec.run_id)}  {rec.status}"
             if rec.paused_at:
                 label += f" at {rec.paused_at}"
             if rec.expires_at is not None:
@@ -242,7 +254,7 @@ class RunDashboard(widgets.VBox):
                 label += "  (in the store)"
             options.append((label, rec.run_id))
         if self.ctx is not None and self.ctx.run_id not in seen:
-            options.insert(0, (f"{self.ctx.run_id[:8]}  {self.ctx.status}", self.ctx.run_id))
+            options.insert(0, (f"{short_id(self.ctx.run_id)}  {self.ctx.status}", self.ctx.run_id))
         self._forget_history(seen | ({self.ctx.run_id} if self.ctx is not None else set()))
         self._refreshing = True
         try:
@@ -261,8 +273,9 @@ class RunDashboard(widgets.VBox):
     def close(self) -> None:
         self._closed = True
         self._off_registry()
-        if self._ticker is not None:
-            self._ticker.cancel()
+        if self._clock is not None:
+            self._clock.cancel()
+        self.detach()
         self.graph.detach()
         self.table.detach()
         self._forget_history(set())

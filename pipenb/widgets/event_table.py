@@ -20,11 +20,12 @@ import anywidget
 import traitlets
 
 from pipenb.core.events import EVENT_NAMES, stage_address
+from pipenb.core.ids import short_id
+from pipenb.core.lifecycle import RUNNING, can_run
 
-from .throttle import Ticker
+from .follower import RunFollower
 
 HERE = pathlib.Path(__file__).parent
-_RUN_EDGES = ("pipeline:start", "pipeline:success", "pipeline:paused", "pipeline:failure")
 COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
 
 
@@ -61,7 +62,7 @@ def detail_of(event) -> str:
     return ""
 
 
-class EventTable(anywidget.AnyWidget):
+class EventTable(RunFollower, anywidget.AnyWidget):
     _esm = HERE / "event_table.js"
     _css = HERE / "event_table.css"
 
@@ -92,11 +93,10 @@ class EventTable(anywidget.AnyWidget):
         self._where: dict[tuple, tuple] = {}     # event path -> (pipeline path, stage address) as shown
         self._cache: dict[tuple, list] = {}      # (log number, index) -> its row, for the rows shown
         self._cache_t0: float | None = None      # the time "elapsed" counts from, for those rows
-        self._off: list = []
-        self._ticker = Ticker(self._push, lambda: self._total() != self._pushed)
+        self._given: list | None = None  # logs handed in by attach(history=...)
         self._lock = threading.Lock()  # filter changes arrive on a comm thread, redraws on the loop
+        self._follow_init()
         self.observe(lambda change: self._refilter(), names=["event_filter", "stage_filter"])
-        self.ctx = None
         if ctx is not None:
             self.attach(ctx)
 
@@ -107,36 +107,31 @@ class EventTable(anywidget.AnyWidget):
         recording ``ctx`` (a dashboard keeps them per run, so picking a run again
         shows all of it). The table then shows exactly those and leaves them open.
         """
-        self.detach()
-        self.ctx = ctx
+        self._given = history
+        return RunFollower.attach(self, ctx)
+
+    def _attached(self, ctx) -> None:
+        history, self._given = self._given, None
         with self._lock:
             if history is None:
-                self._owned = ctx.record()
+                self._owned = self.open_log(ctx)
                 self._logs.append(self._owned)
                 self._counted.append(0)
             else:
                 self._logs, self._counted = list(history), [0] * len(history)
                 self._counts.clear()
                 self._cache = {}
-        self._off = [ctx.on(name, self._on_run) for name in _RUN_EDGES]
-        if ctx.status not in ("prepared", "running") and not self._total():
-            self.note = f"attached to run {ctx.run_id[:8]} after it {ctx.status}; state and checkpoint show where it is"
+        if not can_run(ctx.status) and ctx.status != RUNNING and not self._total():
+            self.note = (f"attached to run {short_id(ctx.run_id)} after it {ctx.status}; "
+                         f"state and checkpoint show where it is")
         else:
-            self.note = f"run {ctx.run_id[:8]}"
-        if ctx.status == "running":
-            self._ticker.start()
-        self._push()
-        return self
+            self.note = f"run {short_id(ctx.run_id)}"
+        self._pushed = -1
 
-    def detach(self) -> None:
-        for off in self._off:
-            off()
-        self._off = []
-        self._ticker.stop()
+    def _detached(self) -> None:
         if self._owned is not None:
             with self._lock:
                 self._count_new()
-                self._owned.close()
             self._owned = None
 
     def clear(self) -> None:
@@ -145,22 +140,19 @@ class EventTable(anywidget.AnyWidget):
             self._logs, self._counted = [], []
             self._counts.clear()
             self._cache = {}
-            if self._off:  # attached: go on recording, from now
+            if self.ctx is not None:  # attached: go on recording, from now
                 if self._owned is not None:
                     self._owned.clear()
                 else:
-                    self._owned = self.ctx.record()
+                    self._owned = self.open_log(self.ctx)
                 self._logs, self._counted = [self._owned], [0]
         self._push()
 
-    def _on_run(self, event) -> None:
-        if len(event.path) != 1:
-            return
-        if event.name == "pipeline:start":
-            self._ticker.start()
-        else:
-            self._ticker.stop()
-            self._ticker.flush_now()  # a run ended or paused: show it without waiting
+    def _changed(self) -> bool:
+        return self._total() != self._pushed
+
+    def _redraw(self) -> None:
+        self._push()
 
     # -- reading the logs ------------------------------------------------------
     def _total(self) -> int:
@@ -265,10 +257,6 @@ class EventTable(anywidget.AnyWidget):
         self.counts = counts
         self.total = total
         self.shown = len(rows)
-
-    @property
-    def redraws(self) -> int:
-        return self._ticker.count
 
     @property
     def events(self) -> list:

@@ -16,10 +16,12 @@ import threading
 import anywidget
 import traitlets
 
-from pipenb.core.events import PathNode
+from pipenb.core.events import stage_paths
+from pipenb.core.ids import short_id
+from pipenb.core.lifecycle import PAUSED, is_resumable
 
 from ..graph import to_svg
-from .throttle import Ticker
+from .follower import RunFollower
 
 HERE = pathlib.Path(__file__).parent
 STATUSES = ("pending", "running", "success", "paused", "failed")
@@ -31,7 +33,7 @@ def _dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
-class StageGraph(anywidget.AnyWidget):
+class StageGraph(RunFollower, anywidget.AnyWidget):
     _esm = HERE / "stage_graph.js"
     _css = HERE / "stage_graph.css"
 
@@ -49,50 +51,36 @@ class StageGraph(anywidget.AnyWidget):
         self.add_class("pipenb-stage-graph")
         self.layout = "graphviz" if _dot_available() else "builtin"
         self.svg = to_svg(pipeline)  # falls back to the built-in layout without `dot`
-        self.leaves = [a for a in ("/".join(x) for x in pipeline.addresses())
-                       if pipeline.resolve(tuple(a.split("/")))[-1].pipeline is None]
-        self._addresses = _stage_paths(pipeline)  # event path -> stage address, for every stage
+        self.leaves = pipeline.leaves()
+        self._addresses = stage_paths(pipeline)  # event path -> stage address, for every stage
         self._status: dict[str, str] = {}
         self._durations: dict[str, float] = {}
         self._log = None              # the attached run's EventLog
         self._folded = 0              # events of the log already folded into _status
         self._dirty = False
-        self._ticker = Ticker(self._push, self._changed)
         self._lock = threading.Lock()
-        self._unsubscribe: list = []
-        self.ctx = None
+        self._follow_init()
         self.observe(self._on_breakpoints, names="breakpoints")
         if ctx is not None:
             self.attach(ctx)
 
     # -- following a run ----------------------------------------------------
-    def attach(self, ctx) -> StageGraph:
-        """Follow ``ctx``: colour stages by status; breakpoints apply to it."""
-        self.detach()
-        self.ctx = ctx
+    def _attached(self, ctx) -> None:
+        """Colour what the run has done so far; breakpoints set in code and here both apply."""
         with self._lock:
-            self._status = _status_of_finished(ctx)
+            self._status = {address: "success" for address in ctx.committed_stages()}
+            if is_resumable(ctx.status):
+                self._status[ctx.position] = "paused" if ctx.status == PAUSED else "failed"
             self._durations = {}
-            self._log, self._folded = ctx.record(), 0
-        self._unsubscribe = [ctx.on(name, self._on_pipeline) for name in
-                             ("pipeline:start", "pipeline:paused", "pipeline:failure", "pipeline:success")]
-        ctx.breakpoints.clear()
-        ctx.breakpoints.update(self.breakpoints)
-        self.caption = f"{ctx.pipeline_id} · run {ctx.run_id[:8]} · {ctx.status}"
+            self._log, self._folded = self.open_log(ctx), 0
+        wanted = set(ctx.breakpoints) | set(self.breakpoints)
+        ctx.breakpoints.update(wanted)
+        self.breakpoints = sorted(wanted)
+        self.caption = f"{ctx.pipeline_id} · run {short_id(ctx.run_id)} · {ctx.status}"
         self._dirty = True
-        self._ticker.flush_now()
-        if ctx.status == "running":
-            self._ticker.start()
-        return self
 
-    def detach(self) -> None:
-        for off in self._unsubscribe:
-            off()
-        self._unsubscribe = []
-        self._ticker.stop()
-        if self._log is not None:
-            self._log.close()
-        self.ctx = None
+    def _detached(self) -> None:
+        self._log = None
 
     _STATUS_OF = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
                   "stage:failure": "failed"}
@@ -116,33 +104,21 @@ class StageGraph(anywidget.AnyWidget):
             durations[addresses[path]] = round(log[i].duration * 1000, 4)
         self._folded = stop
 
-    def _on_pipeline(self, event) -> None:
-        if len(event.path) != 1:
-            return
-        if event.name == "pipeline:start":
-            self._ticker.start()
-            return
-        self._ticker.stop()
+    def _run_stopped(self, event) -> None:
         with self._lock:
             self._fold()
             if event.name == "pipeline:paused":
                 self._status["/".join(event.checkpoint.resume_at)] = "paused"
-        ctx = self.ctx
-        self.caption = f"{ctx.pipeline_id} · run {ctx.run_id[:8]} · {event.name.split(':')[1]}"
+        self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · {event.name.split(':')[1]}"
         self._dirty = True
-        self._ticker.flush_now()
 
-    def _push(self) -> None:
+    def _redraw(self) -> None:
         with self._lock:
             self._fold()
             self._dirty = False
             status, durations = dict(self._status), dict(self._durations)
         self.status = status
         self.durations = durations
-
-    @property
-    def redraws(self) -> int:
-        return self._ticker.count
 
     # -- breakpoints ---------------------------------------------------------
     def _on_breakpoints(self, change) -> None:
@@ -157,27 +133,3 @@ class StageGraph(anywidget.AnyWidget):
         """What a click on a stage does."""
         bps = list(self.breakpoints)
         self.breakpoints = [b for b in bps if b != address] if address in bps else bps + [address]
-
-
-def _stage_paths(pipeline, parent: tuple = (), prefix: str = "") -> dict:
-    """Every stage's event path (what its events carry), mapped to its address."""
-    out = {}
-    for stage in pipeline.stages:
-        path = parent + (PathNode(pipeline.id, stage.id),)
-        out[path] = prefix + stage.id
-        if stage.pipeline is not None:
-            out.update(_stage_paths(stage.pipeline, path, prefix + stage.id + "/"))
-    return out
-
-
-def _status_of_finished(ctx) -> dict:
-    """Statuses a newly attached graph can tell from the run as it stands."""
-    status: dict[str, str] = {}
-    leaves = {"/".join(a) for a in ctx.pipeline.addresses()}
-    for key in ctx.artifacts.keys():  # committed step outputs are recorded as "stage/.../step"
-        addr = key.rsplit("/", 1)[0]
-        if addr in leaves:
-            status[addr] = "success"
-    if ctx.status in ("paused", "failed", "aborted"):
-        status[ctx.position] = "paused" if ctx.status == "paused" else "failed"
-    return status

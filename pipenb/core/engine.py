@@ -1,0 +1,515 @@
+"""The engine: run a pipeline level by level, one atomic stage at a time.
+
+One async implementation serves every entry point (``run``, ``step``,
+``start``, ``run_sync``). The engine gets everything it needs as arguments
+(definition, store, bus, lifecycle, artifacts, history) and returns an
+``Outcome``; it moves the run's ``Lifecycle`` forward through its methods.
+Inside, control leaves a level by exception: ``_PauseSignal`` unwinds a pause
+through the parent stages so that each level closes its ``stage:start`` /
+``pipeline:start`` with a matching event; errors do the same for failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint
+from .checkpoints import router_only as stored_router_only
+from .errors import AbortedError, PipelineError, RoutingError, StepError, StoreError
+from .events import PathNode
+from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
+from .routing import END, Pause, check_decision, describe, where
+from .state import EMPTY, PIPELINE_DATA_KEY, FrozenDict, is_mapping, merge, with_key
+from .step_context import StepContext
+
+if TYPE_CHECKING:
+    from .definitions import Pipeline, Stage
+
+_perf = time.perf_counter
+_now = time.time
+_YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a drive ended: completed/terminated/paused (with its checkpoint), or failed/aborted (with the error)."""
+
+    status: str
+    checkpoint: PipelineCheckpoint | None = None
+    error: PipelineError | None = None
+
+
+class _RouterOnly(tuple):
+    """``after`` of a sub-pipeline whose parent stage has a router: go back to that router."""
+
+
+class _PauseSignal(Exception):
+    def __init__(self, checkpoint, timeout, reason, instruction):
+        self.checkpoint = checkpoint
+        self.timeout = timeout
+        self.reason = reason
+        self.instruction = instruction
+
+
+class Engine:
+    """Drives one root pipeline once; holds nothing between drives."""
+
+    __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
+                 "breakpoints", "_skip", "_last_yield", "_durable", "_router_only", "_paths", "routing_after_sub",
+                 "_landed")
+
+    def __init__(self, *, run_id, pipeline, store, bus, life, artifacts, history, logger, view, breakpoints):
+        self.run_id = run_id
+        self.pipeline = pipeline
+        self.store = store
+        self.bus = bus
+        self.life = life
+        self.artifacts = artifacts
+        self.history = history          # None when the factory keeps none
+        self.logger = logger
+        self.view = view                # () -> the user state now (cached per store snapshot)
+        self.breakpoints = breakpoints  # the context's live set of stage addresses
+        self._skip: tuple | None = None
+        self._last_yield = _perf()
+        self._durable = store.durable
+        # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
+        self._router_only: tuple | None = life.cursor if life.router_only else None
+        life.router_only = False
+        # Event path and "a/b" key by stage address: one shared tuple and string per
+        # stage, not new ones for each of its events and records that logs keep.
+        self._paths: dict[tuple, tuple] = {}
+        self.routing_after_sub: tuple | None = None  # the pipeline stage whose router is running
+        self._landed: tuple | None = None  # a stage whose commit landed before an interrupt
+
+    async def run(self) -> Outcome:
+        """Drive from the lifecycle's cursor. A ``BaseException`` that is not an
+        ``Exception`` (KeyboardInterrupt) leaves the run aborted and propagates."""
+        life = self.life
+        entry, resumed = life.cursor, life.resumed
+        self._skip = entry if resumed else None
+        try:
+            status = await self._level(self.pipeline, (), (), entry, resumed, ())
+        except _PauseSignal as sig:
+            return Outcome(PAUSED, checkpoint=sig.checkpoint)
+        except PipelineError as exc:
+            return Outcome(life.status, error=exc)
+        return Outcome(status)
+
+    async def _emit(self, pending) -> None:
+        """Await what an emit returned (async listeners): abort may interrupt it."""
+        life = self.life
+        life.cancellable = True
+        try:
+            await pending
+        finally:
+            life.cancellable = False
+
+    # -- a pipeline level ---------------------------------------------------
+    async def _level(self, pipe: Pipeline, parent_path: tuple, prefix: tuple, entry: tuple, resumed: bool,
+                     after: tuple | None) -> str:
+        """Run one pipeline level. ``after`` is where the run goes on when this level
+        ends: an address, ``()`` when the run completes, None when a router decides."""
+        bus = self.bus
+        path = parent_path + (PathNode(pipe.id, None),)
+        root = not parent_path
+        status = COMPLETED
+        try:
+            if "pipeline:start" in bus.heard:
+                pending = bus.pipeline_start(path, pipeline_id=pipe.id,
+                                             entry="/".join(entry) if entry else pipe.ordered[0].id,
+                                             state=self.view(), resumed=resumed)
+                if pending is not None:
+                    await self._emit(pending)
+            idx = pipe.position[entry[0]] if entry else 0
+            sub_entry = entry[1:] if entry else ()
+            count = 0
+            while True:
+                stage = pipe.ordered[idx]
+                addr = prefix + (stage.id,)
+                count += 1
+                if count > pipe.max_transitions:
+                    raise RoutingError(
+                        f"pipeline {pipe.id!r} exceeded max_transitions={pipe.max_transitions} "
+                        f"(stopped before stage {stage.id!r}); a router probably loops forever",
+                        stage_id=stage.id,
+                    )
+                now = _perf()
+                if now - self._last_yield > _YIELD_EVERY:
+                    # Let widgets, timers and other tasks run during long sync runs.
+                    self._last_yield = now
+                    await asyncio.sleep(0)
+                self._boundary(stage, addr)
+                decision = await self._stage(pipe, stage, parent_path, addr, sub_entry, after)
+                sub_entry = ()
+                if decision is None:
+                    idx += 1
+                    if idx == len(pipe.ordered):
+                        break
+                elif decision is END:
+                    status = TERMINATED
+                    break
+                else:
+                    idx = pipe.position[decision]
+        except _PauseSignal as sig:
+            if root:
+                self.life.paused(sig.checkpoint.resume_at, sig.instruction)
+            if "pipeline:paused" in bus.heard:
+                pending = bus.pipeline_paused(path, checkpoint=sig.checkpoint, final_state=self.view(),
+                                              pause_timeout=sig.timeout, reason=sig.reason)
+                if pending is not None:
+                    await pending
+            raise
+        except BaseException as exc:
+            err, reraise = self._classify(exc, self.life.cursor)
+            if root:
+                self._stopped(err, interrupted=reraise)
+            if "pipeline:failure" in bus.heard:
+                pending = bus.pipeline_failure(path, error=err, state=self.view())
+                if pending is not None:
+                    await pending
+            if reraise or err is exc:
+                raise
+            raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
+        if root:
+            self._finished(status)
+        if "pipeline:success" in bus.heard:
+            pending = bus.pipeline_success(path, final_state=self.view(), status=status)
+            if pending is not None:
+                await pending
+        return status
+
+    def _classify(self, exc: BaseException, addr: tuple) -> tuple[PipelineError, bool]:
+        """The error a failure is reported as, and whether the original must propagate."""
+        if isinstance(exc, PipelineError):
+            return exc, False
+        life = self.life
+        where_ = "/".join(addr)
+        if isinstance(exc, asyncio.CancelledError) and life.signal.aborted:
+            life.uncancel()
+            return AbortedError(f"run {self.run_id} aborted in stage {where_!r}; the stage was not committed",
+                                reason=life.signal.reason), False
+        if isinstance(exc, Exception):  # a fault of pipenb or a store: the run fails, resumable
+            err = PipelineError(f"run {self.run_id}: stage {where_!r} failed inside pipenb: "
+                                f"{type(exc).__name__}: {exc}")
+            err.__cause__ = exc
+            return err, False
+        # KeyboardInterrupt (the notebook's interrupt button), SystemExit, a cancelled task.
+        return AbortedError(f"run {self.run_id} interrupted in stage {where_!r} by {type(exc).__name__}; "
+                            f"the stage was not committed", reason=exc), True
+
+    def _stopped(self, err: PipelineError, interrupted: bool = False) -> None:
+        """Keep a checkpoint at the stage that failed so a retry runs it again."""
+        life = self.life
+        status = ABORTED if isinstance(err, AbortedError) else FAILED
+        # A sub-pipeline stage that failed in its router retries only the router.
+        router_only = self.routing_after_sub == life.cursor
+        if interrupted and self._landed == life.cursor:
+            # The interrupt came after the stage reached the store, whose commit
+            # (durable stores) already says where to continue, or that the run ended.
+            stored = read_checkpoint(self.store, self.pipeline.id, self.run_id)
+            if stored is not None:
+                life.cursor = tuple(stored.resume_at)
+            life.stopped(status, stored is not None and stored_router_only(self.store))
+            return
+        try:
+            stage = self.pipeline.resolve(life.cursor)[-1]
+            self.store.set(checkpoint_patch(self._checkpoint(life.cursor, stage), router_only))
+        except Exception as exc:
+            self.logger.error(f"run {self.run_id}: could not write its failure checkpoint: {exc}", None)
+        life.stopped(status, router_only)
+
+    def _finished(self, status: str) -> None:
+        if PIPELINE_DATA_KEY in self.store.get():
+            try:
+                self.store.set(checkpoint_patch(None))
+            except Exception as exc:
+                self.logger.error(f"run {self.run_id}: could not clear its checkpoint: {exc}", None)
+        self.life.finished(status)
+
+    def _boundary(self, stage: Stage, addr: tuple) -> None:
+        """Pause before a stage if asked to (request, step budget, breakpoint)."""
+        life = self.life
+        if self._skip is not None:
+            if self._skip[: len(addr)] == addr:
+                if len(addr) == len(self._skip):
+                    self._skip = None
+                return
+            self._skip = None
+        if life.signal.aborted:
+            life.cursor = addr
+            raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
+                               reason=life.signal.reason)
+        leaf = stage.pipeline is None  # request and step pauses land on a stage with steps
+        found = life.take_pause_reason(leaf, addr, self.breakpoints)
+        if found is None:
+            return
+        cp = self._checkpoint(addr, stage)
+        life.cursor = addr
+        self.store.set(checkpoint_patch(cp))
+        raise _PauseSignal(cp, found[1], found[0], None)
+
+    def _checkpoint(self, resume_at: tuple, stage: Stage) -> PipelineCheckpoint:
+        return PipelineCheckpoint(
+            run_id=self.run_id, pipeline_id=self.pipeline.id, resume_at=resume_at,
+            paused_at_stage_id=stage.id, paused_at_stage_label=stage.label, paused_on=now_iso(),
+        )
+
+    # -- one stage ----------------------------------------------------------
+    async def _stage(self, pipe: Pipeline, stage: Stage, parent_path: tuple, addr: tuple, sub_entry: tuple,
+                     after: tuple | None):
+        life = self.life
+        bus = self.bus
+        known = self._paths.get(addr)
+        if known is None:
+            known = self._paths[addr] = (parent_path + (PathNode(pipe.id, stage.id),), "/".join(addr))
+        path, key = known
+        life.cursor = addr
+        t0 = _perf()
+        started = _now()
+        if "stage:start" in bus.heard:
+            pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
+            if pending is not None:
+                await self._emit(pending)
+        try:
+            if stage.pipeline is not None:
+                if self._router_only == addr:
+                    self._router_only = None  # its sub-pipeline finished before the pause or crash
+                else:
+                    sub_after = (self._next_address(pipe, stage, addr, None, after) if stage.router is None
+                                 else _RouterOnly(addr))
+                    await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry), sub_after)
+                self.routing_after_sub = addr
+                life.cursor = addr
+                patches, results, snapshot = (), {}, None
+                working = self.view() if stage.router is not None else None
+            else:
+                patches, results, working, snapshot = await self._steps(pipe, stage, path, addr)
+            decision = None
+            if stage.router is not None:
+                decision = self._route(pipe, stage, working, results)
+                if stage.router_async or (decision is not None and type(decision) is not str
+                                          and type(decision) is not Pause and inspect.isawaitable(decision)):
+                    decision = await self._await_route(pipe, stage, decision)
+                decision = check_decision(pipe, stage, decision)
+            if life.signal.aborted:
+                raise AbortedError(
+                    f"run {self.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not committed",
+                    reason=life.signal.reason,
+                )
+            cp, clear, router_only = None, False, False
+            if type(decision) is Pause:
+                cp = self._checkpoint(addr[:-1] + (decision.stage_id,), stage)
+            elif self._durable and not (stage.pipeline is not None and stage.router is None):
+                # Durable stores also learn where to continue, so a crash after
+                # this commit resumes at the next stage, never redoing this one.
+                nxt = self._next_address(pipe, stage, addr, decision, after)
+                if type(nxt) is _RouterOnly:
+                    cp, router_only = self._checkpoint(tuple(nxt), stage), True
+                elif nxt:
+                    cp = self._checkpoint(nxt, stage)
+                clear = nxt == ()
+            self._commit(patches, cp, addr, snapshot, working, clear, router_only)
+            self.routing_after_sub = None
+        except _PauseSignal as sig:
+            if "stage:paused" in bus.heard:
+                pending = bus.stage_paused(path, stage_id=stage.id, instruction=sig.instruction,
+                                           duration=_perf() - t0)
+                if pending is not None:
+                    await pending
+            raise
+        except BaseException as exc:
+            err, reraise = self._classify(exc, addr)
+            if "stage:failure" in bus.heard:
+                pending = bus.stage_failure(path, stage_id=stage.id, error=err, duration=_perf() - t0)
+                if pending is not None:
+                    await pending
+            if reraise or err is exc:
+                raise
+            raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
+        duration = _perf() - t0
+        if stage.pipeline is None:
+            if life.step_budget is not None:
+                life.step_budget -= 1
+            if self.history is not None:
+                self.history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1
+                                 else _combined(patches), decision, started, duration, self.view())
+        if results:
+            self.artifacts.record(key + "/", results)
+        if type(decision) is Pause:
+            if "stage:paused" in bus.heard:
+                pending = bus.stage_paused(path, stage_id=stage.id, instruction=decision, duration=duration)
+                if pending is not None:
+                    await pending
+            raise _PauseSignal(cp, decision.timeout, "router", decision)
+        if "stage:success" in bus.heard:
+            pending = bus.stage_success(path, stage_id=stage.id, results=results, next=decision,
+                                        duration=duration)
+            if pending is not None:
+                await self._emit(pending)
+        return decision
+
+    @staticmethod
+    def _next_address(pipe: Pipeline, stage: Stage, addr: tuple, decision, after: tuple | None) -> tuple | None:
+        """Where the run goes on after ``stage`` decided ``decision``: an address, () or None."""
+        if decision is END:
+            return after
+        if decision is not None:
+            return addr[:-1] + (decision,)
+        i = pipe.position[stage.id] + 1
+        return addr[:-1] + (pipe.ordered[i].id,) if i < len(pipe.ordered) else after
+
+    def _commit(self, patches, cp, addr, snapshot, working, clear=False, router_only=False) -> None:
+        """Write a stage's patches (and checkpoint, or its removal) in one transaction."""
+        if not patches and cp is None and not clear:
+            return
+        store = self.store
+        try:
+            # Fast path: the stage's merged state *is* the new state (plus the
+            # engine's key); swap it in if nothing else wrote meanwhile, instead
+            # of merging every patch a second time.
+            if snapshot is not None:
+                if cp is not None:
+                    reserved = FrozenDict(checkpoint=cp, router_only=True) if router_only else FrozenDict(checkpoint=cp)
+                else:
+                    reserved = None if clear else snapshot.get(PIPELINE_DATA_KEY)
+                new = working if reserved is None else with_key(working, PIPELINE_DATA_KEY, reserved)
+                if store.compare_and_set(snapshot, new):
+                    return
+            before = store.get()
+            try:
+                with store.transaction():
+                    for patch in patches:
+                        store.set(patch)
+                    if cp is not None or clear:
+                        store.set(checkpoint_patch(cp, router_only))
+            except BaseException as exc:
+                if not isinstance(exc, Exception) and store.get() is not before:
+                    self._landed = addr  # interrupted after the commit reached the store
+                raise
+        except PipelineError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"run {self.run_id}: commit of stage {'/'.join(addr)!r} failed, nothing of it was kept: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    async def _steps(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple):
+        """Run a stage's steps; returns (patches, results, working state, store snapshot it built on)."""
+        life = self.life
+        bus = self.bus
+        snapshot = self.store.get()
+        working = self.view()
+        patches: list = []
+        results: dict = {}
+        want_start, want_success = "step:start" in bus.heard, "step:success" in bus.heard
+        signal = life.signal
+        for step in stage.steps:
+            if signal.aborted:
+                raise AbortedError(
+                    f"run {self.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
+                    reason=signal.reason,
+                )
+            if want_start:
+                pending = bus.step_start(path, stage_id=stage.id, step_id=step.id)
+                if pending is not None:
+                    await self._emit(pending)
+            t0 = _perf()
+            try:
+                if step.nargs == 2:
+                    out = step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
+                                                           signal, self.logger))
+                else:
+                    out = step.action(working)
+                if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
+                    life.cancellable = True
+                    try:
+                        out = await out
+                    finally:
+                        life.cancellable = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                err = StepError(
+                    f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} (run {self.run_id}) "
+                    f"raised {type(exc).__name__}: {exc}",
+                    stage_id=stage.id, step_id=step.id,
+                )
+                await self._step_failed(path, stage, step, err, t0)
+                raise err from exc
+            if out is None:
+                out = EMPTY
+            elif type(out) is not dict and not is_mapping(out):
+                await self._bad_patch(pipe, stage, step, path, addr, t0,
+                                      f"returned {type(out).__name__} {describe(out)}; a step must return a "
+                                      f"mapping (patch) or None", TypeError(f"bad patch type {type(out).__name__}"))
+            elif PIPELINE_DATA_KEY in out:
+                await self._bad_patch(pipe, stage, step, path, addr, t0,
+                                      f"wrote the reserved key {PIPELINE_DATA_KEY!r}; it belongs to the engine",
+                                      KeyError(PIPELINE_DATA_KEY))
+            else:
+                try:
+                    working = merge(working, out)
+                except RecursionError as exc:
+                    await self._bad_patch(pipe, stage, step, path, addr, t0,
+                                          "returned a patch nested too deeply to merge (a mapping that contains "
+                                          "itself, or thousands of levels)", exc)
+                patches.append(out)
+            results[step.id] = out
+            if want_success:
+                pending = bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=out,
+                                           duration=_perf() - t0)
+                if pending is not None:
+                    await self._emit(pending)
+        return patches, results, working, snapshot
+
+    async def _bad_patch(self, pipe, stage, step, path, addr, t0, what: str, cause: Exception):
+        err = StepError(
+            f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} {what}",
+            stage_id=stage.id, step_id=step.id,
+        )
+        await self._step_failed(path, stage, step, err, t0)
+        raise err from cause
+
+    async def _step_failed(self, path, stage, step, err, t0) -> None:
+        if "step:failure" in self.bus.heard:
+            pending = self.bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
+                                            duration=_perf() - t0)
+            if pending is not None:
+                await pending
+
+    def _route(self, pipe: Pipeline, stage: Stage, working, results):
+        try:
+            if stage.router_nargs == 2:
+                return stage.router(working, results)
+            return stage.router(working)
+        except Exception as exc:
+            raise RoutingError(f"{where(pipe, stage)} raised {type(exc).__name__}: {exc}",
+                               stage_id=stage.id) from exc
+
+    async def _await_route(self, pipe: Pipeline, stage: Stage, pending):
+        life = self.life
+        life.cancellable = True
+        try:
+            return await pending
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise RoutingError(f"{where(pipe, stage)} raised {type(exc).__name__}: {exc}",
+                               stage_id=stage.id) from exc
+        finally:
+            life.cancellable = False
+
+
+def _combined(patches: list) -> Any:
+    """The patches of a stage's steps as one mapping, for its history record (None when it wrote nothing)."""
+    if not patches:
+        return None
+    out: dict = {}
+    for patch in patches:
+        out.update(patch)
+    return out

@@ -1,0 +1,210 @@
+"""Run stores as the engine sees them: the ``DataStore`` protocol, its declared
+capabilities, the in-memory store and the process-wide default provider.
+
+The engine relies on a few optional capabilities (a durable store writes a
+cursor checkpoint at every commit; a store that can ``compare_and_set``
+commits a stage by swapping in the state the engine already merged; a
+provider that can ``release`` frees a finished run's store). Each is declared
+by ``StoreBase`` / ``ProviderBase`` with a safe default, never sniffed: a
+store written against the bare four-method protocol is wrapped once, when the
+factory opens it, by ``as_store`` (and a plain ``store_factory`` callable by
+``as_provider``).
+
+Synchronous on purpose: a stage commit is a handful of in-memory merges (or
+one SQLite transaction), and keeping it sync means a commit can never be
+interleaved with another coroutine halfway through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, runtime_checkable
+
+from .errors import StoreError
+from .listeners import Listeners
+from .state import EMPTY, freeze, is_mapping, merge
+
+
+@runtime_checkable
+class DataStore(Protocol):
+    """What every run store does. ``StoreBase`` adds the capabilities, with defaults."""
+
+    def get(self) -> Mapping[str, Any]:
+        """The whole state as a read-only snapshot, in O(1)."""
+
+    def set(self, patch: Mapping[str, Any]) -> None:
+        """Deep-merge ``patch`` (``DELETE`` removes a key)."""
+
+    def transaction(self) -> ContextManager[Any]:
+        """Writes inside apply all or nothing."""
+
+    def subscribe(self, listener: Callable[[Mapping[str, Any]], None]) -> Callable[[], None]:
+        """Call ``listener(state)`` after each commit; returns the unsubscribe function."""
+
+
+class StoreBase:
+    """The capabilities the engine may use, declared with their defaults."""
+
+    durable: bool = False
+    """True when the state outlives the process (SQLite): every commit also records where to continue."""
+
+    def compare_and_set(self, expected, new) -> bool:
+        """Replace the whole state with ``new`` if it is still ``expected``; False when not done.
+
+        The engine has already merged a stage's patches into ``new``; a store
+        that can swap it in commits without merging twice. The default never does.
+        """
+        return False
+
+
+class ForeignStore(StoreBase):
+    """A store written against the bare protocol, with the default capabilities."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def get(self):
+        return self.inner.get()
+
+    def set(self, patch) -> None:
+        self.inner.set(patch)
+
+    def transaction(self):
+        return self.inner.transaction()
+
+    def subscribe(self, listener):
+        return self.inner.subscribe(listener)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def as_store(store, run_id: str) -> StoreBase:
+    """``store`` itself when it declares its capabilities, else wrapped; StoreError when it is no store."""
+    if isinstance(store, StoreBase):
+        return store
+    for method in ("get", "set", "transaction"):
+        if not callable(getattr(store, method, None)):
+            raise StoreError(f"store_factory returned {store!r} for run {run_id}, which has no {method}()")
+    return ForeignStore(store)
+
+
+class ProviderBase:
+    """A ``store_factory`` with declared capabilities: ``provider(run_id)`` opens that run's store."""
+
+    def __call__(self, run_id: str):
+        raise NotImplementedError
+
+    def release(self, run_id: str) -> None:
+        """Forget a finished or discarded run's store (default: nothing to free)."""
+
+    def run_ids(self) -> list[str] | None:
+        """Every run id the provider holds state for; None when it cannot list them."""
+        return None
+
+
+class CallableProvider(ProviderBase):
+    """A plain ``store_factory`` callable, with the default capabilities."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[str], Any]):
+        self.fn = fn
+
+    def __call__(self, run_id: str):
+        return self.fn(run_id)
+
+
+def as_provider(store_factory) -> ProviderBase:
+    return store_factory if isinstance(store_factory, ProviderBase) else CallableProvider(store_factory)
+
+
+class InMemoryStore(StoreBase):
+    """Run state in memory: O(1) snapshots, copy-on-write merges, all-or-nothing transactions."""
+
+    def __init__(self, initial: Mapping[str, Any] | None = None):
+        if initial is not None and not is_mapping(initial):
+            raise StoreError(f"InMemoryStore initial state must be a mapping, got {type(initial).__name__}")
+        self._state = freeze(initial) if initial else EMPTY
+        self._listeners = Listeners()
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def get(self):
+        return self._state
+
+    def set(self, patch: Mapping[str, Any]) -> None:
+        if not is_mapping(patch):
+            raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
+        with self._lock:
+            self._state = merge(self._state, patch)
+            notify = self._depth == 0 and self._listeners
+        if notify:
+            self._listeners(self._state)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[InMemoryStore]:
+        with self._lock:
+            self._depth += 1
+            before = self._state
+            try:
+                yield self
+            except BaseException:
+                self._state = before
+                raise
+            finally:
+                self._depth -= 1
+            notify = self._state is not before and self._depth == 0 and self._listeners
+        if notify:
+            self._listeners(self._state)
+
+    def compare_and_set(self, expected, new) -> bool:
+        with self._lock:
+            if self._state is not expected or self._depth:
+                return False
+            self._state = freeze(new)
+            notify = bool(self._listeners)
+        if notify:
+            self._listeners(self._state)
+        return True
+
+    def subscribe(self, listener: Callable) -> Callable[[], None]:
+        return self._listeners.add(listener)
+
+    def __repr__(self) -> str:
+        return f"InMemoryStore({len(self._state)} keys)"
+
+
+class MemoryStoreProvider(ProviderBase):
+    """``store_factory`` keeping one ``InMemoryStore`` per run id until the run completes."""
+
+    def __init__(self):
+        self._stores: dict[str, InMemoryStore] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, run_id: str) -> InMemoryStore:
+        with self._lock:
+            store = self._stores.get(run_id)
+            if store is None:
+                store = self._stores[run_id] = InMemoryStore()
+            return store
+
+    def release(self, run_id: str) -> None:
+        with self._lock:
+            self._stores.pop(run_id, None)
+
+    def run_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._stores)
+
+    def __contains__(self, run_id: str) -> bool:
+        return run_id in self._stores
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+
+default_provider = MemoryStoreProvider()
