@@ -2,12 +2,30 @@
 # Install pipenb with JupyterLab and open the demo notebooks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/steps.sh
+
 # Graphviz's `dot` draws nicer stage graphs; without it pipenb uses its own layout.
-if ! command -v dot >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz \
-    >/dev/null) || echo "graphviz not installed: stage graphs use pipenb's built-in layout"
+if command -v dot >/dev/null 2>&1; then
+  step 1 3 "system packages: graphviz (dot): already installed"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  step 1 3 "system packages: apt-get install graphviz (dot, for nicer stage graphs) ..."
+  if (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz \
+    >/dev/null); then
+    step_done
+  else
+    step_done "failed"
+    note "graphviz not installed: stage graphs use pipenb's built-in layout"
+  fi
+else
+  step 1 3 "system packages: graphviz (dot): not installed, and not root with apt-get to install it"
+  note "stage graphs use pipenb's built-in layout (apt-get install graphviz for dot's)"
 fi
+
+step 2 3 "pip install -e .[lab]: pipenb with JupyterLab ..."
 python3 -m pip install -q --disable-pip-version-check -e ".[lab]" 2>&1 | grep -v "Running pip as the 'root' user" || true
+step_done
+
 extra=()
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)
+step 3 3 "jupyter lab notebooks/01-quickstart.ipynb (the other notebooks are in notebooks/; Ctrl-C stops it)"
 exec python3 -m jupyter lab "${extra[@]}" notebooks/01-quickstart.ipynb "$@"

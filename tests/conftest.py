@@ -1,8 +1,42 @@
 import asyncio
+import importlib.util
+import shutil
 
 import pytest
 
 from pipenb import PipelineFactory, PipelineRegistry, Pipeline, Stage, Step
+
+
+# Programs some tests need beyond pip: marker -> (program, how to install it).
+# scripts/test.sh installs them with apt-get; where it cannot, those tests are skipped with the reason.
+PROGRAMS = {
+    "needs_dot": ("dot", "apt-get install graphviz"),
+    "needs_chromium": ("chromium", "apt-get install chromium"),
+}
+
+
+def missing_reason(marker: str) -> str | None:
+    """Why tests with ``marker`` cannot run here, or None when they can."""
+    program, install = PROGRAMS[marker]
+    missing = [] if shutil.which(program) else [f"{program} ({install})"]
+    if marker == "needs_chromium" and importlib.util.find_spec("playwright") is None:
+        missing.append("playwright (pip install -e .[dev])")
+    return "not installed: " + ", ".join(missing) if missing else None
+
+
+def pytest_report_header(config):
+    reasons = [r for r in map(missing_reason, PROGRAMS) if r]
+    if reasons:
+        return [f"pipenb: {r}; the tests needing it are skipped" for r in reasons]
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reasons = {m: missing_reason(m) for m in PROGRAMS}
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def arun(coro):

@@ -39,8 +39,8 @@ dash = RunDashboard(PipelineFactory(demo, registry=PipelineRegistry(default_time
 dash
 """
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)", allow_module_level=True)
+# Without chromium or playwright, tests/conftest.py skips this module with the reason (scripts/test.sh installs both).
+pytestmark = pytest.mark.needs_chromium
 
 
 def free_port() -> int:
