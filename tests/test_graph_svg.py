@@ -6,6 +6,8 @@ dropped, huge labels are cut short with the full text in a tooltip, and
 ``to_svg`` falls back to the built-in layout whenever ``dot`` fails.
 """
 
+import json
+import pathlib
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -221,3 +223,36 @@ def test_to_networkx_follows_walk_and_edges():
     assert g.nodes["a"]["parent"] is None and g.nodes["b"]["kind"] == "pipeline"
     assert {(u, v, d["kind"]) for u, v, d in g.edges(data=True)} == {
         ("a", "b", "next"), ("a", "c", "route"), ("b", "c", "next"), ("b/x", "b/y", "next"), ("b/y", "b/x", "route")}
+
+
+def test_one_palette():
+    assert tuple(graph.PALETTE) == ("pending", "running", "success", "paused", "failed")
+    assert all({"fill", "stroke", "text"} <= set(c) for c in graph.PALETTE.values())
+    assert graph.STATUS_COLOURS == {s: c["fill"] for s, c in graph.PALETTE.items()}
+    svg = graph.fallback_svg(Pipeline("p", stages=[leaf("a"), leaf("b")]), status={"a": "failed"})
+    assert graph.PALETTE["failed"]["fill"] in svg and graph.PALETTE["pending"]["fill"] in svg
+    here = pathlib.Path(graph.__file__).parent / "widgets"
+    js, css = (here / "stage_graph.js").read_text(), (here / "stage_graph.css").read_text()
+    for s, colours in graph.PALETTE.items():
+        assert f"--pipenb-status-{s}" in css
+        for colour in colours.values():  # no colour of the palette is written out anywhere else
+            assert colour not in js and colour not in css
+
+
+def test_stage_graph_syncs_the_palette():
+    from pipenb.widgets import StageGraph
+
+    w = StageGraph(Pipeline("p", stages=[leaf("a")]))
+    assert w.palette == graph.PALETTE
+    assert w.trait_metadata("palette", "sync")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the JS nodeId is not checked")
+def test_js_node_id_matches_python():
+    src = (pathlib.Path(graph.__file__).parent / "widgets" / "stage_graph.js").read_text()
+    start = src.index("function nodeId")
+    func = src[start: src.index("\n}\n", start) + 3]
+    addresses = ["a", "a/b", "x\x1b[31my", "t\tn\nr\r", "nul\x00", "\x85", "\ufffe", "😀/é", "a\u2028b"]
+    script = func + f"\nprocess.stdout.write(JSON.stringify({json.dumps(addresses)}.map(nodeId)));"
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert json.loads(out) == [graph.node_id(a) for a in addresses]

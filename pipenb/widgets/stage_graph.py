@@ -18,7 +18,7 @@ import traitlets
 
 from pipenb.core.events import PathNode
 
-from ..graph import to_svg
+from ..graph import PALETTE, to_svg
 from .throttle import Ticker
 
 HERE = pathlib.Path(__file__).parent
@@ -42,6 +42,7 @@ class StageGraph(anywidget.AnyWidget):
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
     leaves = traitlets.List(traitlets.Unicode()).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
+    palette = traitlets.Dict(PALETTE).tag(sync=True)
 
     def __init__(self, pipeline, ctx=None, **kwargs):
         super().__init__(**kwargs)
