@@ -1,9 +1,19 @@
 // StageGraph view: the SVG is drawn once; status, durations and breakpoints
 // arrive as small maps and are applied to the drawn nodes by id.
-const STATUSES = ["pending", "running", "success", "paused", "failed"];
+// Colours come from the `palette` trait (pipenb.graph.PALETTE, the one palette):
+// they are set as CSS custom properties on the widget root
+// (--pipenb-status-<status>, --pipenb-status-<status>-stroke, -text), which
+// stage_graph.css reads; everything else follows the JupyterLab theme.
 
 function nodeId(address) {
-  return "pipenb-stage-" + address.replaceAll("/", "--");
+  // As pipenb.graph.node_id: characters XML cannot hold become U+FFFD, one for one.
+  return "pipenb-stage-" + address
+    .replace(/[\x00-\x1F\x7F-\x9F\uD800-\uDFFF\uFFFE\uFFFF]/gu, "\uFFFD")
+    .replaceAll("/", "--");
+}
+
+function cssName(name) {
+  return String(name).replace(/[^A-Za-z0-9_-]/g, "_");
 }
 
 function render({ model, el }) {
@@ -14,37 +24,71 @@ function render({ model, el }) {
   canvas.className = "pipenb-graph-canvas";
   const legend = document.createElement("div");
   legend.className = "pipenb-graph-legend";
-  for (const s of STATUSES) {
-    const item = document.createElement("span");
-    item.className = "pipenb-legend-item pipenb-status-" + s;
-    const swatch = document.createElement("i");
-    item.append(swatch, document.createTextNode(s));
-    legend.append(item);
-  }
-  const bp = document.createElement("span");
-  bp.className = "pipenb-legend-item pipenb-legend-breakpoint";
-  bp.append(document.createElement("i"), document.createTextNode("breakpoint (click a stage)"));
-  const route = document.createElement("span");
-  route.className = "pipenb-legend-item pipenb-legend-route";
-  route.append(document.createElement("i"), document.createTextNode("router may jump"));
-  legend.append(bp, route);
   el.append(caption, canvas, legend);
+  let horizontal = null;  // laid out left to right? Known once the SVG is on screen.
+  let paletteProps = [];
+
+  function statuses() {
+    return Object.keys(model.get("palette") || {});
+  }
+
+  function applyPalette() {
+    for (const prop of paletteProps) el.style.removeProperty(prop);
+    paletteProps = [];
+    for (const [status, colours] of Object.entries(model.get("palette") || {})) {
+      const base = "--pipenb-status-" + cssName(status);
+      for (const [part, value] of Object.entries(colours || {})) {
+        const prop = part === "fill" ? base : base + "-" + cssName(part);
+        el.style.setProperty(prop, String(value));
+        paletteProps.push(prop);
+      }
+    }
+    legend.replaceChildren();
+    for (const s of statuses()) {
+      const item = document.createElement("span");
+      item.className = "pipenb-legend-item pipenb-status-" + cssName(s);
+      item.append(document.createElement("i"), document.createTextNode(s));
+      legend.append(item);
+    }
+    const bp = document.createElement("span");
+    bp.className = "pipenb-legend-item pipenb-legend-breakpoint";
+    bp.append(document.createElement("i"), document.createTextNode("breakpoint (click a stage)"));
+    const route = document.createElement("span");
+    route.className = "pipenb-legend-item pipenb-legend-route";
+    route.append(document.createElement("i"), document.createTextNode("router may jump"));
+    legend.append(bp, route);
+  }
 
   function node(address) {
     return canvas.querySelector('[id="' + CSS.escape(nodeId(address)) + '"]');
   }
 
+  function isHorizontal() {
+    // Graphviz lays long pipelines out left to right: is the second stage right of the first?
+    if (horizontal !== null) return horizontal;
+    const leaves = model.get("leaves") || [];
+    const a = leaves.length > 1 && node(leaves[0]), b = leaves.length > 1 && node(leaves[1]);
+    if (!a || !b || !a.getBBox) return false;
+    const ba = a.getBBox(), bb = b.getBBox();
+    if (ba.width === 0 && ba.height === 0) return false;  // not on screen yet: ask again later
+    horizontal = bb.x >= ba.x + ba.width;
+    return horizontal;
+  }
+
   function drawSvg() {
     // The SVG comes from Graphviz or pipenb's own layout; user text in it is escaped there.
     canvas.innerHTML = model.get("svg");
+    horizontal = null;
     const svg = canvas.querySelector("svg");
     if (svg && svg.viewBox && svg.viewBox.baseVal) {
-      // Room on the left for the duration labels (router loops are drawn on the right).
+      // Room on the left for the duration labels (router loops are drawn on the right),
+      // and below, where they go when the graph runs left to right.
       const { x, y, width, height } = svg.viewBox.baseVal;  // copied: baseVal is live
-      const extra = 64;
-      const w = parseFloat(svg.getAttribute("width"));
-      svg.setAttribute("viewBox", `${x - extra} ${y} ${width + extra} ${height}`);
-      if (!Number.isNaN(w) && width > 0) svg.setAttribute("width", String(w + extra * (w / width)) + "pt");
+      const left = 64, below = 12;
+      svg.setAttribute("viewBox", `${x - left} ${y} ${width + left} ${height + below}`);
+      const w = parseFloat(svg.getAttribute("width")), h = parseFloat(svg.getAttribute("height"));
+      if (!Number.isNaN(w) && width > 0) svg.setAttribute("width", String(w * (width + left) / width) + "pt");
+      if (!Number.isNaN(h) && height > 0) svg.setAttribute("height", String(h * (height + below) / height) + "pt");
     }
     for (const address of model.get("leaves")) {
       const g = node(address);
@@ -71,7 +115,9 @@ function render({ model, el }) {
       const g = node(address);
       if (!g) continue;
       const s = status[address] || "pending";
-      for (const other of STATUSES) g.classList.toggle("pipenb-status-" + other, other === s);
+      const before = g.dataset.status;
+      if (before !== undefined && before !== s) g.classList.remove("pipenb-status-" + cssName(before));
+      g.classList.add("pipenb-status-" + cssName(s));
       g.dataset.status = s;
       let label = g.querySelector("text.pipenb-duration");
       const ms = durations[address];
@@ -83,9 +129,15 @@ function render({ model, el }) {
         label = document.createElementNS("http://www.w3.org/2000/svg", "text");
         label.setAttribute("class", "pipenb-duration");
         const box = g.getBBox ? g.getBBox() : { x: 0, y: 0, width: 0, height: 0 };
-        label.setAttribute("x", String(box.x - 4));
-        label.setAttribute("y", String(box.y + box.height / 2 + 3));
-        label.setAttribute("text-anchor", "end");
+        if (isHorizontal()) {
+          label.setAttribute("x", String(box.x + box.width / 2));
+          label.setAttribute("y", String(box.y + box.height + 9));
+          label.setAttribute("text-anchor", "middle");
+        } else {
+          label.setAttribute("x", String(box.x - 4));
+          label.setAttribute("y", String(box.y + box.height / 2 + 3));
+          label.setAttribute("text-anchor", "end");
+        }
         g.append(label);
       }
       label.textContent = ms < 1 ? Math.round(ms * 1000) + " µs"
@@ -112,6 +164,8 @@ function render({ model, el }) {
   model.on("change:durations", applyStatus);
   model.on("change:breakpoints", applyBreakpoints);
   model.on("change:caption", applyAll);
+  model.on("change:palette", applyPalette);
+  applyPalette();
   drawSvg();
 }
 

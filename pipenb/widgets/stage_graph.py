@@ -20,11 +20,10 @@ from pipenb.core.events import stage_paths
 from pipenb.core.ids import short_id
 from pipenb.core.lifecycle import PAUSED, is_resumable
 
-from ..graph import to_svg
+from ..graph import PALETTE, to_svg
 from .follower import RunFollower
 
 HERE = pathlib.Path(__file__).parent
-STATUSES = ("pending", "running", "success", "paused", "failed")
 
 
 def _dot_available() -> bool:
@@ -44,6 +43,7 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
     leaves = traitlets.List(traitlets.Unicode()).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
+    palette = traitlets.Dict(PALETTE).tag(sync=True)
 
     def __init__(self, pipeline, ctx=None, **kwargs):
         super().__init__(**kwargs)
