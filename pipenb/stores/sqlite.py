@@ -6,17 +6,20 @@ value is written once, not at every stage). The state is also kept in memory
 as a ``FrozenDict`` so ``get()`` stays O(1); the file is read once, when the
 store is opened. A transaction (one per stage commit) is one SQLite
 transaction: after a crash the file holds the last committed stage, whole.
+A commit that fails for any reason (SQLite, a value that cannot be pickled,
+the file gone from its path) keeps nothing: neither in the file nor in memory.
 
 Values are pickled: only open files you trust.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import sqlite3
 import threading
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from ..core.errors import StoreError
 from ..core.state import EMPTY, FrozenDict, is_mapping, merge
@@ -31,8 +34,44 @@ CREATE TABLE IF NOT EXISTS pipenb_state (
 ) WITHOUT ROWID
 """
 
-
 _PICKLED, _RAW = 0, 1
+
+
+def _type_name(value: object) -> str:
+    t = type(value)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _unpicklable_part(value: object, where: str, depth: int = 0) -> tuple[str, object] | None:
+    """The innermost part of ``value`` that does not pickle, as (its path, it); None if none is found."""
+    if depth < 50:
+        if is_mapping(value) or isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            items = enumerate(value)
+        else:
+            items = ()
+        for k, v in items:
+            try:
+                pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                found = _unpicklable_part(v, f"{where}[{k!r}]", depth + 1)
+                return found if found is not None else (f"{where}[{k!r}]", v)
+    return None
+
+
+def _unpicklable(run_id: str, key: str, value: object, exc: BaseException) -> StoreError:
+    part = _unpicklable_part(value, key)
+    if part is None:
+        what = _type_name(value)
+    else:
+        what = f"{_type_name(part[1])} (at {part[0]})"
+    return StoreError(f"run {run_id}: key {key!r} holds {_a(what)} that cannot be pickled, so the commit was not "
+                      f"kept: {type(exc).__name__}: {exc}")
 
 
 class _Database:
@@ -43,6 +82,9 @@ class _Database:
         self.lock = threading.RLock()
         try:
             self.conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}") from exc
+        try:
             # Big pages and memory-mapped reads: states hold large blobs (arrays, frames, bytes).
             # page_size only takes effect on a new file, before WAL is switched on.
             self.conn.execute("PRAGMA page_size=65536")
@@ -51,6 +93,7 @@ class _Database:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(_SCHEMA)
         except sqlite3.Error as exc:
+            self.conn.close()
             raise StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}") from exc
 
     def error(self, what: str, exc: BaseException) -> StoreError:
@@ -64,10 +107,19 @@ class _Database:
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise self.error(f"reading run {run_id}", exc) from exc
-        try:
-            return FrozenDict({k: v if kind == _RAW else pickle.loads(v) for k, v, kind in rows})
-        except Exception as exc:
-            raise self.error(f"unpickling run {run_id}", exc) from exc
+        state = {}
+        for key, blob, kind in rows:
+            if kind == _RAW:
+                state[key] = blob
+                continue
+            try:
+                state[key] = pickle.loads(blob)
+            except Exception as exc:
+                raise StoreError(
+                    f"SQLite store {self.path!r}: run {run_id}: cannot unpickle key {key!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        return FrozenDict(state)
 
     def write(self, run_id: str, state: Mapping, keys) -> None:
         upserts, deletes = [], []
@@ -75,9 +127,13 @@ class _Database:
             if key in state:
                 value = state[key]
                 if type(value) is bytes:
-                    upserts.append((run_id, key, value, _RAW))
+                    blob, kind = value, _RAW
                 else:
-                    upserts.append((run_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _PICKLED))
+                    try:
+                        blob, kind = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _PICKLED
+                    except Exception as exc:
+                        raise _unpicklable(run_id, key, value, exc) from exc
+                upserts.append((run_id, key, blob, kind))
             else:
                 deletes.append((run_id, key))
         with self.lock:
@@ -109,40 +165,6 @@ class _Database:
             self.conn.close()
 
 
-class _Transaction:
-    __slots__ = ("_store", "_snapshot", "_dirty")
-
-    def __init__(self, store: SqliteStore):
-        self._store = store
-
-    def __enter__(self):
-        store = self._store
-        store._lock.acquire()
-        store._depth += 1
-        self._snapshot = store._state
-        self._dirty = set(store._dirty)
-        return store
-
-    def __exit__(self, exc_type, exc, tb):
-        store = self._store
-        store._depth -= 1
-        try:
-            if exc_type is not None:
-                store._state, store._dirty = self._snapshot, self._dirty
-                return False
-            if store._depth == 0:
-                try:
-                    store._flush()
-                except StoreError:
-                    store._state, store._dirty = self._snapshot, set()
-                    raise
-        finally:
-            store._lock.release()
-        if store._depth == 0 and store._listeners and store._state is not self._snapshot:
-            store._notify()
-        return False
-
-
 class SqliteStore:
     """A run's store backed by a SQLite file (see the module docstring)."""
 
@@ -168,26 +190,66 @@ class SqliteStore:
     def set(self, patch: Mapping[str, Any]) -> None:
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
+        for key in patch:
+            if type(key) is not str:
+                self._refuse_key(key)
         with self._lock:
             before, dirty = self._state, set(self._dirty)
-            self._state = merge(self._state, patch)
+            self._state = merge(before, patch)
             self._dirty.update(patch.keys())
-            if self._depth == 0:
-                try:
-                    self._flush()
-                except StoreError:
-                    self._state, self._dirty = before, dirty
-                    raise
-        if self._depth == 0 and self._listeners:
-            self._notify()
+            if self._depth:
+                return
+            self._flush(before, dirty)
+            state = self._state
+        if self._listeners:
+            self._notify(state)
 
-    def _flush(self) -> None:
-        if self._dirty:
+    def _refuse_key(self, key: object) -> None:
+        if isinstance(key, str):
+            return
+        raise StoreError(
+            f"run {self.run_id}: key {key!r} is {_a(type(key).__name__)}; top-level keys of a SqliteStore state must "
+            f"be str (each is a row keyed by text, so {key!r} would come back as {str(key)!r}). Nothing was kept"
+        )
+
+    def _flush(self, before: FrozenDict, dirty: set[str]) -> None:
+        """Write the dirty keys; on any failure, go back to ``before`` (and ``dirty``) and raise a StoreError."""
+        if not self._dirty:
+            return
+        try:
             self._db.write(self.run_id, self._state, sorted(self._dirty))
-            self._dirty = set()
+        except BaseException as exc:
+            self._state, self._dirty = before, dirty
+            if isinstance(exc, StoreError) or not isinstance(exc, Exception):
+                raise
+            raise StoreError(f"run {self.run_id}: commit to {self.path!r} failed, nothing of it was kept: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        self._dirty = set()
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self)
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[SqliteStore]:
+        """Writes inside commit all or nothing, as one SQLite transaction when the outermost one ends.
+
+        Nested transactions are savepoints in memory: an exception leaving an
+        inner one undoes only its writes. Listeners hear once, after the
+        outermost commit.
+        """
+        with self._lock:
+            before, dirty = self._state, set(self._dirty)
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._state, self._dirty = before, dirty
+                raise
+            finally:
+                self._depth -= 1
+            if self._depth:
+                return
+            self._flush(before, dirty)
+            state = self._state
+        if state is not before and self._listeners:
+            self._notify(state)
 
     def subscribe(self, listener: Callable) -> Callable[[], None]:
         self._listeners = self._listeners + (listener,)
@@ -197,10 +259,10 @@ class SqliteStore:
 
         return unsubscribe
 
-    def _notify(self) -> None:
+    def _notify(self, state: FrozenDict) -> None:
         for listener in self._listeners:
             try:
-                listener(self._state)
+                listener(state)
             except Exception:
                 pass
 
