@@ -2,6 +2,7 @@
 
 import ast
 import os
+import shutil
 import sqlite3
 import threading
 
@@ -111,6 +112,60 @@ def test_engine_unpicklable_patch_fails_and_resume_counts_once(tmp_path, monkeyp
                                   registry=PipelineRegistry(default_timeout=60))
     res = factory.resume_sync(ctx.run_id).unwrap().run_sync().unwrap()
     assert res.status == "completed" and res.state == {"count": 2, "done": True}
+
+
+# -- 2. the file vanishes while the store is open ------------------------------------------------
+
+def test_removed_directory_makes_commits_fail_naming_the_path(tmp_path):
+    d = tmp_path / "runs"
+    d.mkdir()
+    db = str(d / "runs.sqlite")
+    factory = SqliteStore.factory(db)
+    s = factory("r1")
+    s.set({"a": 1})
+    shutil.rmtree(d)
+    with pytest.raises(StoreError) as info:
+        s.set({"a": 2})
+    assert db in str(info.value) and "r1" in str(info.value)
+    assert s.get() == {"a": 1}
+    with pytest.raises(StoreError, match="runs.sqlite"):
+        with s.transaction():
+            s.set({"b": 1})
+    assert s.get() == {"a": 1}
+    with pytest.raises(StoreError, match="runs.sqlite"):
+        factory("r2")  # opening another run of that file
+    factory.close()
+
+
+def test_replaced_file_makes_commits_fail(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    factory = SqliteStore.factory(db)
+    s = factory("r1")
+    s.set({"a": 1})
+    for p in tmp_path.iterdir():
+        p.unlink()
+    other = raw(db)
+    other.execute("CREATE TABLE t (x)")
+    other.close()
+    with pytest.raises(StoreError, match=str(db)):
+        s.set({"a": 2})
+    assert s.get() == {"a": 1}
+    factory.close()
+
+
+def test_engine_commit_after_directory_removal_is_a_store_error(tmp_path):
+    d = tmp_path / "runs"
+    d.mkdir()
+    db = str(d / "runs.sqlite")
+    p = Pipeline("gone", stages=[
+        Stage("a", steps=[Step("x", lambda s: {"a": 1})]),
+        Stage("b", steps=[Step("y", lambda s: shutil.rmtree(d) or {"b": 1})]),
+    ])
+    f = PipelineFactory(p, store_factory=SqliteStore.factory(db), registry=PipelineRegistry(default_timeout=60))
+    ctx = f.prepare_sync().unwrap()
+    res = ctx.run_sync()
+    assert res.is_err and isinstance(res.error, StoreError) and db in str(res.error)
+    assert ctx.state == {"a": 1}
 
 
 # -- 6. no reaching into another object's private attributes --------------------------------------

@@ -80,6 +80,11 @@ class _Database:
     def __init__(self, path: str, timeout: float):
         self.path = path
         self.lock = threading.RLock()
+        # The file's identity when opened: a commit checks the path still leads
+        # to it (SQLite would go on writing to a deleted file without a word).
+        self.stat_path = os.path.abspath(path)
+        self.identity: tuple[int, int] | None = None  # None: not a file (":memory:")
+        self.closed = False
         try:
             self.conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
@@ -92,15 +97,42 @@ class _Database:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute(_SCHEMA)
-        except sqlite3.Error as exc:
+            if path != ":memory:":
+                st = os.stat(self.stat_path)
+                self.identity = (st.st_dev, st.st_ino)
+        except BaseException as exc:
             self.conn.close()
-            raise StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise StoreError(f"SQLite store {path!r}: cannot stat the file after opening it: {exc}") from exc
+            raise
 
     def error(self, what: str, exc: BaseException) -> StoreError:
         return StoreError(f"SQLite store {self.path!r}: {what} failed: {type(exc).__name__}: {exc}")
 
+    def check_file(self, what: str) -> None:
+        """Refuse to go on if the path no longer leads to the file that was opened (~1 µs: one stat)."""
+        if self.closed:
+            raise StoreError(f"SQLite store {self.path!r}: {what} refused: the store was closed")
+        if self.identity is None:
+            return
+        try:
+            st = os.stat(self.stat_path)
+        except OSError as exc:
+            raise StoreError(
+                f"SQLite store {self.path!r}: {what} refused: the file is gone from its path ({exc.strerror}); "
+                f"was it or its directory removed? Nothing was written"
+            ) from None
+        if (st.st_dev, st.st_ino) != self.identity:
+            raise StoreError(
+                f"SQLite store {self.path!r}: {what} refused: the file at that path was replaced since the store "
+                f"opened it (deleted or moved, then a new file made there). Nothing was written"
+            )
+
     def load(self, run_id: str) -> FrozenDict:
         with self.lock:
+            self.check_file(f"reading run {run_id}")
             try:
                 rows = self.conn.execute(
                     "SELECT key, value, kind FROM pipenb_state WHERE run_id = ?", (run_id,)
@@ -137,6 +169,7 @@ class _Database:
             else:
                 deletes.append((run_id, key))
         with self.lock:
+            self.check_file(f"commit for run {run_id}")
             conn = self.conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -155,6 +188,7 @@ class _Database:
 
     def run_ids(self) -> list[str]:
         with self.lock:
+            self.check_file("listing runs")
             try:
                 return [r[0] for r in self.conn.execute("SELECT DISTINCT run_id FROM pipenb_state ORDER BY run_id")]
             except sqlite3.Error as exc:
@@ -162,6 +196,7 @@ class _Database:
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             self.conn.close()
 
 
