@@ -2,9 +2,12 @@
 
 import ast
 import os
+import pickle
 import shutil
 import sqlite3
 import threading
+import time
+import zlib
 
 import pytest
 
@@ -166,6 +169,118 @@ def test_engine_commit_after_directory_removal_is_a_store_error(tmp_path):
     res = ctx.run_sync()
     assert res.is_err and isinstance(res.error, StoreError) and db in str(res.error)
     assert ctx.state == {"a": 1}
+
+
+# -- 3. checksums and the schema version -----------------------------------------------------------
+
+def stored(db, run_id):
+    factory = SqliteStore.factory(db)
+    return factory, factory(run_id)
+
+
+def test_corrupt_blob_is_a_store_error_naming_run_and_key(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    factory, s = stored(db, "r1")
+    s.set({"blob": os.urandom(64 << 10), "small": [1, 2, 3], "other": "fine"})
+    factory.close()
+    con = raw(db)
+    con.execute("UPDATE pipenb_state SET value = substr(value, 1, 30000) || x'deadbeef' || substr(value, 30005) "
+                "WHERE run_id = 'r1' AND key = 'blob'")
+    con.close()
+    with pytest.raises(StoreError) as info:
+        SqliteStore(db, "r1")
+    msg = str(info.value)
+    assert "r1" in msg and "'blob'" in msg and "checksum" in msg and str(db) in msg
+
+
+def test_corrupt_pickled_value_is_a_store_error_naming_run_and_key(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    factory, s = stored(db, "r1")
+    s.set({"small": list(range(100))})
+    factory.close()
+    con = raw(db)
+    con.execute("UPDATE pipenb_state SET value = substr(value, 1, 20) || x'ff' || substr(value, 22) "
+                "WHERE key = 'small'")
+    con.close()
+    with pytest.raises(StoreError, match=r"run r1.*'small'.*checksum"):
+        SqliteStore(db, "r1")
+
+
+def test_bytes_flipped_in_the_file_are_caught(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    blob = os.urandom(64 << 10)
+    factory, s = stored(db, "r1")
+    s.set({"blob": blob})
+    factory.close()  # the last connection checkpoints the WAL into the file
+    data = bytearray(db.read_bytes())
+    for start in range(30000, 40000, 1000):
+        pos = data.find(blob[start:start + 32])
+        if pos >= 0:
+            break
+    assert pos >= 0
+    data[pos + 10] ^= 0xFF
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"run r1.*'blob'.*checksum"):
+        SqliteStore(db, "r1")
+
+
+OLD_SCHEMA = """
+CREATE TABLE pipenb_state (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, kind INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, key)
+) WITHOUT ROWID
+"""
+
+
+def test_old_schema_file_opens_and_is_migrated(tmp_path):
+    db = tmp_path / "old.sqlite"
+    con = raw(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute(OLD_SCHEMA)
+    con.execute("INSERT INTO pipenb_state VALUES ('r1', 'cfg', ?, 0)", (pickle.dumps({"lr": 0.1}),))
+    con.execute("INSERT INTO pipenb_state VALUES ('r1', 'raw', ?, 1)", (b"\x00" * 100,))
+    con.close()
+    factory, s = stored(db, "r1")
+    assert s.get() == {"cfg": {"lr": 0.1}, "raw": b"\x00" * 100}
+    s.set({"new": 1})
+    factory.close()
+    con = raw(db)
+    assert con.execute("PRAGMA user_version").fetchone()[0] >= 1
+    crcs = dict(con.execute("SELECT key, crc FROM pipenb_state"))
+    assert crcs["cfg"] is None and crcs["new"] == zlib.crc32(pickle.dumps(1, protocol=pickle.HIGHEST_PROTOCOL))
+    con.close()
+    assert SqliteStore(db, "r1").get() == {"cfg": {"lr": 0.1}, "raw": b"\x00" * 100, "new": 1}
+
+
+def test_file_from_a_newer_pipenb_is_refused(tmp_path):
+    db = tmp_path / "new.sqlite"
+    factory, s = stored(db, "r1")
+    s.set({"a": 1})
+    factory.close()
+    con = raw(db)
+    con.execute("PRAGMA user_version = 999")
+    con.close()
+    with pytest.raises(StoreError, match="written by a newer pipenb") as info:
+        SqliteStore(db, "r1")
+    assert str(db) in str(info.value)
+    res = PipelineFactory(counting_pipeline(), store_factory=SqliteStore.factory(db), registry=None).resume_sync("r1")
+    assert isinstance(res.error, StoreError) and "newer pipenb" in str(res.error)
+
+
+def test_resuming_a_10_mib_value_stays_fast(tmp_path):
+    db = tmp_path / "big.sqlite"
+    factory, s = stored(db, "r1")
+    s.set({"big": os.urandom(10 << 20), "n": 1})
+    factory.close()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        f = SqliteStore.factory(db)
+        state = f("r1").get()
+        best = min(best, time.perf_counter() - t0)
+        f.close()
+        assert len(state["big"]) == 10 << 20
+    assert best <= 0.030, f"loading a 10 MiB run took {best * 1000:.1f} ms"
 
 
 # -- 6. no reaching into another object's private attributes --------------------------------------

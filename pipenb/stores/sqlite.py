@@ -9,6 +9,12 @@ transaction: after a crash the file holds the last committed stage, whole.
 A commit that fails for any reason (SQLite, a value that cannot be pickled,
 the file gone from its path) keeps nothing: neither in the file nor in memory.
 
+Each row carries a CRC-32 of its stored bytes, checked when a run is loaded,
+so a value damaged on disk is a ``StoreError`` naming the run and the key, not
+a confusing unpickling error (or, worse, silently wrong bytes). The schema
+version lives in ``PRAGMA user_version``; files of the first schema (no
+checksums) are upgraded in place when opened, their old rows read unchecked.
+
 Values are pickled: only open files you trust.
 """
 
@@ -19,17 +25,22 @@ import os
 import pickle
 import sqlite3
 import threading
+import zlib
 from typing import Any, Callable, Iterator, Mapping
 
 from ..core.errors import StoreError
 from ..core.state import EMPTY, FrozenDict, is_mapping, merge
 
-_SCHEMA = """
+SCHEMA_VERSION = 1
+"""The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column)."""
+
+_CREATE = """
 CREATE TABLE IF NOT EXISTS pipenb_state (
     run_id TEXT NOT NULL,
     key    TEXT NOT NULL,
     value  BLOB NOT NULL,
     kind   INTEGER NOT NULL DEFAULT 0,   -- 0: pickled, 1: raw bytes (no pickling, no extra copy)
+    crc    INTEGER,                      -- zlib.crc32(value); NULL for rows of schema 0 (read unchecked)
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID
 """
@@ -96,7 +107,7 @@ class _Database:
             self.conn.execute("PRAGMA mmap_size=268435456")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute(_SCHEMA)
+            self.migrate()
             if path != ":memory:":
                 st = os.stat(self.stat_path)
                 self.identity = (st.st_dev, st.st_ino)
@@ -107,6 +118,33 @@ class _Database:
             if isinstance(exc, OSError):
                 raise StoreError(f"SQLite store {path!r}: cannot stat the file after opening it: {exc}") from exc
             raise
+
+    def migrate(self) -> None:
+        """Bring the file to ``SCHEMA_VERSION``; refuse a file written by a newer pipenb."""
+        conn = self.conn
+        if self.version() == SCHEMA_VERSION:
+            return  # the usual case: nothing to write (a read-only file opens too)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.version()  # again: another process may have migrated meanwhile
+            if version < SCHEMA_VERSION:
+                conn.execute(_CREATE)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(pipenb_state)")}
+                if "crc" not in columns:
+                    conn.execute("ALTER TABLE pipenb_state ADD COLUMN crc INTEGER")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def version(self) -> int:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"SQLite store {self.path!r} was written by a newer pipenb (schema version {version}; "
+                             f"this pipenb knows up to {SCHEMA_VERSION}); upgrade pipenb to open it")
+        return version
 
     def error(self, what: str, exc: BaseException) -> StoreError:
         return StoreError(f"SQLite store {self.path!r}: {what} failed: {type(exc).__name__}: {exc}")
@@ -134,13 +172,19 @@ class _Database:
         with self.lock:
             self.check_file(f"reading run {run_id}")
             try:
+                # CAST: a row damaged into TEXT still comes back as its bytes (and fails its checksum).
                 rows = self.conn.execute(
-                    "SELECT key, value, kind FROM pipenb_state WHERE run_id = ?", (run_id,)
+                    "SELECT key, CAST(value AS BLOB), kind, crc FROM pipenb_state WHERE run_id = ?", (run_id,)
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise self.error(f"reading run {run_id}", exc) from exc
         state = {}
-        for key, blob, kind in rows:
+        for key, blob, kind, crc in rows:
+            if crc is not None and zlib.crc32(blob) != crc:
+                raise StoreError(
+                    f"SQLite store {self.path!r}: run {run_id}: key {key!r} is corrupt (checksum mismatch over its "
+                    f"{len(blob)} stored bytes); the file was damaged or changed outside pipenb"
+                )
             if kind == _RAW:
                 state[key] = blob
                 continue
@@ -165,7 +209,7 @@ class _Database:
                         blob, kind = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _PICKLED
                     except Exception as exc:
                         raise _unpicklable(run_id, key, value, exc) from exc
-                upserts.append((run_id, key, blob, kind))
+                upserts.append((run_id, key, blob, kind, zlib.crc32(blob)))
             else:
                 deletes.append((run_id, key))
         with self.lock:
@@ -175,7 +219,10 @@ class _Database:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if upserts:
-                        conn.executemany("INSERT OR REPLACE INTO pipenb_state VALUES (?, ?, ?, ?)", upserts)
+                        conn.executemany(
+                            "INSERT OR REPLACE INTO pipenb_state (run_id, key, value, kind, crc) VALUES (?, ?, ?, ?, ?)",
+                            upserts,
+                        )
                     if deletes:
                         conn.executemany("DELETE FROM pipenb_state WHERE run_id = ? AND key = ?", deletes)
                     conn.execute("COMMIT")
