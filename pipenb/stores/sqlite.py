@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS pipenb_state (
 """
 
 _PICKLED, _RAW = 0, 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _type_name(value: object) -> str:
@@ -85,12 +86,38 @@ def _unpicklable(run_id: str, key: str, value: object, exc: BaseException) -> St
                       f"kept: {type(exc).__name__}: {exc}")
 
 
+def _check_location(path: str) -> bool:
+    """Refuse a path that can never hold the database; returns whether the file exists already."""
+    if not path:
+        raise StoreError("SQLite store path is empty")
+    if path == ":memory:":
+        return False
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise StoreError(f"SQLite store {path!r}: that path is a directory, not a file")
+    if os.path.lexists(full):
+        return True
+    parent = os.path.dirname(full)
+    ancestor = parent
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise StoreError(f"SQLite store {path!r}: {ancestor!r} is not a directory")
+    if ancestor != parent:
+        raise StoreError(f"SQLite store {path!r}: the directory {parent!r} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"SQLite store {path!r}: cannot create the database file: "
+                         f"the directory {parent!r} is not writable")
+    return False
+
+
 class _Database:
     """One connection per file per process, shared by that file's run stores."""
 
     def __init__(self, path: str, timeout: float):
         self.path = path
         self.lock = threading.RLock()
+        existed = _check_location(path)
         # The file's identity when opened: a commit checks the path still leads
         # to it (SQLite would go on writing to a deleted file without a word).
         self.stat_path = os.path.abspath(path)
@@ -99,7 +126,7 @@ class _Database:
         try:
             self.conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}") from exc
+            raise self.open_error(exc, existed) from exc
         try:
             # Big pages and memory-mapped reads: states hold large blobs (arrays, frames, bytes).
             # page_size only takes effect on a new file, before WAL is switched on.
@@ -114,10 +141,26 @@ class _Database:
         except BaseException as exc:
             self.conn.close()
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}") from exc
+                raise self.open_error(exc, existed) from exc
             if isinstance(exc, OSError):
                 raise StoreError(f"SQLite store {path!r}: cannot stat the file after opening it: {exc}") from exc
             raise
+
+    def open_error(self, exc: sqlite3.Error, existed: bool) -> StoreError:
+        path = self.path
+        if getattr(exc, "sqlite_errorcode", None) == 26 or "not a database" in str(exc):  # SQLITE_NOTADB
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(16)
+            except OSError:
+                head = b""
+            if head != _SQLITE_MAGIC:
+                return StoreError(f"SQLite store {path!r}: the file is not a SQLite database "
+                                  f"(it starts with {head!r}): {type(exc).__name__}: {exc}")
+        if not existed:
+            return StoreError(f"SQLite store {path!r}: cannot create the database file in "
+                              f"{os.path.dirname(os.path.abspath(path))!r}: {type(exc).__name__}: {exc}")
+        return StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}")
 
     def migrate(self) -> None:
         """Bring the file to ``SCHEMA_VERSION``; refuse a file written by a newer pipenb."""
@@ -264,6 +307,7 @@ class SqliteStore:
 
     @classmethod
     def factory(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> SqliteStoreFactory:
+        """The ``store_factory`` for ``path``; a path that can never hold the database is refused here."""
         return SqliteStoreFactory(path, timeout=timeout)
 
     def get(self):
@@ -353,13 +397,21 @@ class SqliteStore:
 
 
 class SqliteStoreFactory:
-    """``store_factory`` for a SQLite file: ``factory(run_id)`` opens that run's store."""
+    """``store_factory`` for a SQLite file: ``factory(run_id)`` opens that run's store.
+
+    A path that cannot hold the database (its directory missing or not
+    writable, a directory) is a ``StoreError`` here, when the factory is made;
+    a new file is created at once. An existing file is opened, and its content
+    checked, when the first run is opened.
+    """
 
     def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0):
         self.path = os.fspath(path)
         self.timeout = timeout
         self._db: _Database | None = None
         self._lock = threading.Lock()
+        if not _check_location(self.path):
+            self._db = _Database(self.path, timeout)
 
     def _database(self) -> _Database:
         with self._lock:
