@@ -11,7 +11,7 @@ import zlib
 
 import pytest
 
-from pipenb import (PIPELINE_DATA_KEY, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step,
+from pipenb import (PIPELINE_DATA_KEY, Pause, Pipeline, PipelineFactory, PipelineRegistry, ResumeError, Stage, Step,
                     StoreError)
 from pipenb.stores import SqliteStore
 
@@ -337,6 +337,37 @@ def test_not_a_sqlite_file_is_refused_by_the_factory(tmp_path):
     db.write_bytes(b"hello world" * 100)
     with pytest.raises(StoreError, match="not a SQLite database"):
         SqliteStore.factory(db)
+
+
+# -- 5. a tampered engine row ----------------------------------------------------------------------
+
+def paused_run(db):
+    p = Pipeline("tamper", stages=[
+        Stage("a", steps=[Step("x", lambda s: {"a": 1})], router=lambda s, r: Pause("b")),
+        Stage("b", steps=[Step("y", lambda s: {"b": 1})]),
+    ])
+    f = PipelineFactory(p, store_factory=SqliteStore.factory(db), registry=PipelineRegistry(default_timeout=60))
+    ctx = f.prepare_sync().unwrap()
+    assert ctx.run_sync().unwrap().status == "paused"
+    f.store_factory.close()
+    return p, ctx.run_id
+
+
+@pytest.mark.parametrize("garbage", ["garbage", 42, {"checkpoint": "garbage"}], ids=["str", "int", "bad-cp"])
+def test_tampered_pipeline_data_is_a_clear_error_on_resume(tmp_path, garbage):
+    db = str(tmp_path / "runs.sqlite")
+    p, run_id = paused_run(db)
+    blob = pickle.dumps(garbage)
+    con = raw(db)
+    n = con.execute("UPDATE pipenb_state SET value = ?, kind = 0, crc = ? WHERE run_id = ? AND key = ?",
+                    (blob, zlib.crc32(blob), run_id, PIPELINE_DATA_KEY)).rowcount
+    con.close()
+    assert n == 1
+    f = PipelineFactory(p, store_factory=SqliteStore.factory(db), registry=PipelineRegistry(default_timeout=60))
+    res = f.resume_sync(run_id)
+    assert res.is_err and isinstance(res.error, (StoreError, ResumeError)), res
+    msg = str(res.error)
+    assert run_id in msg and PIPELINE_DATA_KEY in msg and "outside pipenb" in msg, msg
 
 
 # -- 6. no reaching into another object's private attributes --------------------------------------

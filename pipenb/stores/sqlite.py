@@ -28,8 +28,9 @@ import threading
 import zlib
 from typing import Any, Callable, Iterator, Mapping
 
+from ..core.checkpoints import PipelineCheckpoint
 from ..core.errors import StoreError
-from ..core.state import EMPTY, FrozenDict, is_mapping, merge
+from ..core.state import EMPTY, PIPELINE_DATA_KEY, FrozenDict, is_mapping, merge
 
 SCHEMA_VERSION = 1
 """The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column)."""
@@ -238,7 +239,23 @@ class _Database:
                     f"SQLite store {self.path!r}: run {run_id}: cannot unpickle key {key!r}: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
+        if PIPELINE_DATA_KEY in state:
+            self.check_pipeline_data(run_id, state[PIPELINE_DATA_KEY])
         return FrozenDict(state)
+
+    def check_pipeline_data(self, run_id: str, data: object) -> None:
+        """The engine reads its reserved key without checks: refuse a row it did not write."""
+        if not is_mapping(data):
+            raise StoreError(
+                f"run {run_id}: stored {PIPELINE_DATA_KEY} is {_a(_type_name(data))}, not the engine's mapping; "
+                f"the file was changed outside pipenb ({self.path!r})"
+            )
+        cp = data.get("checkpoint")
+        if cp is not None and not isinstance(cp, PipelineCheckpoint):
+            raise StoreError(
+                f"run {run_id}: stored {PIPELINE_DATA_KEY}['checkpoint'] is {_a(_type_name(cp))}, not a "
+                f"PipelineCheckpoint; the file was changed outside pipenb ({self.path!r})"
+            )
 
     def write(self, run_id: str, state: Mapping, keys) -> None:
         upserts, deletes = [], []
