@@ -6,34 +6,112 @@ value is written once, not at every stage). The state is also kept in memory
 as a ``FrozenDict`` so ``get()`` stays O(1); the file is read once, when the
 store is opened. A transaction (one per stage commit) is one SQLite
 transaction: after a crash the file holds the last committed stage, whole.
+A commit that fails for any reason (SQLite, a value that cannot be pickled,
+the file gone from its path) keeps nothing: neither in the file nor in memory.
+
+Each row carries a CRC-32 of its stored bytes, checked when a run is loaded,
+so a value damaged on disk is a ``StoreError`` naming the run and the key, not
+a confusing unpickling error (or, worse, silently wrong bytes). The schema
+version lives in ``PRAGMA user_version``; files of the first schema (no
+checksums) are upgraded in place when opened, their old rows read unchecked.
 
 Values are pickled: only open files you trust.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import sqlite3
 import threading
-from typing import Any, Callable, Mapping
+import zlib
+from typing import Any, Callable, Iterator, Mapping
 
+from ..core.checkpoints import PipelineCheckpoint
 from ..core.errors import StoreError
-from ..core.state import EMPTY, FrozenDict, is_mapping, merge
+from ..core.state import EMPTY, PIPELINE_DATA_KEY, FrozenDict, is_mapping, merge
+from ..core.listeners import Listeners
 from ..core.store import ProviderBase, StoreBase
 
-_SCHEMA = """
+SCHEMA_VERSION = 1
+"""The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column)."""
+
+_CREATE = """
 CREATE TABLE IF NOT EXISTS pipenb_state (
     run_id TEXT NOT NULL,
     key    TEXT NOT NULL,
     value  BLOB NOT NULL,
     kind   INTEGER NOT NULL DEFAULT 0,   -- 0: pickled, 1: raw bytes (no pickling, no extra copy)
+    crc    INTEGER,                      -- zlib.crc32(value); NULL for rows of schema 0 (read unchecked)
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID
 """
 
-
 _PICKLED, _RAW = 0, 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _type_name(value: object) -> str:
+    t = type(value)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _a(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
+
+
+def _unpicklable_part(value: object, where: str, depth: int = 0) -> tuple[str, object] | None:
+    """The innermost part of ``value`` that does not pickle, as (its path, it); None if none is found."""
+    if depth < 50:
+        if is_mapping(value) or isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            items = enumerate(value)
+        else:
+            items = ()
+        for k, v in items:
+            try:
+                pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                found = _unpicklable_part(v, f"{where}[{k!r}]", depth + 1)
+                return found if found is not None else (f"{where}[{k!r}]", v)
+    return None
+
+
+def _unpicklable(run_id: str, key: str, value: object, exc: BaseException) -> StoreError:
+    part = _unpicklable_part(value, key)
+    if part is None:
+        what = _type_name(value)
+    else:
+        what = f"{_type_name(part[1])} (at {part[0]})"
+    return StoreError(f"run {run_id}: key {key!r} holds {_a(what)} that cannot be pickled, so the commit was not "
+                      f"kept: {type(exc).__name__}: {exc}")
+
+
+def _check_location(path: str) -> bool:
+    """Refuse a path that can never hold the database; returns whether the file exists already."""
+    if not path:
+        raise StoreError("SQLite store path is empty")
+    if path == ":memory:":
+        return False
+    full = os.path.abspath(path)
+    if os.path.isdir(full):
+        raise StoreError(f"SQLite store {path!r}: that path is a directory, not a file")
+    if os.path.lexists(full):
+        return True
+    parent = os.path.dirname(full)
+    ancestor = parent
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise StoreError(f"SQLite store {path!r}: {ancestor!r} is not a directory")
+    if ancestor != parent:
+        raise StoreError(f"SQLite store {path!r}: the directory {parent!r} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(f"SQLite store {path!r}: cannot create the database file: "
+                         f"the directory {parent!r} is not writable")
+    return False
 
 
 class _Database:
@@ -42,33 +120,144 @@ class _Database:
     def __init__(self, path: str, timeout: float):
         self.path = path
         self.lock = threading.RLock()
+        existed = _check_location(path)
+        # The file's identity when opened: a commit checks the path still leads
+        # to it (SQLite would go on writing to a deleted file without a word).
+        self.stat_path = os.path.abspath(path)
+        self.identity: tuple[int, int] | None = None  # None: not a file (":memory:")
+        self.closed = False
         try:
             self.conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self.open_error(exc, existed) from exc
+        try:
             # Big pages and memory-mapped reads: states hold large blobs (arrays, frames, bytes).
             # page_size only takes effect on a new file, before WAL is switched on.
             self.conn.execute("PRAGMA page_size=65536")
             self.conn.execute("PRAGMA mmap_size=268435456")
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}") from exc
+            self.migrate()
+            if path != ":memory:":
+                st = os.stat(self.stat_path)
+                self.identity = (st.st_dev, st.st_ino)
+        except BaseException as exc:
+            self.conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self.open_error(exc, existed) from exc
+            if isinstance(exc, OSError):
+                raise StoreError(f"SQLite store {path!r}: cannot stat the file after opening it: {exc}") from exc
+            raise
+
+    def open_error(self, exc: sqlite3.Error, existed: bool) -> StoreError:
+        path = self.path
+        if getattr(exc, "sqlite_errorcode", None) == 26 or "not a database" in str(exc):  # SQLITE_NOTADB
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(16)
+            except OSError:
+                head = b""
+            if head != _SQLITE_MAGIC:
+                return StoreError(f"SQLite store {path!r}: the file is not a SQLite database "
+                                  f"(it starts with {head!r}): {type(exc).__name__}: {exc}")
+        if not existed:
+            return StoreError(f"SQLite store {path!r}: cannot create the database file in "
+                              f"{os.path.dirname(os.path.abspath(path))!r}: {type(exc).__name__}: {exc}")
+        return StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}")
+
+    def migrate(self) -> None:
+        """Bring the file to ``SCHEMA_VERSION``; refuse a file written by a newer pipenb."""
+        conn = self.conn
+        if self.version() == SCHEMA_VERSION:
+            return  # the usual case: nothing to write (a read-only file opens too)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.version()  # again: another process may have migrated meanwhile
+            if version < SCHEMA_VERSION:
+                conn.execute(_CREATE)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(pipenb_state)")}
+                if "crc" not in columns:
+                    conn.execute("ALTER TABLE pipenb_state ADD COLUMN crc INTEGER")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def version(self) -> int:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"SQLite store {self.path!r} was written by a newer pipenb (schema version {version}; "
+                             f"this pipenb knows up to {SCHEMA_VERSION}); upgrade pipenb to open it")
+        return version
 
     def error(self, what: str, exc: BaseException) -> StoreError:
         return StoreError(f"SQLite store {self.path!r}: {what} failed: {type(exc).__name__}: {exc}")
 
+    def check_file(self, what: str) -> None:
+        """Refuse to go on if the path no longer leads to the file that was opened (~1 µs: one stat)."""
+        if self.closed:
+            raise StoreError(f"SQLite store {self.path!r}: {what} refused: the store was closed")
+        if self.identity is None:
+            return
+        try:
+            st = os.stat(self.stat_path)
+        except OSError as exc:
+            raise StoreError(
+                f"SQLite store {self.path!r}: {what} refused: the file is gone from its path ({exc.strerror}); "
+                f"was it or its directory removed? Nothing was written"
+            ) from None
+        if (st.st_dev, st.st_ino) != self.identity:
+            raise StoreError(
+                f"SQLite store {self.path!r}: {what} refused: the file at that path was replaced since the store "
+                f"opened it (deleted or moved, then a new file made there). Nothing was written"
+            )
+
     def load(self, run_id: str) -> FrozenDict:
         with self.lock:
+            self.check_file(f"reading run {run_id}")
             try:
+                # CAST: a row damaged into TEXT still comes back as its bytes (and fails its checksum).
                 rows = self.conn.execute(
-                    "SELECT key, value, kind FROM pipenb_state WHERE run_id = ?", (run_id,)
+                    "SELECT key, CAST(value AS BLOB), kind, crc FROM pipenb_state WHERE run_id = ?", (run_id,)
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise self.error(f"reading run {run_id}", exc) from exc
-        try:
-            return FrozenDict({k: v if kind == _RAW else pickle.loads(v) for k, v, kind in rows})
-        except Exception as exc:
-            raise self.error(f"unpickling run {run_id}", exc) from exc
+        state = {}
+        for key, blob, kind, crc in rows:
+            if crc is not None and zlib.crc32(blob) != crc:
+                raise StoreError(
+                    f"SQLite store {self.path!r}: run {run_id}: key {key!r} is corrupt (checksum mismatch over its "
+                    f"{len(blob)} stored bytes); the file was damaged or changed outside pipenb"
+                )
+            if kind == _RAW:
+                state[key] = blob
+                continue
+            try:
+                state[key] = pickle.loads(blob)
+            except Exception as exc:
+                raise StoreError(
+                    f"SQLite store {self.path!r}: run {run_id}: cannot unpickle key {key!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        if PIPELINE_DATA_KEY in state:
+            self.check_pipeline_data(run_id, state[PIPELINE_DATA_KEY])
+        return FrozenDict(state)
+
+    def check_pipeline_data(self, run_id: str, data: object) -> None:
+        """The engine reads its reserved key without checks: refuse a row it did not write."""
+        if not is_mapping(data):
+            raise StoreError(
+                f"run {run_id}: stored {PIPELINE_DATA_KEY} is {_a(_type_name(data))}, not the engine's mapping; "
+                f"the file was changed outside pipenb ({self.path!r})"
+            )
+        cp = data.get("checkpoint")
+        if cp is not None and not isinstance(cp, PipelineCheckpoint):
+            raise StoreError(
+                f"run {run_id}: stored {PIPELINE_DATA_KEY}['checkpoint'] is {_a(_type_name(cp))}, not a "
+                f"PipelineCheckpoint; the file was changed outside pipenb ({self.path!r})"
+            )
 
     def write(self, run_id: str, state: Mapping, keys) -> None:
         upserts, deletes = [], []
@@ -76,18 +265,26 @@ class _Database:
             if key in state:
                 value = state[key]
                 if type(value) is bytes:
-                    upserts.append((run_id, key, value, _RAW))
+                    blob, kind = value, _RAW
                 else:
-                    upserts.append((run_id, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _PICKLED))
+                    try:
+                        blob, kind = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _PICKLED
+                    except Exception as exc:
+                        raise _unpicklable(run_id, key, value, exc) from exc
+                upserts.append((run_id, key, blob, kind, zlib.crc32(blob)))
             else:
                 deletes.append((run_id, key))
         with self.lock:
+            self.check_file(f"commit for run {run_id}")
             conn = self.conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     if upserts:
-                        conn.executemany("INSERT OR REPLACE INTO pipenb_state VALUES (?, ?, ?, ?)", upserts)
+                        conn.executemany(
+                            "INSERT OR REPLACE INTO pipenb_state (run_id, key, value, kind, crc) VALUES (?, ?, ?, ?, ?)",
+                            upserts,
+                        )
                     if deletes:
                         conn.executemany("DELETE FROM pipenb_state WHERE run_id = ? AND key = ?", deletes)
                     conn.execute("COMMIT")
@@ -100,6 +297,7 @@ class _Database:
 
     def run_ids(self) -> list[str]:
         with self.lock:
+            self.check_file("listing runs")
             try:
                 return [r[0] for r in self.conn.execute("SELECT DISTINCT run_id FROM pipenb_state ORDER BY run_id")]
             except sqlite3.Error as exc:
@@ -107,41 +305,8 @@ class _Database:
 
     def close(self) -> None:
         with self.lock:
+            self.closed = True
             self.conn.close()
-
-
-class _Transaction:
-    __slots__ = ("_store", "_snapshot", "_dirty")
-
-    def __init__(self, store: SqliteStore):
-        self._store = store
-
-    def __enter__(self):
-        store = self._store
-        store._lock.acquire()
-        store._depth += 1
-        self._snapshot = store._state
-        self._dirty = set(store._dirty)
-        return store
-
-    def __exit__(self, exc_type, exc, tb):
-        store = self._store
-        store._depth -= 1
-        try:
-            if exc_type is not None:
-                store._state, store._dirty = self._snapshot, self._dirty
-                return False
-            if store._depth == 0:
-                try:
-                    store._flush()
-                except StoreError:
-                    store._state, store._dirty = self._snapshot, set()
-                    raise
-        finally:
-            store._lock.release()
-        if store._depth == 0 and store._listeners and store._state is not self._snapshot:
-            store._notify()
-        return False
 
 
 class SqliteStore(StoreBase):
@@ -157,10 +322,11 @@ class SqliteStore(StoreBase):
         self._dirty: set[str] = set()
         self._lock = threading.RLock()
         self._depth = 0
-        self._listeners: tuple[Callable, ...] = ()
+        self._listeners = Listeners()
 
     @classmethod
     def factory(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> SqliteStoreFactory:
+        """The ``store_factory`` for ``path``; a path that can never hold the database is refused here."""
         return SqliteStoreFactory(path, timeout=timeout)
 
     def get(self):
@@ -169,54 +335,93 @@ class SqliteStore(StoreBase):
     def set(self, patch: Mapping[str, Any]) -> None:
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
+        for key in patch:
+            if type(key) is not str:
+                self._refuse_key(key)
         with self._lock:
             before, dirty = self._state, set(self._dirty)
-            self._state = merge(self._state, patch)
+            self._state = merge(before, patch)
             self._dirty.update(patch.keys())
-            if self._depth == 0:
-                try:
-                    self._flush()
-                except StoreError:
-                    self._state, self._dirty = before, dirty
-                    raise
-        if self._depth == 0 and self._listeners:
-            self._notify()
+            if self._depth:
+                return
+            self._flush(before, dirty)
+            state = self._state
+        if self._listeners:
+            self._notify(state)
 
-    def _flush(self) -> None:
-        if self._dirty:
+    def _refuse_key(self, key: object) -> None:
+        if isinstance(key, str):
+            return
+        raise StoreError(
+            f"run {self.run_id}: key {key!r} is {_a(type(key).__name__)}; top-level keys of a SqliteStore state must "
+            f"be str (each is a row keyed by text, so {key!r} would come back as {str(key)!r}). Nothing was kept"
+        )
+
+    def _flush(self, before: FrozenDict, dirty: set[str]) -> None:
+        """Write the dirty keys; on any failure, go back to ``before`` (and ``dirty``) and raise a StoreError."""
+        if not self._dirty:
+            return
+        try:
             self._db.write(self.run_id, self._state, sorted(self._dirty))
-            self._dirty = set()
+        except BaseException as exc:
+            self._state, self._dirty = before, dirty
+            if isinstance(exc, StoreError) or not isinstance(exc, Exception):
+                raise
+            raise StoreError(f"run {self.run_id}: commit to {self.path!r} failed, nothing of it was kept: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        self._dirty = set()
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self)
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[SqliteStore]:
+        """Writes inside commit all or nothing, as one SQLite transaction when the outermost one ends.
+
+        Nested transactions are savepoints in memory: an exception leaving an
+        inner one undoes only its writes. Listeners hear once, after the
+        outermost commit.
+        """
+        with self._lock:
+            before, dirty = self._state, set(self._dirty)
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._state, self._dirty = before, dirty
+                raise
+            finally:
+                self._depth -= 1
+            if self._depth:
+                return
+            self._flush(before, dirty)
+            state = self._state
+        if state is not before and self._listeners:
+            self._notify(state)
 
     def subscribe(self, listener: Callable) -> Callable[[], None]:
-        self._listeners = self._listeners + (listener,)
+        return self._listeners.add(listener)
 
-        def unsubscribe() -> None:
-            self._listeners = tuple(x for x in self._listeners if x is not listener)
-
-        return unsubscribe
-
-    def _notify(self) -> None:
-        for listener in self._listeners:
-            try:
-                listener(self._state)
-            except Exception:
-                pass
+    def _notify(self, state: FrozenDict) -> None:
+        self._listeners(state)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, run {self.run_id})"
 
 
 class SqliteStoreFactory(ProviderBase):
-    """``store_factory`` for a SQLite file: ``factory(run_id)`` opens that run's store."""
+    """``store_factory`` for a SQLite file: ``factory(run_id)`` opens that run's store.
+
+    A path that cannot hold the database (its directory missing or not
+    writable, a directory) is a ``StoreError`` here, when the factory is made;
+    a new file is created at once. An existing file is opened, and its content
+    checked, when the first run is opened.
+    """
 
     def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0):
         self.path = os.fspath(path)
         self.timeout = timeout
         self._db: _Database | None = None
         self._lock = threading.Lock()
+        if not _check_location(self.path):
+            self._db = _Database(self.path, timeout)
 
     def _database(self) -> _Database:
         with self._lock:
