@@ -25,8 +25,9 @@ Abort: when ``abort_event`` is set while a call is out, the awaiting coroutine r
 :class:`Abandoned` at once (it does not wait for the thread or worker), the future is cancelled where
 the executor can, and ``Abandoned.late`` is a future the engine may watch to log the late result.
 
-Only the standard library, cloudpickle and ``pipenb.core.errors`` are imported here; ``distributed``
-is recognised by its class's module and name, never imported at module import.
+Only the standard library, cloudpickle and ``pipenb.core.errors`` are imported here; cloudpickle on
+the first out-of-process call (``import pipenb`` stays light), and ``distributed`` never at module
+import: a Client is recognised by its class's module and name.
 """
 
 from __future__ import annotations
@@ -45,8 +46,6 @@ import queue
 import threading
 import uuid
 from typing import Any, Callable, NamedTuple, Sequence
-
-import cloudpickle
 
 from .errors import AbortedError, DefinitionError, StepError
 
@@ -281,6 +280,18 @@ class _NeverAborted:
         return "AbortSignal(aborted=False, remote)"
 
 
+def _make_step_error(message: str, stage_id: str, step_id: str) -> StepError:
+    return StepError(message, stage_id=stage_id, step_id=step_id)
+
+
+class _SendableStepError(StepError):
+    """A StepError raised on a worker: travels back as a plain StepError (StepError's keyword-only
+    __init__ does not survive pickling by itself)."""
+
+    def __reduce__(self):
+        return _make_step_error, (str(self), self.stage_id, self.step_id)
+
+
 class RemoteStepContext:
     """The slim, picklable StepContext a step gets on a process pool or a Dask worker.
 
@@ -307,7 +318,7 @@ class RemoteStepContext:
 
     @property
     def artifacts(self):
-        raise StepError(
+        raise _SendableStepError(
             f"step {self.step_id!r} of stage {self.stage_id!r} runs on {self.executor_name}: ctx.artifacts "
             f"is not available out of process; return the value in the step's patch, or run the step with "
             f"executor='thread'",
@@ -379,11 +390,7 @@ async def call(executor: object, fn: Callable, args: tuple = (), *, where: str =
     """
     if _is_async(fn):
         return await fn(*args)
-    outcomes = await _dispatch(executor, [Call(fn, args, where, stage_id, step_id)], abort_event, True)
-    ok, value = outcomes[0]
-    if ok:
-        return value
-    raise value
+    return await _dispatch(executor, [Call(fn, args, where, stage_id, step_id)], abort_event, True, _single)
 
 
 async def call_batch(executor: object, calls: Sequence[Call], *, abort_event: asyncio.Event | None = None,
@@ -400,7 +407,7 @@ async def call_batch(executor: object, calls: Sequence[Call], *, abort_event: as
             raise TypeError(f"{c.where}: call_batch takes sync callables only; await call() for async actions")
     if not calls:
         return []
-    return await _dispatch(executor, calls, abort_event, stop_on_error)
+    return await _dispatch(executor, calls, abort_event, stop_on_error, _identity)
 
 
 def _is_async(fn) -> bool:
@@ -421,10 +428,22 @@ def _run_calls(calls: Sequence[Call], stop_on_error: bool) -> list[tuple[bool, A
     return out
 
 
-async def _dispatch(executor, calls: list[Call], abort_event, stop_on_error) -> list[tuple[bool, Any]]:
+def _single(outcomes: list[tuple[bool, Any]]) -> Any:
+    ok, value = outcomes[0]
+    if ok:
+        return value
+    raise value
+
+
+def _identity(outcomes):
+    return outcomes
+
+
+async def _dispatch(executor, calls: list[Call], abort_event, stop_on_error, finish: Callable) -> Any:
+    """Run ``calls`` on ``executor``; ``finish`` turns the list of outcomes into what the caller gets."""
     first = calls[0]
     if executor == "inline":
-        return _run_calls(calls, stop_on_error)
+        return finish(_run_calls(calls, stop_on_error))
     if abort_event is not None and abort_event.is_set():
         raise Abandoned(f"{first.where} was not started: the run is aborted", where=first.where,
                         executor=describe(executor))
@@ -446,15 +465,15 @@ async def _dispatch(executor, calls: list[Call], abort_event, stop_on_error) -> 
             pool.post(job)
         except RuntimeError as exc:
             raise _unavailable(first, executor, exc) from exc
-        return await _wait(fut, None, first, executor, abort_event)
+        return finish(await _wait(fut, None, first, executor, abort_event, finish))
     if isinstance(executor, cf.ThreadPoolExecutor):
         ctx = contextvars.copy_context()
         try:
             cfut = executor.submit(ctx.run, _run_calls, calls, stop_on_error)
         except RuntimeError as exc:
             raise _unavailable(first, executor, exc) from exc
-        return await _wait(asyncio.wrap_future(cfut, loop=loop), cfut, first, executor, abort_event)
-    return await _dispatch_remote(executor, calls, abort_event, stop_on_error, loop)
+        return finish(await _wait(asyncio.wrap_future(cfut, loop=loop), cfut, first, executor, abort_event, finish))
+    return await _dispatch_remote(executor, calls, abort_event, stop_on_error, loop, finish)
 
 
 def _settle_threadsafe(loop, fut, result, exc) -> None:
@@ -473,8 +492,11 @@ def _settle(fut: asyncio.Future, result, exc) -> None:
         fut.set_result(result)
 
 
-async def _wait(fut: asyncio.Future, cfut, first: Call, executor, abort_event):
-    """Await ``fut``; on abort (event or task cancellation) cancel what can be and stop waiting at once."""
+async def _wait(fut: asyncio.Future, cfut, first: Call, executor, abort_event, finish: Callable):
+    """Await ``fut``; on abort (event or task cancellation) cancel what can be and stop waiting at once.
+
+    On abort, ``Abandoned.late`` settles with ``finish(fut's result)`` if the call completes anyway.
+    """
     if abort_event is None:
         try:
             return await fut
@@ -515,9 +537,12 @@ async def _wait(fut: asyncio.Future, cfut, first: Call, executor, abort_event):
     if fut.done():
         return fut.result()
     _abandon(fut, cfut)
+    late = loop.create_future()
+    late.add_done_callback(_swallow)  # nobody has to look at it
+    fut.add_done_callback(functools.partial(_transfer, late, finish))
     name = describe(executor)
     raise Abandoned(f"{first.where} on {name} was abandoned: the run was aborted while it ran",
-                    where=first.where, executor=name, late=fut)
+                    where=first.where, executor=name, late=late)
 
 
 def _abandon(fut: asyncio.Future, cfut) -> None:
@@ -525,6 +550,22 @@ def _abandon(fut: asyncio.Future, cfut) -> None:
     if cfut is not None:
         cfut.cancel()
     fut.add_done_callback(_swallow)
+
+
+def _transfer(late: asyncio.Future, finish: Callable, fut: asyncio.Future) -> None:
+    if late.done():
+        return
+    if fut.cancelled():
+        late.cancel()
+        return
+    exc = fut.exception()
+    if exc is not None:
+        late.set_exception(exc)
+        return
+    try:
+        late.set_result(finish(fut.result()))
+    except BaseException as err:  # noqa: B036 - a failed late call: hand it on
+        late.set_exception(err)
 
 
 def _swallow(fut: asyncio.Future) -> None:
@@ -561,7 +602,13 @@ def _make_trampoline():
             try:
                 out.append((True, fn(*args), None))
             except BaseException as exc:
-                out.append((False, exc, _traceback.format_exc()))
+                tb = _traceback.format_exc()
+                try:  # an exception that cannot make the round trip comes back as a RuntimeError
+                    _pickle.loads(_cloudpickle.dumps(exc))
+                except BaseException as err:
+                    exc = RuntimeError(f"{type(exc).__name__}: {exc} (the exception itself cannot be "
+                                       f"sent back: {type(err).__name__}: {err})")
+                out.append((False, exc, tb))
                 if stop_on_error:
                     break
         try:
@@ -569,17 +616,12 @@ def _make_trampoline():
         except BaseException:
             pass
         # Something in the results cannot travel back: find it, and say which.
-        safe = []
-        for i, (ok, value, tb) in enumerate(out):
+        for i, (_ok, value, _tb) in enumerate(out):
             try:
                 _cloudpickle.dumps(value)
             except BaseException as exc:
-                if ok:
-                    return _cloudpickle.dumps(("result", i, f"{type(value).__name__}: {type(exc).__name__}: {exc}"))
-                value = RuntimeError(f"{type(value).__name__}: {value} (the exception itself could not be "
-                                     f"pickled: {type(exc).__name__}: {exc})")
-            safe.append((ok, value, tb))
-        return _cloudpickle.dumps(("ok", safe))
+                return _cloudpickle.dumps(("result", i, f"{type(value).__name__}: {type(exc).__name__}: {exc}"))
+        return _cloudpickle.dumps(("result", 0, "the results cannot be pickled together"))
 
     return pipenb_remote_call
 
@@ -610,6 +652,8 @@ class _RemoteTraceback(Exception):
 
 
 def _pickle_calls(calls: list[Call], executor) -> bytes:
+    import cloudpickle
+
     try:
         return cloudpickle.dumps([(c.fn, c.args) for c in calls])
     except Exception as exc:
@@ -634,6 +678,8 @@ def _unpicklable(calls: list[Call], executor, exc: Exception) -> StepError:
 
 
 def _find_unpicklable(c: Call):
+    import cloudpickle
+
     def fails(value):
         try:
             cloudpickle.dumps(value)
@@ -677,7 +723,9 @@ def _import_distributed(first: Call, executor):
         ) from exc
 
 
-async def _dispatch_remote(executor, calls: list[Call], abort_event, stop_on_error, loop):
+async def _dispatch_remote(executor, calls: list[Call], abort_event, stop_on_error, loop, finish):
+    import cloudpickle
+
     first = calls[0]
     blob = _pickle_calls(calls, executor)
     payload = cloudpickle.dumps(_Invoke(_TRAMPOLINE, blob, stop_on_error))
@@ -699,7 +747,8 @@ async def _dispatch_remote(executor, calls: list[Call], abort_event, stop_on_err
     except Exception as exc:
         raise _unavailable(first, executor, exc) from exc
     try:
-        raw = await _wait(asyncio.wrap_future(cfut, loop=loop), cfut, first, executor, abort_event)
+        raw = await _wait(asyncio.wrap_future(cfut, loop=loop), cfut, first, executor, abort_event,
+                          lambda raw: finish(_unpack(raw, calls, executor)))
     except (Abandoned, asyncio.CancelledError):
         raise
     except Exception as exc:  # the executor failed, not the action: worker died, closed client...
@@ -707,7 +756,7 @@ async def _dispatch_remote(executor, calls: list[Call], abort_event, stop_on_err
             f"{first.where} failed on {describe(executor)} before returning a result ({type(exc).__name__}: {exc})",
             stage_id=first.stage_id, step_id=first.step_id,
         ) from exc
-    return _unpack(raw, calls, executor)
+    return finish(_unpack(raw, calls, executor))
 
 
 def _unpack(raw: bytes, calls: list[Call], executor) -> list[tuple[bool, Any]]:
