@@ -45,7 +45,7 @@ async def main(chunks):
             times[k].append(await chunk(make))
     raw = times["raw loop.run_in_executor(pool, noop)"]
     for k, ts in times.items():
-        ratio = statistics.median(t / r for t, r in zip(ts, raw))
+        ratio = statistics.median(t / r for t, r in zip(ts, raw, strict=True))
         print(f"{k:<48} best {min(ts):7.1f} us  median {statistics.median(ts):7.1f} us  ratio vs raw {ratio:.2f}x")
     pool.shutdown()
 

@@ -1,4 +1,4 @@
-"""SPEC 3: the eleven events, their fields, order, paths and delivery."""
+"""SPEC 3: the twelve events, their fields, order, paths and delivery."""
 
 import asyncio
 import dataclasses
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipenb import EVENT_NAMES, Pause, Pipeline, Stage, Step
+from pipenb import EVENT_NAMES, Pause, Pipeline, PipelineFactory, Stage, Step
 
 from .conftest import add, stage
 
@@ -22,6 +22,7 @@ FIELDS = {
     "step:start": {"stage_id", "step_id"},
     "step:success": {"stage_id", "step_id", "patch", "duration"},
     "step:failure": {"stage_id", "step_id", "error", "duration"},
+    "step:progress": {"stage_id", "step_id", "done", "total", "message"},
 }
 
 
@@ -45,6 +46,11 @@ def test_every_event_has_exactly_the_spec_fields(make):
     ctx.run_sync()          # pauses after a
     ctx.run_sync()          # b fails
     ctx.run_sync()          # b succeeds
+    # step:progress (SPEC 8), from a step reporting progress in a later run under the same id
+    q = Pipeline("q", steps=[Step("p", lambda s, c: c.progress(1, 2, "half"))])
+    other = PipelineFactory(q, registry=None).prepare_sync(run_id=ctx.run_id).unwrap()
+    other.on("step:progress", rec.events.append)
+    other.run_sync()
     assert set(rec.names) == set(EVENT_NAMES) == set(FIELDS)
     for e in rec.events:
         names = {f.name for f in dataclasses.fields(e)}

@@ -21,11 +21,12 @@ def gated(pid="gated"):
 def test_factory_holds_only_definition_store_factory_logger_registry():
     f = PipelineFactory(linear())
     # Settings (history) are configuration, not run state.
-    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry", "history"}
+    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry", "history",
+                            "executor"}
     ctx = f.prepare_sync().unwrap()
     ctx.run_sync()
-    # Settings (history) are configuration, not run state.
-    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry", "history"}
+    assert set(vars(f)) == {"pipeline", "store_factory", "initial_state_factory", "logger", "registry", "history",
+                            "executor"}
 
 
 def test_a_new_factory_resumes_a_paused_run_in_the_same_process():

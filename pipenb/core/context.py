@@ -33,7 +33,7 @@ class RunContext:
         self, *, pipeline, run_id: str, store, logger, entry: tuple,
         container: ArtifactContainer | None = None, status: str = PREPARED,
         on_finish: Callable[[str], None] | None = None, router_only: bool = False,
-        history: History | None = None,
+        history: History | None = None, executor=None,
     ):
         self.run_id = run_id
         self.pipeline_id = pipeline.id
@@ -45,6 +45,7 @@ class RunContext:
         self.lifecycle = Lifecycle(run_id, status, entry, router_only)
         self._bus = EventBus(run_id, logger)
         self._history = history
+        self._executor = executor
         self._on_finish = on_finish
         self._view_src = None
         self._view = None
@@ -123,8 +124,13 @@ class RunContext:
 
         return run_sync(self.run())
 
-    def start(self) -> asyncio.Task:
-        """Run as a background task on the running loop; the notebook cell returns at once."""
+    def start(self, step: bool = False) -> asyncio.Task:
+        """Run as a background task on the running loop; the notebook cell returns at once.
+
+        Sync steps run on pipenb's worker threads unless ``executor=`` says
+        otherwise, so the kernel's loop stays free: widgets redraw, clicks land.
+        ``step=True`` runs one stage, then pauses again.
+        """
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -132,11 +138,11 @@ class RunContext:
                 f"run {self.run_id}: start() needs a running event loop (a Jupyter kernel has one); "
                 f"in a script use ctx.run_sync() or await ctx.run()"
             ) from None
-        refused = self._claim(step=False)
-        return loop.create_task(self._drive(step=False, refused=refused))
+        refused = self._claim(step=step, default_executor="thread")
+        return loop.create_task(self._drive(step=step, refused=refused))
 
-    def _claim(self, step: bool) -> Result | None:
-        refused = self.lifecycle.claim(step)
+    def _claim(self, step: bool, default_executor: str = "inline") -> Result | None:
+        refused = self.lifecycle.claim(step, default_executor)
         if refused is None:
             return None
         return Result.err(PipelineError(f"run {self.run_id} of pipeline {self.pipeline_id!r} {refused}"))
@@ -151,7 +157,8 @@ class RunContext:
         life.bind()
         engine = Engine(run_id=self.run_id, pipeline=self.pipeline, store=self.store, bus=self._bus, life=life,
                         artifacts=self.artifacts, history=self._history, logger=self.logger,
-                        view=lambda: self.state, breakpoints=self.breakpoints)
+                        view=lambda: self.state, breakpoints=self.breakpoints, executor=self._executor,
+                        default_executor=life.default_executor)
         try:
             outcome = await engine.run()
         finally:

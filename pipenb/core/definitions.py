@@ -13,6 +13,7 @@ import inspect
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import DefinitionError
+from .executor import check_executor
 
 
 def _call_shape(fn: Callable, what: str, max_args: int) -> tuple[bool, int]:
@@ -52,12 +53,14 @@ class StageInfo(NamedTuple):
 class Step:
     """One unit of work: ``action(state)`` or ``action(state, ctx)`` returning a patch or None."""
 
-    __slots__ = ("id", "action", "label", "is_async", "nargs")
+    __slots__ = ("id", "action", "label", "is_async", "nargs", "executor")
 
-    def __init__(self, id: str, action: Callable, *, label: str | None = None):
+    def __init__(self, id: str, action: Callable, *, label: str | None = None, executor=None):
         self.id = id
         self.action = action
         self.label = label if label is not None else id
+        check_executor(executor, f"step {id!r} executor")
+        self.executor = executor
         self.is_async = False
         self.nargs = 2
 
@@ -70,7 +73,7 @@ class Stage:
 
     __slots__ = (
         "id", "steps", "label", "order", "router", "routes", "pipeline",
-        "router_async", "router_nargs",
+        "router_async", "router_nargs", "executor", "sets_executor",
     )
 
     def __init__(
@@ -83,8 +86,11 @@ class Stage:
         router: Callable | None = None,
         routes: Iterable[str] = (),
         pipeline: Pipeline | None = None,
+        executor=None,
     ):
         self.id = id
+        check_executor(executor, f"stage {id!r} executor")
+        self.executor = executor
         self.steps = tuple(steps) if steps is not None else ()
         self.label = label if label is not None else id
         self.order = order
@@ -100,6 +106,9 @@ class Stage:
         self.pipeline = pipeline
         self.router_async = False
         self.router_nargs = 2
+        # Whether this stage or one of its steps says where sync steps run (else: the drive's default).
+        self.sets_executor = executor is not None or any(
+            isinstance(s, Step) and s.executor is not None for s in self.steps)
 
     @property
     def kind(self) -> str:

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint
 from .checkpoints import router_only as stored_router_only
-from .errors import AbortedError, PipelineError, RoutingError, StepError, StoreError
+from .errors import AbortedError, PipelineError, RoutingError, StoreError
 from .events import PathNode
 from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
-from .routing import END, Pause, check_decision, describe, where
-from .state import EMPTY, PIPELINE_DATA_KEY, FrozenDict, is_mapping, merge, with_key
-from .step_context import StepContext
+from .routing import END, Pause, check_decision, where
+from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
+from .steps import StepRunner
 
 if TYPE_CHECKING:
     from .definitions import Pipeline, Stage
@@ -59,10 +59,11 @@ class Engine:
     """Drives one root pipeline once; holds nothing between drives."""
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
-                 "breakpoints", "_skip", "_last_yield", "_durable", "_router_only", "_paths", "routing_after_sub",
+                 "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_router_only", "_paths", "routing_after_sub",
                  "_landed")
 
-    def __init__(self, *, run_id, pipeline, store, bus, life, artifacts, history, logger, view, breakpoints):
+    def __init__(self, *, run_id, pipeline, store, bus, life, artifacts, history, logger, view, breakpoints,
+                 executor=None, default_executor: str = "inline"):
         self.run_id = run_id
         self.pipeline = pipeline
         self.store = store
@@ -73,14 +74,16 @@ class Engine:
         self.logger = logger
         self.view = view                # () -> the user state now (cached per store snapshot)
         self.breakpoints = breakpoints  # the context's live set of stage addresses
+        self.steps = StepRunner(run_id=run_id, bus=bus, life=life, artifacts=artifacts, logger=logger,
+                                factory_executor=executor, default=default_executor)
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._durable = store.durable
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
         self._router_only: tuple | None = life.cursor if life.router_only else None
         life.router_only = False
-        # Event path and "a/b" key by stage address: one shared tuple and string per
-        # stage, not new ones for each of its events and records that logs keep.
+        # Event paths by stage address: one shared tuple per stage, not a new
+        # one for each of its events that an EventLog keeps.
         self._paths: dict[tuple, tuple] = {}
         self.routing_after_sub: tuple | None = None  # the pipeline stage whose router is running
         self._landed: tuple | None = None  # a stage whose commit landed before an interrupt
@@ -263,10 +266,9 @@ class Engine:
                      after: tuple | None):
         life = self.life
         bus = self.bus
-        known = self._paths.get(addr)
-        if known is None:
-            known = self._paths[addr] = (parent_path + (PathNode(pipe.id, stage.id),), "/".join(addr))
-        path, key = known
+        path = self._paths.get(addr)
+        if path is None:
+            path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
         life.cursor = addr
         t0 = _perf()
         started = _now()
@@ -287,7 +289,8 @@ class Engine:
                 patches, results, snapshot = (), {}, None
                 working = self.view() if stage.router is not None else None
             else:
-                patches, results, working, snapshot = await self._steps(pipe, stage, path, addr)
+                snapshot = self.store.get()
+                patches, results, working = await self.steps.run(pipe, stage, path, addr, self.view())
             decision = None
             if stage.router is not None:
                 decision = self._route(pipe, stage, working, results)
@@ -331,6 +334,7 @@ class Engine:
                 raise
             raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
         duration = _perf() - t0
+        key = "/".join(addr)
         if stage.pipeline is None:
             if life.step_budget is not None:
                 life.step_budget -= 1
@@ -397,90 +401,6 @@ class Engine:
                 f"run {self.run_id}: commit of stage {'/'.join(addr)!r} failed, nothing of it was kept: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
-
-    async def _steps(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple):
-        """Run a stage's steps; returns (patches, results, working state, store snapshot it built on)."""
-        life = self.life
-        bus = self.bus
-        snapshot = self.store.get()
-        working = self.view()
-        patches: list = []
-        results: dict = {}
-        want_start, want_success = "step:start" in bus.heard, "step:success" in bus.heard
-        signal = life.signal
-        for step in stage.steps:
-            if signal.aborted:
-                raise AbortedError(
-                    f"run {self.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
-                    reason=signal.reason,
-                )
-            if want_start:
-                pending = bus.step_start(path, stage_id=stage.id, step_id=step.id)
-                if pending is not None:
-                    await self._emit(pending)
-            t0 = _perf()
-            try:
-                if step.nargs == 2:
-                    out = step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
-                                                           signal, self.logger))
-                else:
-                    out = step.action(working)
-                if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
-                    life.cancellable = True
-                    try:
-                        out = await out
-                    finally:
-                        life.cancellable = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                err = StepError(
-                    f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} (run {self.run_id}) "
-                    f"raised {type(exc).__name__}: {exc}",
-                    stage_id=stage.id, step_id=step.id,
-                )
-                await self._step_failed(path, stage, step, err, t0)
-                raise err from exc
-            if out is None:
-                out = EMPTY
-            elif type(out) is not dict and not is_mapping(out):
-                await self._bad_patch(pipe, stage, step, path, addr, t0,
-                                      f"returned {type(out).__name__} {describe(out)}; a step must return a "
-                                      f"mapping (patch) or None", TypeError(f"bad patch type {type(out).__name__}"))
-            elif PIPELINE_DATA_KEY in out:
-                await self._bad_patch(pipe, stage, step, path, addr, t0,
-                                      f"wrote the reserved key {PIPELINE_DATA_KEY!r}; it belongs to the engine",
-                                      KeyError(PIPELINE_DATA_KEY))
-            else:
-                try:
-                    working = merge(working, out)
-                except RecursionError as exc:
-                    await self._bad_patch(pipe, stage, step, path, addr, t0,
-                                          "returned a patch nested too deeply to merge (a mapping that contains "
-                                          "itself, or thousands of levels)", exc)
-                patches.append(out)
-            results[step.id] = out
-            if want_success:
-                pending = bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=out,
-                                           duration=_perf() - t0)
-                if pending is not None:
-                    await self._emit(pending)
-        return patches, results, working, snapshot
-
-    async def _bad_patch(self, pipe, stage, step, path, addr, t0, what: str, cause: Exception):
-        err = StepError(
-            f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} {what}",
-            stage_id=stage.id, step_id=step.id,
-        )
-        await self._step_failed(path, stage, step, err, t0)
-        raise err from cause
-
-    async def _step_failed(self, path, stage, step, err, t0) -> None:
-        if "step:failure" in self.bus.heard:
-            pending = self.bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
-                                            duration=_perf() - t0)
-            if pending is not None:
-                await pending
 
     def _route(self, pipe: Pipeline, stage: Stage, working, results):
         try:

@@ -25,7 +25,9 @@ from .events import EVENT_TYPES, FIELDS, RunEvent
 _set_dict = object.__setattr__
 _new = object.__new__
 BUILT = object()  # in a row: the first value is the event a listener already got
-_SLOTS = max(map(len, FIELDS.values()))
+# Value slots in a row. Events with more fields (step:progress, coalesced to a
+# few a second) are always built and kept whole, so the common ones stay narrow.
+_SLOTS = 4
 # A row: name, path, time, then the event's own field values (None padded),
 # or the event a listener already got followed by BUILT.
 _WIDTH = 3 + _SLOTS
@@ -35,7 +37,7 @@ def _maker(name: str):
     # One dict display per event type (what dataclasses do with exec): the
     # fastest way CPython builds the 6 to 9 entry __dict__ of an event.
     own = FIELDS[name]
-    params = "".join(f", v{i}=None" for i in range(1, _SLOTS + 1))
+    params = "".join(f", v{i}=None" for i in range(1, max(_SLOTS, len(own)) + 1))
     entries = "".join(f", {field!r}: v{i}" for i, field in enumerate(own, 1))
     code = (f"def make(run_id, path, time{params}):\n"
             f"    event = _new(cls)\n"
@@ -70,14 +72,15 @@ def _emitter(name: str):
     values = ", ".join(own)
     pad = ", None" * (_SLOTS - len(own))
     built_pad = ", None" * (_SLOTS - 2)
+    log_only = (f"    if not handlers:\n"
+                f"        self.recording.rows += ({name!r}, path, now, {values}{pad})\n"
+                f"        return None\n") if len(own) <= _SLOTS else ""
     code = (f"def emit(self, path, {values}):\n"
             f"    handlers = self.heard.get({name!r})\n"
             f"    if handlers is None:\n"
             f"        return None\n"
             f"    now = _now()\n"
-            f"    if not handlers:\n"
-            f"        self.recording.rows += ({name!r}, path, now, {values}{pad})\n"
-            f"        return None\n"
+            f"{log_only}"
             f"    event = make(self.run_id, path, now, {values})\n"
             f"    rows = self.recording.rows\n"
             f"    if rows is not None:\n"

@@ -144,6 +144,15 @@ class StepFailure(RunEvent):
     duration: float
 
 
+@dataclass(frozen=True, init=False)
+class StepProgress(RunEvent):
+    stage_id: str
+    step_id: str
+    done: Any
+    total: Any
+    message: Any
+
+
 EVENT_TYPES: dict[str, type[RunEvent]] = {
     "pipeline:start": PipelineStart,
     "pipeline:success": PipelineSuccess,
@@ -156,6 +165,7 @@ EVENT_TYPES: dict[str, type[RunEvent]] = {
     "step:start": StepStart,
     "step:success": StepSuccess,
     "step:failure": StepFailure,
+    "step:progress": StepProgress,
 }
 EVENT_NAMES = tuple(EVENT_TYPES)
 # Each event's own fields (after name, run_id, path, time), in declaration order.

@@ -15,6 +15,7 @@ from .artifacts import ArtifactContainer
 from .checkpoints import read_checkpoint, router_only
 from .context import RunContext
 from .definitions import Pipeline
+from .executor import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .history import History
 from .ids import uuid7
@@ -51,6 +52,7 @@ class PipelineFactory:
         registry=_DEFAULT,
         *,
         history: bool | int = True,
+        executor=None,
     ):
         if not isinstance(pipeline, Pipeline):
             raise TypeError(f"PipelineFactory needs a Pipeline, got {type(pipeline).__name__}: {pipeline!r}")
@@ -65,6 +67,8 @@ class PipelineFactory:
         self.logger = adapt_logger(logger)
         _history_limit(history)  # refuse a bad value now, not at the first run
         self.history = history
+        check_executor(executor, f"PipelineFactory({pipeline.id!r}) executor")
+        self.executor = executor
         self.registry = PipelineRegistry.default if registry is _DEFAULT else registry
 
     async def _open_store(self, run_id: str):
@@ -111,7 +115,7 @@ class PipelineFactory:
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
             container=container, status=status, on_finish=self._release, router_only=router_only,
-            history=history,
+            history=history, executor=self.executor,
         )
         if self.registry is not None:
             self.registry.register(ctx, store)

@@ -104,7 +104,7 @@ class Lifecycle:
 
     __slots__ = ("run_id", "status", "cursor", "router_only", "resumed", "pause_request", "step_budget",
                  "signal", "loop", "thread", "task", "active", "attempt", "cancellable", "pause_count",
-                 "pause_instruction", "generation", "lock")
+                 "pause_instruction", "generation", "lock", "abort_event", "default_executor")
 
     def __init__(self, run_id: str, status: str, cursor: tuple, router_only: bool = False):
         self.run_id = run_id
@@ -125,13 +125,15 @@ class Lifecycle:
         self.pause_instruction = None  # the router's Pause of the current pause, if any
         self.generation = _next_generation(run_id)
         self.lock = threading.Lock()
+        self.abort_event: asyncio.Event | None = None  # set on the loop when an abort must stop a wait
+        self.default_executor = "inline"  # where sync steps run when no executor= says: "thread" under start()
 
     @property
     def is_driver(self) -> bool:
         """False once a newer context of the same run was built (resume after expiry)."""
         return _generations.get(self.run_id) == self.generation
 
-    def claim(self, step: bool) -> str | None:
+    def claim(self, step: bool, default_executor: str = "inline") -> str | None:
         """Start a drive; the reason when this run cannot run now."""
         with self.lock:
             if self.active or self.status == RUNNING:
@@ -147,6 +149,7 @@ class Lifecycle:
             self.pause_request = None
             self.pause_instruction = None
             self.step_budget = 1 if step else None
+            self.default_executor = default_executor
             self.attempt += 1
             self.active = True
             self.loop = asyncio.get_running_loop()
@@ -154,8 +157,11 @@ class Lifecycle:
             return None
 
     def bind(self) -> None:
-        """The task now driving (abort cancels its awaited user code)."""
+        """The task now driving (abort cancels its awaited user code, and stops waits on executors)."""
         self.task = asyncio.current_task()
+        self.abort_event = asyncio.Event()
+        if self.signal.aborted:  # aborted between claim and the first step
+            self.abort_event.set()
 
     def release(self) -> None:
         """The drive is over (whatever its outcome)."""
@@ -194,10 +200,13 @@ class Lifecycle:
             return True
 
     def interrupt(self, attempt: int) -> None:
-        """On the loop: cancel the awaited user code of drive ``attempt``, if it is still that drive."""
+        """On the loop: stop drive ``attempt``'s wait for user code, if it is still that drive."""
+        if attempt != self.attempt or not self.active or not self.signal.aborted:
+            return
+        if self.abort_event is not None:
+            self.abort_event.set()  # a step on a thread or executor: stop waiting for it
         task = self.task
-        if (attempt == self.attempt and self.active and self.cancellable and self.signal.aborted
-                and task is not None and not task.done()):
+        if self.cancellable and task is not None and not task.done():
             task.cancel()
 
     def uncancel(self) -> None:

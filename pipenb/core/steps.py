@@ -1,0 +1,260 @@
+"""Running a stage's steps, wherever each one runs (SPEC 8).
+
+A stage's steps run in order, each on the state left by the one before.
+Where a sync action runs is the nearest ``executor=`` (step, stage, factory)
+or the drive's default: ``"inline"`` for ``run()``/``step()``, ``"thread"``
+for ``start()`` and the widgets. A stage whose sync steps all run on pipenb's
+thread pool hands the whole stage to one thread in one hop (a hop costs about
+a hundred microseconds on these machines; a step, a few), and its step events
+are delivered from there. Steps on other executors (process pools, Dask) hop
+one by one: their action, state and patch travel by cloudpickle.
+
+An abort stops the waiting at once; an abandoned step's late result is
+dropped and logged, never committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from . import executor as executors
+from .errors import AbortedError, PipelineError, StepError
+from .routing import describe
+from .state import EMPTY, PIPELINE_DATA_KEY, is_mapping, merge
+from .step_context import Progress, StepContext
+
+if TYPE_CHECKING:
+    from .definitions import Pipeline, Stage
+
+_perf = time.perf_counter
+_INLINE, _POOL, _EACH = 0, 1, 2  # how a stage's steps run
+
+
+class StepRunner:
+    """Runs the steps of a drive's stages; one per drive."""
+
+    __slots__ = ("run_id", "bus", "life", "artifacts", "logger", "factory_executor", "default", "_plans")
+
+    def __init__(self, *, run_id, bus, life, artifacts, logger, factory_executor, default: str):
+        self.run_id = run_id
+        self.bus = bus
+        self.life = life
+        self.artifacts = artifacts
+        self.logger = logger
+        self.factory_executor = factory_executor
+        self.default = default
+        self._plans: dict[int, tuple] = {}
+
+    def _plan(self, stage: Stage) -> tuple | None:
+        """(mode, executor per step) for a stage, worked out once per drive; None: all inline."""
+        if self.default == "inline" and self.factory_executor is None and not stage.sets_executor:
+            return None  # the common case keeps nothing per stage
+        plan = self._plans.get(id(stage))
+        if plan is None:
+            where = [None if step.is_async else executors.resolve(step.executor, stage.executor,
+                                                                  self.factory_executor, self.default)
+                     for step in stage.steps]
+            sync = [w for w in where if w is not None]
+            if all(w == "inline" for w in sync):
+                mode = _INLINE
+            elif len(sync) == len(where) and all(w == "thread" for w in sync):
+                mode = _POOL
+            else:
+                mode = _EACH
+            plan = self._plans[id(stage)] = (mode, where, stage)  # the stage keeps id() unique meanwhile
+        return plan
+
+    async def run(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple, working):
+        """The stage's (patches, results, working state); raises StepError / AbortedError."""
+        plan = self._plan(stage)
+        patches: list = []
+        results: dict = {}
+        if plan is None:
+            for step in stage.steps:
+                working = await self._one(pipe, stage, step, None, path, addr, working, patches, results)
+            return patches, results, working
+        mode, where, _ = plan
+        if mode == _POOL:
+            return await self._hop(executors.call, "thread", self._sync_steps, (pipe, stage, path, addr, working),
+                                   stage, stage.steps[0])
+        for step, ex in zip(stage.steps, where, strict=True):
+            working = await self._one(pipe, stage, step, ex, path, addr, working, patches, results)
+        return patches, results, working
+
+    # -- one step at a time (inline, async, or one hop per step) -----------------------
+    async def _one(self, pipe, stage, step, ex, path, addr, working, patches, results):
+        life, bus = self.life, self.bus
+        self._check_abort(addr, step)
+        if "step:start" in bus.heard:
+            pending = bus.step_start(path, stage_id=stage.id, step_id=step.id)
+            if pending is not None:
+                await self._listen(pending)
+        t0 = _perf()
+        progress = Progress(bus, path, stage.id, step.id, life)
+        try:
+            if ex is None or ex == "inline":
+                out = self._call(step, stage, path, working, progress)
+                if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
+                    life.cancellable = True
+                    try:
+                        out = await out
+                    finally:
+                        life.cancellable = False
+            else:
+                out = await self._hop(executors.call, ex, self._remote_call if not executors.is_local(ex)
+                                      else self._call, self._args(step, stage, path, working, progress, ex),
+                                      stage, step)
+        except (asyncio.CancelledError, AbortedError):
+            raise
+        except PipelineError as exc:
+            if isinstance(exc, StepError) and exc.step_id == step.id:
+                await self._failed(path, stage, step, exc, t0)
+            raise
+        except Exception as exc:
+            err = self._step_error(pipe, stage, step, addr, exc)
+            await self._failed(path, stage, step, err, t0)
+            raise err from exc
+        finally:
+            progress.close()
+        working = self._take(pipe, stage, step, addr, out, working, patches, results)
+        if "step:success" in bus.heard:
+            pending = bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=results[step.id],
+                                       duration=_perf() - t0)
+            if pending is not None:
+                await self._listen(pending)
+        return working
+
+    def _args(self, step, stage, path, working, progress, ex) -> tuple:
+        if not executors.is_local(ex):
+            remote = executors.RemoteStepContext(self.run_id, stage.id, step.id, path, executors.describe(ex))
+            return (step.action, step.nargs, working, remote)
+        return (step, stage, path, working, progress)
+
+    @staticmethod
+    def _remote_call(action, nargs, working, remote):
+        return action(working, remote) if nargs == 2 else action(working)
+
+    def _call(self, step, stage, path, working, progress):
+        if step.nargs == 2:
+            return step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
+                                                    self.life.signal, self.logger, progress))
+        return step.action(working)
+
+    async def _hop(self, call, ex, fn, args, stage, step):
+        life = self.life
+        label = f"step {step.id!r} of stage {stage.id!r}" if len(stage.steps) == 1 or fn is not self._sync_steps \
+            else f"stage {stage.id!r}"
+        try:
+            return await call(ex, fn, args, where=label, stage_id=stage.id, step_id=step.id,
+                              abort_event=life.abort_event)
+        except executors.Abandoned as exc:
+            if exc.late is not None:
+                exc.late.add_done_callback(lambda fut, what=label: self._dropped(what, fut))
+            raise AbortedError(f"run {self.run_id} aborted while {label} ran on {executors.describe(ex)}; "
+                               f"the stage was not committed", reason=life.signal.reason) from None
+
+    def _dropped(self, what: str, fut) -> None:
+        outcome = "raised" if not fut.cancelled() and fut.exception() is not None else "returned"
+        self.logger.info(f"run {self.run_id}: {what} {outcome} after the run was aborted; its result was dropped",
+                         None)
+
+    # -- a whole stage on one pool thread ----------------------------------------------
+    def _sync_steps(self, pipe, stage, path, addr, working):
+        """The stage's sync steps, in order, on one pool thread; events are delivered from here."""
+        bus, signal, life = self.bus, self.life.signal, self.life
+        patches: list = []
+        results: dict = {}
+        for step in stage.steps:
+            self._check_abort(addr, step)
+            if "step:start" in bus.heard:
+                _deliver(bus.step_start(path, stage_id=stage.id, step_id=step.id), life)
+            t0 = _perf()
+            progress = Progress(bus, path, stage.id, step.id, self.life)
+            try:
+                out = self._call(step, stage, path, working, progress)
+            except Exception as exc:
+                if signal.aborted:
+                    raise AbortedError(f"run {self.run_id} aborted during step {step.id!r}") from exc
+                err = self._step_error(pipe, stage, step, addr, exc)
+                if "step:failure" in bus.heard:
+                    _deliver(bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
+                                              duration=_perf() - t0), life)
+                raise err from exc
+            finally:
+                progress.close()
+            if signal.aborted:  # the run went on without this step: say nothing more
+                raise AbortedError(f"run {self.run_id} aborted during step {step.id!r}")
+            try:
+                working = self._take(pipe, stage, step, addr, out, working, patches, results)
+            except StepError as err:
+                if "step:failure" in bus.heard:
+                    _deliver(bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
+                                              duration=_perf() - t0), life)
+                raise
+            if "step:success" in bus.heard:
+                _deliver(bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=results[step.id],
+                                          duration=_perf() - t0), life)
+        return patches, results, working
+
+    # -- shared -------------------------------------------------------------------------
+    def _check_abort(self, addr, step) -> None:
+        signal = self.life.signal
+        if signal.aborted:
+            raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
+                               reason=signal.reason)
+
+    def _take(self, pipe, stage, step, addr, out, working, patches, results):
+        """Check a step's patch and merge it into the working state (StepError when it is not one)."""
+        if out is None:
+            out = EMPTY
+        elif type(out) is not dict and not is_mapping(out):
+            raise self._bad(pipe, stage, step, addr, f"returned {type(out).__name__} {describe(out)}; a step must "
+                                                     f"return a mapping (patch) or None")
+        elif PIPELINE_DATA_KEY in out:
+            raise self._bad(pipe, stage, step, addr, f"wrote the reserved key {PIPELINE_DATA_KEY!r}; it belongs "
+                                                     f"to the engine")
+        else:
+            try:
+                working = merge(working, out)
+            except RecursionError:
+                raise self._bad(pipe, stage, step, addr, "returned a patch nested too deeply to merge (a mapping "
+                                                         "that contains itself, or thousands of levels)") from None
+            patches.append(out)
+        results[step.id] = out
+        return working
+
+    def _bad(self, pipe, stage, step, addr, what: str) -> StepError:
+        return StepError(f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} {what}",
+                         stage_id=stage.id, step_id=step.id)
+
+    def _step_error(self, pipe, stage, step, addr, exc) -> StepError:
+        return StepError(
+            f"step {step.id!r} of stage {'/'.join(addr)!r} in pipeline {pipe.id!r} (run {self.run_id}) "
+            f"raised {type(exc).__name__}: {exc}",
+            stage_id=stage.id, step_id=step.id,
+        )
+
+    async def _failed(self, path, stage, step, err, t0) -> None:
+        if "step:failure" in self.bus.heard:
+            pending = self.bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
+                                            duration=_perf() - t0)
+            if pending is not None:
+                await pending
+
+    async def _listen(self, pending) -> None:
+        life = self.life
+        life.cancellable = True
+        try:
+            await pending
+        finally:
+            life.cancellable = False
+
+
+def _deliver(pending: Any, life) -> None:
+    """From a pool thread: an async listener's awaitable is awaited on the run's loop, in order."""
+    if pending is not None and life.loop is not None and threading.get_ident() != life.thread:
+        asyncio.run_coroutine_threadsafe(pending, life.loop).result()
