@@ -28,13 +28,16 @@ async def main(chunks):
     loop = asyncio.get_running_loop()
     pool = cf.ThreadPoolExecutor(4, thread_name_prefix="raw")
     ev = asyncio.Event()
+    fut = loop.create_future()  # a run's abort future, as the engine holds one
     calls5 = [ex.Call(noop, (), f"step {i}") for i in range(5)]
     cases = {
         "raw loop.run_in_executor(pool, noop)": lambda: loop.run_in_executor(pool, noop),
         'call("thread", noop)': lambda: ex.call("thread", noop),
         'call("thread", noop, abort_event=ev)': lambda: ex.call("thread", noop, abort_event=ev),
+        'call("thread", noop, abort_event=fut)': lambda: ex.call("thread", noop, abort_event=fut),
         'call_batch("thread", 5 x noop)': lambda: ex.call_batch("thread", calls5),
         'call_batch("thread", 5 x noop, abort_event=ev)': lambda: ex.call_batch("thread", calls5, abort_event=ev),
+        'call_batch("thread", 5 x noop, abort_event=fut)': lambda: ex.call_batch("thread", calls5, abort_event=fut),
         "call(ThreadPoolExecutor, noop)": lambda: ex.call(pool, noop),
     }
     times = {k: [] for k in cases}

@@ -11,10 +11,11 @@ import sys
 import threading
 import time
 
+import cloudpickle
 import pytest
 
 from pipenb.core import executor as ex
-from pipenb.core.errors import AbortedError, DefinitionError, StepError
+from pipenb.core.errors import AbortedError, DefinitionError, RoutingError, StepError
 
 from .conftest import arun, eventually
 
@@ -231,6 +232,42 @@ def test_abort_before_the_call_does_not_start_it():
     assert ran == []
 
 
+def test_abort_future_abandons_a_thread_step_at_once():
+    release = threading.Event()
+
+    async def main():
+        abort = asyncio.get_running_loop().create_future()  # the run's abort future, as the engine holds
+        task = asyncio.ensure_future(ex.call("thread", lambda: release.wait(30) and "late", abort_event=abort,
+                                             **WHERE))
+        await asyncio.sleep(0.05)
+        t0 = time.perf_counter()
+        abort.set_result("user")
+        with pytest.raises(ex.Abandoned) as info:
+            await task
+        elapsed = time.perf_counter() - t0
+        release.set()
+        await eventually(info.value.late.done)
+        with pytest.raises(ex.Abandoned):  # already aborted: not started
+            await ex.call_batch("thread", [ex.Call(lambda: 1)], abort_event=abort)
+        return elapsed, info.value.late.result()
+
+    elapsed, late = arun(main())
+    assert elapsed < 0.2, elapsed
+    assert late == "late"
+
+
+def test_abort_future_left_unset_leaves_no_callback_behind():
+    async def main():
+        abort = asyncio.get_running_loop().create_future()
+        for i in range(3):
+            assert await ex.call("thread", lambda i=i: i, abort_event=abort) == i
+        abort.set_result(None)  # nothing left attached: no callback runs, the loop stays clean
+        await asyncio.sleep(0)
+        return abort
+
+    assert arun(main()).done()
+
+
 def test_cancelling_the_awaiting_task_stops_waiting():
     release = threading.Event()
 
@@ -245,6 +282,35 @@ def test_cancelling_the_awaiting_task_stops_waiting():
         arun(main())
     finally:
         release.set()
+
+
+# ---- errors travel -----------------------------------------------------------------------------------
+
+
+def test_pipenb_errors_survive_pickling():
+    errors = [
+        StepError("step 'fit' failed", stage_id="train", step_id="fit"),
+        RoutingError("bad route", stage_id="train", value=[1, 2]),
+        AbortedError("aborted", reason="user"),
+        ex.Abandoned("gone", where="step 'fit'", executor="thread", late=None),
+    ]
+    for err in errors:
+        for dumps in (pickle.dumps, cloudpickle.dumps):
+            back = pickle.loads(dumps(err))
+            assert type(back) is type(err) and str(back) == str(err) and back.args == err.args
+            assert vars(back) == vars(err)
+
+
+def test_abandoned_pickles_without_its_late_future():
+    async def main():
+        late = asyncio.get_running_loop().create_future()
+        err = ex.Abandoned("gone", where="step 'fit'", executor="thread", late=late)
+        back = pickle.loads(pickle.dumps(err))
+        late.cancel()
+        return back
+
+    back = arun(main())
+    assert back.late is None and back.executor == "thread" and back.reason == "abandoned"
 
 
 # ---- remote context ---------------------------------------------------------------------------------
@@ -315,6 +381,26 @@ def test_process_pool_batch_and_remote_context(procs):
     (ok1, v1), (ok2, v2) = arun(main())
     assert ok1 and v1 == {"ids": ("run-9", "fit"), "aborted": False}
     assert not ok2 and isinstance(v2, StepError) and "ProcessPoolExecutor" in str(v2)
+
+
+def test_remote_artifacts_error_keeps_its_ids(procs):
+    rctx = ex.RemoteStepContext("run-9", "train", "fit", ("train",), ex.describe(procs))
+
+    with pytest.raises(StepError, match="ctx.artifacts") as info:
+        arun(ex.call(procs, lambda ctx: ctx.artifacts, (rctx,), **WHERE))
+    assert type(info.value) is StepError and (info.value.stage_id, info.value.step_id) == ("train", "fit")
+
+
+def test_process_pool_step_error_comes_back_as_itself(procs):
+    def failing(state):
+        from pipenb.core.errors import RoutingError
+
+        raise RoutingError(f"no route for {state['x']}", stage_id="train", value=state["x"])
+
+    with pytest.raises(RoutingError, match="no route for 4") as info:
+        arun(ex.call(procs, failing, ({"x": 4},), **WHERE))
+    assert (info.value.stage_id, info.value.value) == ("train", 4)
+    assert "failing" in str(info.value.__cause__)
 
 
 def test_unpicklable_state_value_names_the_key(procs):

@@ -13,9 +13,18 @@ One base class lets a notebook catch "anything pipenb said no to" in one
     └── StoreError        a DataStore could not read or write
 
 Messages always name the culprit: the pipeline, stage, step, value or run id.
+
+Errors with keyword-only arguments (StepError, RoutingError, AbortedError) define ``__reduce__``:
+the default pickling calls ``cls(*args)``, which they refuse, and a step running on a process pool
+or a Dask worker sends its error back by pickle.
 """
 
 from __future__ import annotations
+
+
+def _rebuild(cls, args):
+    """Unpickle an error without calling its ``__init__`` (``__reduce__``'s state restores the rest)."""
+    return cls.__new__(cls, *args)  # BaseException.__new__ sets .args
 
 
 class PipelineError(Exception):
@@ -34,6 +43,9 @@ class RoutingError(PipelineError):
         self.stage_id = stage_id
         self.value = value
 
+    def __reduce__(self):
+        return _rebuild, (type(self), self.args), self.__dict__
+
 
 class StepError(PipelineError):
     """A step failed; ``__cause__`` holds what it raised."""
@@ -43,6 +55,9 @@ class StepError(PipelineError):
         self.stage_id = stage_id
         self.step_id = step_id
 
+    def __reduce__(self):
+        return _rebuild, (type(self), self.args), self.__dict__
+
 
 class AbortedError(PipelineError):
     """The run was aborted with ``RunContext.abort``."""
@@ -50,6 +65,9 @@ class AbortedError(PipelineError):
     def __init__(self, message: str, *, reason: object = None):
         super().__init__(message)
         self.reason = reason
+
+    def __reduce__(self):
+        return _rebuild, (type(self), self.args), self.__dict__
 
 
 class PrepareError(PipelineError):
