@@ -125,7 +125,7 @@ class Lifecycle:
         self.pause_instruction = None  # the router's Pause of the current pause, if any
         self.generation = _next_generation(run_id)
         self.lock = threading.Lock()
-        self.abort_event: asyncio.Event | None = None  # set on the loop when an abort must stop a wait
+        self.abort_event: asyncio.Future | None = None  # done on the loop when an abort must stop a wait
         self.default_executor = "inline"  # where sync steps run when no executor= says: "thread" under start()
 
     @property
@@ -159,9 +159,9 @@ class Lifecycle:
     def bind(self) -> None:
         """The task now driving (abort cancels its awaited user code, and stops waits on executors)."""
         self.task = asyncio.current_task()
-        self.abort_event = asyncio.Event()
+        self.abort_event = self.loop.create_future()
         if self.signal.aborted:  # aborted between claim and the first step
-            self.abort_event.set()
+            self.abort_event.set_result(True)
 
     def release(self) -> None:
         """The drive is over (whatever its outcome)."""
@@ -203,8 +203,8 @@ class Lifecycle:
         """On the loop: stop drive ``attempt``'s wait for user code, if it is still that drive."""
         if attempt != self.attempt or not self.active or not self.signal.aborted:
             return
-        if self.abort_event is not None:
-            self.abort_event.set()  # a step on a thread or executor: stop waiting for it
+        if self.abort_event is not None and not self.abort_event.done():
+            self.abort_event.set_result(True)  # a step on a thread or executor: stop waiting for it
         task = self.task
         if self.cancellable and task is not None and not task.done():
             task.cancel()

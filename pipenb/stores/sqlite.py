@@ -22,291 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
-import sqlite3
 import threading
-import zlib
 from typing import Any, Callable, Iterator, Mapping
 
-from ..core.checkpoints import PipelineCheckpoint
 from ..core.errors import StoreError
-from ..core.state import EMPTY, PIPELINE_DATA_KEY, FrozenDict, is_mapping, merge
+from ..core.state import EMPTY, FrozenDict, is_mapping, merge
 from ..core.listeners import Listeners
 from ..core.store import ProviderBase, StoreBase
 
-SCHEMA_VERSION = 1
-"""The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column)."""
-
-_CREATE = """
-CREATE TABLE IF NOT EXISTS pipenb_state (
-    run_id TEXT NOT NULL,
-    key    TEXT NOT NULL,
-    value  BLOB NOT NULL,
-    kind   INTEGER NOT NULL DEFAULT 0,   -- 0: pickled, 1: raw bytes (no pickling, no extra copy)
-    crc    INTEGER,                      -- zlib.crc32(value); NULL for rows of schema 0 (read unchecked)
-    PRIMARY KEY (run_id, key)
-) WITHOUT ROWID
-"""
-
-_PICKLED, _RAW = 0, 1
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def _type_name(value: object) -> str:
-    t = type(value)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
-
-
-def _a(name: str) -> str:
-    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
-
-
-def _unpicklable_part(value: object, where: str, depth: int = 0) -> tuple[str, object] | None:
-    """The innermost part of ``value`` that does not pickle, as (its path, it); None if none is found."""
-    if depth < 50:
-        if is_mapping(value) or isinstance(value, dict):
-            items = value.items()
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            items = enumerate(value)
-        else:
-            items = ()
-        for k, v in items:
-            try:
-                pickle.dumps(v, protocol=pickle.HIGHEST_PROTOCOL)
-            except Exception:
-                found = _unpicklable_part(v, f"{where}[{k!r}]", depth + 1)
-                return found if found is not None else (f"{where}[{k!r}]", v)
-    return None
-
-
-def _unpicklable(run_id: str, key: str, value: object, exc: BaseException) -> StoreError:
-    part = _unpicklable_part(value, key)
-    if part is None:
-        what = _type_name(value)
-    else:
-        what = f"{_type_name(part[1])} (at {part[0]})"
-    return StoreError(f"run {run_id}: key {key!r} holds {_a(what)} that cannot be pickled, so the commit was not "
-                      f"kept: {type(exc).__name__}: {exc}")
-
-
-def _check_location(path: str) -> bool:
-    """Refuse a path that can never hold the database; returns whether the file exists already."""
-    if not path:
-        raise StoreError("SQLite store path is empty")
-    if path == ":memory:":
-        return False
-    full = os.path.abspath(path)
-    if os.path.isdir(full):
-        raise StoreError(f"SQLite store {path!r}: that path is a directory, not a file")
-    if os.path.lexists(full):
-        return True
-    parent = os.path.dirname(full)
-    ancestor = parent
-    while not os.path.lexists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise StoreError(f"SQLite store {path!r}: {ancestor!r} is not a directory")
-    if ancestor != parent:
-        raise StoreError(f"SQLite store {path!r}: the directory {parent!r} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StoreError(f"SQLite store {path!r}: cannot create the database file: "
-                         f"the directory {parent!r} is not writable")
-    return False
-
-
-class _Database:
-    """One connection per file per process, shared by that file's run stores."""
-
-    def __init__(self, path: str, timeout: float):
-        self.path = path
-        self.lock = threading.RLock()
-        existed = _check_location(path)
-        # The file's identity when opened: a commit checks the path still leads
-        # to it (SQLite would go on writing to a deleted file without a word).
-        self.stat_path = os.path.abspath(path)
-        self.identity: tuple[int, int] | None = None  # None: not a file (":memory:")
-        self.closed = False
-        try:
-            self.conn = sqlite3.connect(path, timeout=timeout, check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self.open_error(exc, existed) from exc
-        try:
-            # Big pages and memory-mapped reads: states hold large blobs (arrays, frames, bytes).
-            # page_size only takes effect on a new file, before WAL is switched on.
-            self.conn.execute("PRAGMA page_size=65536")
-            self.conn.execute("PRAGMA mmap_size=268435456")
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.migrate()
-            if path != ":memory:":
-                st = os.stat(self.stat_path)
-                self.identity = (st.st_dev, st.st_ino)
-        except BaseException as exc:
-            self.conn.close()
-            if isinstance(exc, sqlite3.Error):
-                raise self.open_error(exc, existed) from exc
-            if isinstance(exc, OSError):
-                raise StoreError(f"SQLite store {path!r}: cannot stat the file after opening it: {exc}") from exc
-            raise
-
-    def open_error(self, exc: sqlite3.Error, existed: bool) -> StoreError:
-        path = self.path
-        if getattr(exc, "sqlite_errorcode", None) == 26 or "not a database" in str(exc):  # SQLITE_NOTADB
-            try:
-                with open(path, "rb") as f:
-                    head = f.read(16)
-            except OSError:
-                head = b""
-            if head != _SQLITE_MAGIC:
-                return StoreError(f"SQLite store {path!r}: the file is not a SQLite database "
-                                  f"(it starts with {head!r}): {type(exc).__name__}: {exc}")
-        if not existed:
-            return StoreError(f"SQLite store {path!r}: cannot create the database file in "
-                              f"{os.path.dirname(os.path.abspath(path))!r}: {type(exc).__name__}: {exc}")
-        return StoreError(f"cannot open SQLite store {path!r}: {type(exc).__name__}: {exc}")
-
-    def migrate(self) -> None:
-        """Bring the file to ``SCHEMA_VERSION``; refuse a file written by a newer pipenb."""
-        conn = self.conn
-        if self.version() == SCHEMA_VERSION:
-            return  # the usual case: nothing to write (a read-only file opens too)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = self.version()  # again: another process may have migrated meanwhile
-            if version < SCHEMA_VERSION:
-                conn.execute(_CREATE)
-                columns = {row[1] for row in conn.execute("PRAGMA table_info(pipenb_state)")}
-                if "crc" not in columns:
-                    conn.execute("ALTER TABLE pipenb_state ADD COLUMN crc INTEGER")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def version(self) -> int:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"SQLite store {self.path!r} was written by a newer pipenb (schema version {version}; "
-                             f"this pipenb knows up to {SCHEMA_VERSION}); upgrade pipenb to open it")
-        return version
-
-    def error(self, what: str, exc: BaseException) -> StoreError:
-        return StoreError(f"SQLite store {self.path!r}: {what} failed: {type(exc).__name__}: {exc}")
-
-    def check_file(self, what: str) -> None:
-        """Refuse to go on if the path no longer leads to the file that was opened (~1 µs: one stat)."""
-        if self.closed:
-            raise StoreError(f"SQLite store {self.path!r}: {what} refused: the store was closed")
-        if self.identity is None:
-            return
-        try:
-            st = os.stat(self.stat_path)
-        except OSError as exc:
-            raise StoreError(
-                f"SQLite store {self.path!r}: {what} refused: the file is gone from its path ({exc.strerror}); "
-                f"was it or its directory removed? Nothing was written"
-            ) from None
-        if (st.st_dev, st.st_ino) != self.identity:
-            raise StoreError(
-                f"SQLite store {self.path!r}: {what} refused: the file at that path was replaced since the store "
-                f"opened it (deleted or moved, then a new file made there). Nothing was written"
-            )
-
-    def load(self, run_id: str) -> FrozenDict:
-        with self.lock:
-            self.check_file(f"reading run {run_id}")
-            try:
-                # CAST: a row damaged into TEXT still comes back as its bytes (and fails its checksum).
-                rows = self.conn.execute(
-                    "SELECT key, CAST(value AS BLOB), kind, crc FROM pipenb_state WHERE run_id = ?", (run_id,)
-                ).fetchall()
-            except sqlite3.Error as exc:
-                raise self.error(f"reading run {run_id}", exc) from exc
-        state = {}
-        for key, blob, kind, crc in rows:
-            if crc is not None and zlib.crc32(blob) != crc:
-                raise StoreError(
-                    f"SQLite store {self.path!r}: run {run_id}: key {key!r} is corrupt (checksum mismatch over its "
-                    f"{len(blob)} stored bytes); the file was damaged or changed outside pipenb"
-                )
-            if kind == _RAW:
-                state[key] = blob
-                continue
-            try:
-                state[key] = pickle.loads(blob)
-            except Exception as exc:
-                raise StoreError(
-                    f"SQLite store {self.path!r}: run {run_id}: cannot unpickle key {key!r}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-        if PIPELINE_DATA_KEY in state:
-            self.check_pipeline_data(run_id, state[PIPELINE_DATA_KEY])
-        return FrozenDict(state)
-
-    def check_pipeline_data(self, run_id: str, data: object) -> None:
-        """The engine reads its reserved key without checks: refuse a row it did not write."""
-        if not is_mapping(data):
-            raise StoreError(
-                f"run {run_id}: stored {PIPELINE_DATA_KEY} is {_a(_type_name(data))}, not the engine's mapping; "
-                f"the file was changed outside pipenb ({self.path!r})"
-            )
-        cp = data.get("checkpoint")
-        if cp is not None and not isinstance(cp, PipelineCheckpoint):
-            raise StoreError(
-                f"run {run_id}: stored {PIPELINE_DATA_KEY}['checkpoint'] is {_a(_type_name(cp))}, not a "
-                f"PipelineCheckpoint; the file was changed outside pipenb ({self.path!r})"
-            )
-
-    def write(self, run_id: str, state: Mapping, keys) -> None:
-        upserts, deletes = [], []
-        for key in keys:
-            if key in state:
-                value = state[key]
-                if type(value) is bytes:
-                    blob, kind = value, _RAW
-                else:
-                    try:
-                        blob, kind = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), _PICKLED
-                    except Exception as exc:
-                        raise _unpicklable(run_id, key, value, exc) from exc
-                upserts.append((run_id, key, blob, kind, zlib.crc32(blob)))
-            else:
-                deletes.append((run_id, key))
-        with self.lock:
-            self.check_file(f"commit for run {run_id}")
-            conn = self.conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if upserts:
-                        conn.executemany(
-                            "INSERT OR REPLACE INTO pipenb_state (run_id, key, value, kind, crc) VALUES (?, ?, ?, ?, ?)",
-                            upserts,
-                        )
-                    if deletes:
-                        conn.executemany("DELETE FROM pipenb_state WHERE run_id = ? AND key = ?", deletes)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise self.error(f"commit for run {run_id}", exc) from exc
-
-    def run_ids(self) -> list[str]:
-        with self.lock:
-            self.check_file("listing runs")
-            try:
-                return [r[0] for r in self.conn.execute("SELECT DISTINCT run_id FROM pipenb_state ORDER BY run_id")]
-            except sqlite3.Error as exc:
-                raise self.error("listing runs", exc) from exc
-
-    def close(self) -> None:
-        with self.lock:
-            self.closed = True
-            self.conn.close()
+from .sqlite_file import SCHEMA_VERSION, Database, article, check_location, type_name, unpicklable  # noqa: F401
 
 
 class SqliteStore(StoreBase):
@@ -314,10 +38,10 @@ class SqliteStore(StoreBase):
 
     durable = True
 
-    def __init__(self, path: str | os.PathLike, run_id: str, *, timeout: float = 5.0, _db: _Database | None = None):
+    def __init__(self, path: str | os.PathLike, run_id: str, *, timeout: float = 5.0, _db: Database | None = None):
         self.path = os.fspath(path)
         self.run_id = run_id
-        self._db = _db if _db is not None else _Database(self.path, timeout)
+        self._db = _db if _db is not None else Database(self.path, timeout)
         self._state = self._db.load(run_id) or EMPTY
         self._dirty: set[str] = set()
         self._lock = threading.RLock()
@@ -353,7 +77,7 @@ class SqliteStore(StoreBase):
         if isinstance(key, str):
             return
         raise StoreError(
-            f"run {self.run_id}: key {key!r} is {_a(type(key).__name__)}; top-level keys of a SqliteStore state must "
+            f"run {self.run_id}: key {key!r} is {article(type(key).__name__)}; top-level keys of a SqliteStore state must "
             f"be str (each is a row keyed by text, so {key!r} would come back as {str(key)!r}). Nothing was kept"
         )
 
@@ -418,15 +142,15 @@ class SqliteStoreFactory(ProviderBase):
     def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0):
         self.path = os.fspath(path)
         self.timeout = timeout
-        self._db: _Database | None = None
+        self._db: Database | None = None
         self._lock = threading.Lock()
-        if not _check_location(self.path):
-            self._db = _Database(self.path, timeout)
+        if not check_location(self.path):
+            self._db = Database(self.path, timeout)
 
-    def _database(self) -> _Database:
+    def _database(self) -> Database:
         with self._lock:
             if self._db is None:
-                self._db = _Database(self.path, self.timeout)
+                self._db = Database(self.path, self.timeout)
             return self._db
 
     def __call__(self, run_id: str) -> SqliteStore:
