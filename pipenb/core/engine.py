@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint
 from .checkpoints import router_only as stored_router_only
-from .errors import AbortedError, PipelineError, RoutingError, StoreError
+from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
 from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import END, Pause, check_decision, where
-from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
+from .state import PIPELINE_DATA_KEY
+from .commit import commit_stage
 from .steps import StepRunner
 
 if TYPE_CHECKING:
@@ -102,15 +103,6 @@ class Engine:
             return Outcome(life.status, error=exc)
         return Outcome(status)
 
-    async def _emit(self, pending) -> None:
-        """Await what an emit returned (async listeners): abort may interrupt it."""
-        life = self.life
-        life.cancellable = True
-        try:
-            await pending
-        finally:
-            life.cancellable = False
-
     # -- a pipeline level ---------------------------------------------------
     async def _level(self, pipe: Pipeline, parent_path: tuple, prefix: tuple, entry: tuple, resumed: bool,
                      after: tuple | None) -> str:
@@ -126,7 +118,7 @@ class Engine:
                                              entry="/".join(entry) if entry else pipe.ordered[0].id,
                                              state=self.view(), resumed=resumed)
                 if pending is not None:
-                    await self._emit(pending)
+                    await self.life.interruptible(pending)
             idx = pipe.position[entry[0]] if entry else 0
             sub_entry = entry[1:] if entry else ()
             count = 0
@@ -275,7 +267,7 @@ class Engine:
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
-                await self._emit(pending)
+                await self.life.interruptible(pending)
         try:
             if stage.pipeline is not None:
                 if self._router_only == addr:
@@ -315,7 +307,13 @@ class Engine:
                 elif nxt:
                     cp = self._checkpoint(nxt, stage)
                 clear = nxt == ()
-            self._commit(patches, cp, addr, snapshot, working, clear, router_only)
+            before = self.store.get()
+            try:
+                commit_stage(self.store, self.run_id, addr, patches, cp, snapshot, working, clear, router_only)
+            except BaseException as exc:
+                if not isinstance(exc, Exception) and self.store.get() is not before:
+                    self._landed = addr  # interrupted after the commit reached the store
+                raise
             self.routing_after_sub = None
         except _PauseSignal as sig:
             if "stage:paused" in bus.heard:
@@ -353,7 +351,7 @@ class Engine:
             pending = bus.stage_success(path, stage_id=stage.id, results=results, next=decision,
                                         duration=duration)
             if pending is not None:
-                await self._emit(pending)
+                await self.life.interruptible(pending)
         return decision
 
     @staticmethod
@@ -366,42 +364,6 @@ class Engine:
         i = pipe.position[stage.id] + 1
         return addr[:-1] + (pipe.ordered[i].id,) if i < len(pipe.ordered) else after
 
-    def _commit(self, patches, cp, addr, snapshot, working, clear=False, router_only=False) -> None:
-        """Write a stage's patches (and checkpoint, or its removal) in one transaction."""
-        if not patches and cp is None and not clear:
-            return
-        store = self.store
-        try:
-            # Fast path: the stage's merged state *is* the new state (plus the
-            # engine's key); swap it in if nothing else wrote meanwhile, instead
-            # of merging every patch a second time.
-            if snapshot is not None:
-                if cp is not None:
-                    reserved = FrozenDict(checkpoint=cp, router_only=True) if router_only else FrozenDict(checkpoint=cp)
-                else:
-                    reserved = None if clear else snapshot.get(PIPELINE_DATA_KEY)
-                new = working if reserved is None else with_key(working, PIPELINE_DATA_KEY, reserved)
-                if store.compare_and_set(snapshot, new):
-                    return
-            before = store.get()
-            try:
-                with store.transaction():
-                    for patch in patches:
-                        store.set(patch)
-                    if cp is not None or clear:
-                        store.set(checkpoint_patch(cp, router_only))
-            except BaseException as exc:
-                if not isinstance(exc, Exception) and store.get() is not before:
-                    self._landed = addr  # interrupted after the commit reached the store
-                raise
-        except PipelineError:
-            raise
-        except Exception as exc:
-            raise StoreError(
-                f"run {self.run_id}: commit of stage {'/'.join(addr)!r} failed, nothing of it was kept: "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
-
     def _route(self, pipe: Pipeline, stage: Stage, working, results):
         try:
             if stage.router_nargs == 2:
@@ -412,17 +374,13 @@ class Engine:
                                stage_id=stage.id) from exc
 
     async def _await_route(self, pipe: Pipeline, stage: Stage, pending):
-        life = self.life
-        life.cancellable = True
         try:
-            return await pending
+            return await self.life.interruptible(pending)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             raise RoutingError(f"{where(pipe, stage)} raised {type(exc).__name__}: {exc}",
                                stage_id=stage.id) from exc
-        finally:
-            life.cancellable = False
 
 
 def _combined(patches: list) -> Any:

@@ -209,6 +209,14 @@ class Lifecycle:
         if self.cancellable and task is not None and not task.done():
             task.cancel()
 
+    async def interruptible(self, awaitable):
+        """Await user code (an async step, router or listener) that an abort may cancel."""
+        self.cancellable = True
+        try:
+            return await awaitable
+        finally:
+            self.cancellable = False
+
     def uncancel(self) -> None:
         task = self.task
         if task is not None and hasattr(task, "uncancel"):  # Python 3.11+

@@ -92,18 +92,14 @@ class StepRunner:
         if "step:start" in bus.heard:
             pending = bus.step_start(path, stage_id=stage.id, step_id=step.id)
             if pending is not None:
-                await self._listen(pending)
+                await self.life.interruptible(pending)
         t0 = _perf()
         progress = Progress(bus, path, stage.id, step.id, life)
         try:
             if ex is None or ex == "inline":
                 out = self._call(step, stage, path, working, progress)
                 if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
-                    life.cancellable = True
-                    try:
-                        out = await out
-                    finally:
-                        life.cancellable = False
+                    out = await life.interruptible(out)
             else:
                 out = await self._hop(executors.call, ex, self._remote_call if not executors.is_local(ex)
                                       else self._call, self._args(step, stage, path, working, progress, ex),
@@ -125,7 +121,7 @@ class StepRunner:
             pending = bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=results[step.id],
                                        duration=_perf() - t0)
             if pending is not None:
-                await self._listen(pending)
+                await self.life.interruptible(pending)
         return working
 
     def _args(self, step, stage, path, working, progress, ex) -> tuple:
@@ -245,13 +241,6 @@ class StepRunner:
             if pending is not None:
                 await pending
 
-    async def _listen(self, pending) -> None:
-        life = self.life
-        life.cancellable = True
-        try:
-            await pending
-        finally:
-            life.cancellable = False
 
 
 def _deliver(pending: Any, life) -> None:
