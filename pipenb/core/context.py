@@ -61,6 +61,10 @@ class RunContext:
 
     @property
     def state(self):
+        """The user state now (without the engine's reserved key)."""
+        return self._user_state()
+
+    def _user_state(self):
         snap = self.store.get()
         if snap is not self._view_src:
             self._view, self._view_src = user_view(snap), snap
@@ -157,7 +161,7 @@ class RunContext:
         life.bind()
         engine = Engine(run_id=self.run_id, pipeline=self.pipeline, store=self.store, bus=self._bus, life=life,
                         artifacts=self.artifacts, history=self._history, logger=self.logger,
-                        view=lambda: self.state, breakpoints=self.breakpoints, executor=self._executor,
+                        view=self._user_state, breakpoints=self.breakpoints, executor=self._executor,
                         default_executor=life.default_executor)
         try:
             outcome = await engine.run()

@@ -338,7 +338,7 @@ class Engine:
                 life.step_budget -= 1
             if self.history is not None:
                 self.history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1
-                                 else _combined(patches), decision, started, duration, self.view())
+                                 else _combined(patches), decision, started, duration, working)
         if results:
             self.artifacts.record(key + "/", results)
         if type(decision) is Pause:

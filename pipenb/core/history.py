@@ -14,38 +14,32 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from .state import EMPTY, is_mapping
 
 EDIT = " (edit)"
 
 
-class StageRecord:
+class StageRecord(NamedTuple):
     """One committed stage (or edit): where, what it wrote, what it decided, when, and the state after."""
 
-    __slots__ = ("seq", "address", "stage_id", "label", "patch", "decision", "started", "duration", "state")
-
-    def __init__(self, seq, address, stage_id, label, patch, decision, started, duration, state):
-        self.seq = seq
-        self.address = address
-        self.stage_id = stage_id
-        self.label = label
-        self.patch = patch
-        self.decision = decision
-        self.started = started
-        self.duration = duration
-        self.state = state
+    seq: int
+    address: str
+    stage_id: str | None
+    label: str
+    patch: Any
+    decision: Any
+    started: float
+    duration: float
+    state: Any
 
     @property
     def is_edit(self) -> bool:
         return self.stage_id is None
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, StageRecord) and all(getattr(self, f) == getattr(other, f) for f in self.__slots__)
 
-    def __repr__(self) -> str:
-        return f"StageRecord(seq={self.seq}, address={self.address!r}, decision={self.decision!r})"
+_STATE = 8  # a record's state, by position: records are kept as plain tuples and typed when read
 
 
 @dataclass(frozen=True)
@@ -108,11 +102,11 @@ class History(Sequence):
     """A run's records, oldest first (read-only). ``limit`` keeps only the last N."""
 
     def __init__(self, initial=EMPTY, limit: int | None = None, records=()):
-        self._records: deque[StageRecord] = deque(records, maxlen=limit)
+        self._records: deque[tuple] = deque((tuple(r) for r in records), maxlen=limit)
         self._base = initial      # the state before the oldest record kept
         self.initial = initial    # the state the run started with
         self.limit = limit
-        self._seq = self._records[-1].seq + 1 if self._records else 0
+        self._seq = self._records[-1][0] + 1 if self._records else 0
 
     # -- written by the engine and the context ------------------------------
     def add(self, address: str, stage_id, label, patch, decision, started: float, duration: float, state) -> None:
@@ -120,8 +114,8 @@ class History(Sequence):
         if records.maxlen is not None and len(records) == records.maxlen:
             if records.maxlen == 0:
                 return
-            self._base = records[0].state
-        records.append(StageRecord(self._seq, address, stage_id, label, patch, decision, started, duration, state))
+            self._base = records[0][_STATE]
+        records.append((self._seq, address, stage_id, label, patch, decision, started, duration, state))
         self._seq += 1
 
     # -- reading --------------------------------------------------------------
@@ -130,11 +124,11 @@ class History(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return list(self._records)[index]
-        return self._records[self._index(index)]
+            return [StageRecord._make(r) for r in list(self._records)[index]]
+        return StageRecord._make(self._records[self._index(index)])
 
     def __iter__(self) -> Iterator[StageRecord]:
-        return iter(list(self._records))
+        return iter([StageRecord._make(r) for r in self._records])
 
     def _index(self, index) -> int:
         n = len(self._records)
@@ -147,34 +141,34 @@ class History(Sequence):
 
     def state_before(self, index: int):
         i = self._index(index)
-        return self._records[i - 1].state if i > 0 else self._base
+        return self._records[i - 1][_STATE] if i > 0 else self._base
 
     def diff(self, index: int) -> StateDiff:
         i = self._index(index)
-        return diff_states(self.state_before(i), self._records[i].state)
+        return diff_states(self.state_before(i), self._records[i][_STATE])
 
     def last_index(self, address: str) -> int | None:
         """Index of the last record of the stage at ``address`` (``"train/fit"``), None if never reached."""
         for i in range(len(self._records) - 1, -1, -1):
-            if self._records[i].address == address:
+            if self._records[i][1] == address:
                 return i
         return None
 
     def addresses(self) -> set[str]:
         """The stages that committed at least once (edits excluded)."""
-        return {r.address for r in self._records if r.stage_id is not None}
+        return {r[1] for r in self._records if r[2] is not None}
 
     def dataframe(self):
         import pandas as pd
 
         rows = []
-        for i, r in enumerate(self._records):
+        for i, r in enumerate(self):
             rows.append({"seq": r.seq, "address": r.address, "label": r.label, "started": r.started,
                          "duration": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
         return pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
 
     def __repr__(self) -> str:
-        tail = ", ".join(r.address for r in list(self._records)[-5:])
+        tail = ", ".join(r[1] for r in list(self._records)[-5:])
         return f"<History {len(self._records)} records{': … ' + tail if tail else ''}>"
 
 
