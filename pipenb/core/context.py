@@ -21,6 +21,7 @@ from .artifacts import ArtifactContainer
 from .bus import EventBus
 from .checkpoints import read_checkpoint
 from .engine import Engine
+from .steps import StepRunner
 from .errors import PipelineError
 from .history import EDIT, History
 from .lifecycle import PAUSED, PREPARED, Lifecycle, can_edit, check_timeout
@@ -45,7 +46,8 @@ class RunContext:
         self.lifecycle = Lifecycle(run_id, status, entry, router_only)
         self._bus = EventBus(run_id, logger)
         self._history = history
-        self._executor = executor
+        self._steps = StepRunner(run_id=run_id, bus=self._bus, life=self.lifecycle, artifacts=self.artifacts,
+                                 logger=logger, factory_executor=executor)
         self._on_finish = on_finish
         self._view_src = None
         self._view = None
@@ -161,8 +163,8 @@ class RunContext:
         life.bind()
         engine = Engine(run_id=self.run_id, pipeline=self.pipeline, store=self.store, bus=self._bus, life=life,
                         artifacts=self.artifacts, history=self._history, logger=self.logger,
-                        view=self._user_state, breakpoints=self.breakpoints, executor=self._executor,
-                        default_executor=life.default_executor)
+                        view=self._user_state, breakpoints=self.breakpoints,
+                        steps=self._steps.for_drive(life.default_executor))
         try:
             outcome = await engine.run()
         finally:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint
@@ -25,9 +24,9 @@ from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import END, Pause, check_decision, where
 from .state import PIPELINE_DATA_KEY
 from .commit import commit_stage
-from .steps import StepRunner
 
 if TYPE_CHECKING:
+    from .steps import StepRunner
     from .definitions import Pipeline, Stage
 
 _perf = time.perf_counter
@@ -35,13 +34,15 @@ _now = time.time
 _YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
 
 
-@dataclass(frozen=True)
 class Outcome:
     """How a drive ended: completed/terminated/paused (with its checkpoint), or failed/aborted (with the error)."""
 
-    status: str
-    checkpoint: PipelineCheckpoint | None = None
-    error: PipelineError | None = None
+    __slots__ = ("status", "checkpoint", "error")
+
+    def __init__(self, status: str, checkpoint: PipelineCheckpoint | None = None, error: PipelineError | None = None):
+        self.status = status
+        self.checkpoint = checkpoint
+        self.error = error
 
 
 class _RouterOnly(tuple):
@@ -64,7 +65,7 @@ class Engine:
                  "_landed")
 
     def __init__(self, *, run_id, pipeline, store, bus, life, artifacts, history, logger, view, breakpoints,
-                 executor=None, default_executor: str = "inline"):
+                 steps: StepRunner):
         self.run_id = run_id
         self.pipeline = pipeline
         self.store = store
@@ -75,8 +76,7 @@ class Engine:
         self.logger = logger
         self.view = view                # () -> the user state now (cached per store snapshot)
         self.breakpoints = breakpoints  # the context's live set of stage addresses
-        self.steps = StepRunner(run_id=run_id, bus=bus, life=life, artifacts=artifacts, logger=logger,
-                                factory_executor=executor, default=default_executor)
+        self.steps = steps
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._durable = store.durable
@@ -263,7 +263,7 @@ class Engine:
             path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
         life.cursor = addr
         t0 = _perf()
-        started = _now()
+        started = _now() if self.history is not None else 0.0
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
@@ -307,11 +307,10 @@ class Engine:
                 elif nxt:
                     cp = self._checkpoint(nxt, stage)
                 clear = nxt == ()
-            before = self.store.get()
             try:
                 commit_stage(self.store, self.run_id, addr, patches, cp, snapshot, working, clear, router_only)
             except BaseException as exc:
-                if not isinstance(exc, Exception) and self.store.get() is not before:
+                if not isinstance(exc, Exception) and snapshot is not None and self.store.get() is not snapshot:
                     self._landed = addr  # interrupted after the commit reached the store
                 raise
             self.routing_after_sub = None

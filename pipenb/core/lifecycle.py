@@ -157,11 +157,18 @@ class Lifecycle:
             return None
 
     def bind(self) -> None:
-        """The task now driving (abort cancels its awaited user code, and stops waits on executors)."""
+        """The task now driving (abort cancels its awaited user code)."""
         self.task = asyncio.current_task()
-        self.abort_event = self.loop.create_future()
-        if self.signal.aborted:  # aborted between claim and the first step
-            self.abort_event.set_result(True)
+        self.abort_event = None
+
+    def abort_future(self) -> asyncio.Future:
+        """On the loop: a future that is done once this drive is aborted (executors stop waiting on it)."""
+        fut = self.abort_event
+        if fut is None:
+            fut = self.abort_event = self.loop.create_future()
+            if self.signal.aborted:
+                fut.set_result(True)
+        return fut
 
     def release(self) -> None:
         """The drive is over (whatever its outcome)."""

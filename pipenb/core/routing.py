@@ -30,8 +30,11 @@ class Pause:
     def __post_init__(self):
         if not isinstance(self.stage_id, str) or not self.stage_id:
             raise TypeError(f"Pause needs a stage id (non-empty str), got {self.stage_id!r}")
+        t = self.timeout
+        if t is None or (type(t) is int or type(t) is float) and t >= 0:  # nan fails t >= 0
+            return
         try:
-            check_timeout(self.timeout, f"Pause({self.stage_id!r}) timeout")
+            check_timeout(t, f"Pause({self.stage_id!r}) timeout")
         except ValueError as exc:
             raise TypeError(str(exc)) from None
 

@@ -35,19 +35,26 @@ _INLINE, _POOL, _EACH = 0, 1, 2  # how a stage's steps run
 
 
 class StepRunner:
-    """Runs the steps of a drive's stages; one per drive."""
+    """Runs the steps of a run's stages (one per context; ``for_drive`` sets each drive's default)."""
 
     __slots__ = ("run_id", "bus", "life", "artifacts", "logger", "factory_executor", "default", "_plans")
 
-    def __init__(self, *, run_id, bus, life, artifacts, logger, factory_executor, default: str):
+    def __init__(self, *, run_id, bus, life, artifacts, logger, factory_executor):
         self.run_id = run_id
         self.bus = bus
         self.life = life
         self.artifacts = artifacts
         self.logger = logger
         self.factory_executor = factory_executor
-        self.default = default
+        self.default = "inline"
         self._plans: dict[int, tuple] = {}
+
+    def for_drive(self, default: str) -> StepRunner:
+        """Ready for a drive whose sync steps default to ``default`` ("inline" or "thread")."""
+        if default != self.default:
+            self.default = default
+            self._plans = {}
+        return self
 
     def _plan(self, stage: Stage) -> tuple | None:
         """(mode, executor per step) for a stage, worked out once per drive; None: all inline."""
@@ -68,13 +75,16 @@ class StepRunner:
             plan = self._plans[id(stage)] = (mode, where, stage)  # the stage keeps id() unique meanwhile
         return plan
 
-    async def run(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple, working):
-        """The stage's (patches, results, working state); raises StepError / AbortedError."""
+    def run(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple, working):
+        """Awaitable of the stage's (patches, results, working state); raises StepError / AbortedError."""
         plan = self._plan(stage)
+        if plan is None:
+            return self._inline(pipe, stage, path, addr, working)
+        return self._planned(plan, pipe, stage, path, addr, working)
+
+    async def _planned(self, plan, pipe, stage, path, addr, working):
         patches: list = []
         results: dict = {}
-        if plan is None:
-            return await self._inline(pipe, stage, path, addr, working)
         mode, where, _ = plan
         if mode == _POOL:
             return await self._hop(executors.call, "thread", self._sync_steps, (pipe, stage, path, addr, working),
@@ -204,7 +214,7 @@ class StepRunner:
             else f"stage {stage.id!r}"
         try:
             return await call(ex, fn, args, where=label, stage_id=stage.id, step_id=step.id,
-                              abort_event=life.abort_event)
+                              abort_event=life.abort_future())
         except executors.Abandoned as exc:
             if exc.late is not None:
                 exc.late.add_done_callback(lambda fut, what=label: self._dropped(what, fut))
