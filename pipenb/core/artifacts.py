@@ -17,23 +17,44 @@ _MISSING = object()
 
 
 class ArtifactContainer:
-    __slots__ = ("_items", "_lock")
+    """``keep_log``: also keep every write in order, so ``as_of(mark)`` can give the
+    artifacts as they were at an earlier point (forks of a run with history)."""
 
-    def __init__(self, items: dict | None = None):
+    __slots__ = ("_items", "_lock", "_log")
+
+    def __init__(self, items: dict | None = None, keep_log: bool = False):
         self._items: dict[str, Any] = dict(items or {})
         self._lock = threading.Lock()
+        self._log: list | None = list(self._items.items()) if keep_log else None
 
     def put(self, key: str, value: Any) -> None:
         if not isinstance(key, str) or not key:
             raise TypeError(f"artifact key must be a non-empty str, got {key!r}")
         with self._lock:
             self._items[key] = value
+            if self._log is not None:
+                self._log.append((key, value))
 
     def record(self, prefix: str, outputs: dict) -> None:
         """Record a stage's step outputs under ``prefix + step_id`` (the engine's hot path)."""
         items = self._items
+        log = self._log
         for step_id, patch in outputs.items():
             items[prefix + step_id] = patch
+            if log is not None:
+                log.append((prefix + step_id, patch))
+
+    def mark(self) -> int:
+        """A point in this container's writes, for ``as_of`` (0 when it keeps no log)."""
+        return len(self._log) if self._log is not None else 0
+
+    def as_of(self, mark: int) -> ArtifactContainer:
+        """A new container holding what this one held at ``mark`` (the objects shared, not copied)."""
+        if self._log is None:
+            return ArtifactContainer(self._items, keep_log=False)
+        with self._lock:
+            writes = self._log[:mark]
+        return ArtifactContainer(dict(writes), keep_log=True)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._items.get(key, default)
@@ -65,12 +86,12 @@ class ArtifactContainer:
             return {"version": BUNDLE_VERSION, "artifacts": dict(self._items)}
 
     @classmethod
-    def from_bundle(cls, bundle: dict | None) -> ArtifactContainer:
+    def from_bundle(cls, bundle: dict | None, keep_log: bool = False) -> ArtifactContainer:
         if bundle is None:
-            return cls()
+            return cls(keep_log=keep_log)
         if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION:
             raise ValueError(f"not an artifact bundle of version {BUNDLE_VERSION}: {type(bundle).__name__}")
-        return cls(bundle["artifacts"])
+        return cls(bundle["artifacts"], keep_log=keep_log)
 
     def __repr__(self) -> str:
         return f"ArtifactContainer({len(self._items)} items: {', '.join(list(self._items)[:5])})"

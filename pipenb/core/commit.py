@@ -15,16 +15,17 @@ from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
 
 
 def commit_stage(store, run_id: str, addr: tuple, patches, cp: PipelineCheckpoint | None, snapshot, working,
-                 clear: bool = False, router_only: bool = False) -> None:
-    """Write a stage's patches and its checkpoint (or the checkpoint's removal, ``clear``) together.
+                 clear: bool = False, router_only: bool = False, row: tuple | None = None) -> None:
+    """Write a stage's patches and its checkpoint (or the checkpoint's removal, ``clear``) together,
+    with its history ``row`` when the store keeps history.
 
     ``snapshot`` is the store state the stage built ``working`` on (None when
     the stage ran no steps).
     """
-    if not patches and cp is None and not clear:
+    if not patches and cp is None and not clear and row is None:
         return
     try:
-        if snapshot is not None:
+        if snapshot is not None and row is None:
             if cp is not None:
                 reserved = FrozenDict(checkpoint=cp, router_only=True) if router_only else FrozenDict(checkpoint=cp)
             else:
@@ -37,6 +38,8 @@ def commit_stage(store, run_id: str, addr: tuple, patches, cp: PipelineCheckpoin
                 store.set(patch)
             if cp is not None or clear:
                 store.set(checkpoint_patch(cp, router_only))
+            if row is not None:
+                store.append_history(row)
     except Exception as exc:
         raise StoreError(
             f"run {run_id}: commit of stage {'/'.join(addr)!r} failed, nothing of it was kept: "

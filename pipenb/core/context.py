@@ -22,9 +22,9 @@ from .bus import EventBus
 from .checkpoints import read_checkpoint
 from .engine import Engine
 from .steps import StepRunner
-from .errors import PipelineError
+from .errors import PipelineError, ResumeError
 from .history import EDIT, History
-from .lifecycle import PAUSED, PREPARED, Lifecycle, can_edit, check_timeout
+from .lifecycle import PAUSED, PREPARED, RUNNING, Lifecycle, can_edit, check_timeout
 from .result import PipelineRunResult, Result
 from .state import PIPELINE_DATA_KEY, is_mapping, user_view
 
@@ -214,9 +214,38 @@ class RunContext:
                     f"run {self.run_id} is {life.status}; update_state works on a prepared, paused, "
                     f"failed or aborted run"
                 )
-            self.store.set(patch)
-        if self._history is not None:
-            self._history.add(self.position + EDIT, None, "edit", dict(patch), None, time.time(), 0.0, self.state)
+            history = self._history
+            if history is None:
+                self.store.set(patch)
+                return
+            row = (history.next_seq, self.position + EDIT, None, "edit", (dict(patch),), None, time.time(), 0.0)
+            with self.store.transaction():
+                self.store.set(patch)
+                if self.store.keeps_history:
+                    self.store.append_history(row)
+            history.add(row[1], None, "edit", dict(patch), None, row[6], 0.0, self.state, self.artifacts.mark())
+
+    def rebind(self, pipeline) -> None:
+        """Run ``pipeline`` (a newer definition with the same id) from where this run continues.
+
+        What ``factory.resume`` does when the cell defining the pipeline was
+        re-run: the next ``run()``/``step()`` executes the new step and router
+        functions. A ``ResumeError`` names the address the new definition
+        lacks (the context keeps its old one); a running context is never rebound.
+        """
+        if pipeline is self.pipeline or self.lifecycle.active or self.status == RUNNING:
+            return
+        if pipeline.id != self.pipeline_id:
+            raise ResumeError(f"run {self.run_id} belongs to pipeline {self.pipeline_id!r}, not {pipeline.id!r}")
+        try:
+            pipeline.resolve(self.lifecycle.cursor)
+        except KeyError as exc:
+            raise ResumeError(
+                f"run {self.run_id} continues at {self.position!r}, which the new definition of pipeline "
+                f"{pipeline.id!r} does not have ({exc.args[0]}); it keeps running the old definition"
+            ) from None
+        self.pipeline = pipeline
+        self._steps.replan()
 
     def call_soon(self, fn: Callable, *args) -> bool:
         """Run ``fn(*args)`` on the loop this run lives on, from any thread; False when it has none running."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint
 from .checkpoints import router_only as stored_router_only
@@ -24,6 +24,7 @@ from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import END, Pause, check_decision, where
 from .state import PIPELINE_DATA_KEY
 from .commit import commit_stage
+from .history import combined
 
 if TYPE_CHECKING:
     from .steps import StepRunner
@@ -61,7 +62,7 @@ class Engine:
     """Drives one root pipeline once; holds nothing between drives."""
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
-                 "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_router_only", "_paths", "routing_after_sub",
+                 "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_rows", "_router_only", "_paths", "routing_after_sub",
                  "_landed")
 
     def __init__(self, *, run_id, pipeline, store, bus, life, artifacts, history, logger, view, breakpoints,
@@ -80,6 +81,7 @@ class Engine:
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._durable = store.durable
+        self._rows = history is not None and store.keeps_history  # history rows persist with each commit
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
         self._router_only: tuple | None = life.cursor if life.router_only else None
         life.router_only = False
@@ -263,7 +265,9 @@ class Engine:
             path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
         life.cursor = addr
         t0 = _perf()
-        started = _now() if self.history is not None else 0.0
+        history = self.history
+        if history is not None:
+            started, mark = _now(), self.artifacts.mark()
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
@@ -307,8 +311,13 @@ class Engine:
                 elif nxt:
                     cp = self._checkpoint(nxt, stage)
                 clear = nxt == ()
+            row = None
+            if self._rows and stage.pipeline is None:  # the history row commits with the stage
+                row = (history.next_seq, "/".join(addr), stage.id, stage.label, tuple(patches), decision, started,
+                       _perf() - t0)
             try:
-                commit_stage(self.store, self.run_id, addr, patches, cp, snapshot, working, clear, router_only)
+                commit_stage(self.store, self.run_id, addr, patches, cp, snapshot, working, clear, router_only,
+                             row)
             except BaseException as exc:
                 if not isinstance(exc, Exception) and snapshot is not None and self.store.get() is not snapshot:
                     self._landed = addr  # interrupted after the commit reached the store
@@ -335,9 +344,9 @@ class Engine:
         if stage.pipeline is None:
             if life.step_budget is not None:
                 life.step_budget -= 1
-            if self.history is not None:
-                self.history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1
-                                 else _combined(patches), decision, started, duration, working)
+            if history is not None:
+                history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1 else combined(patches),
+                            decision, started, duration, working, mark)
         if results:
             self.artifacts.record(key + "/", results)
         if type(decision) is Pause:
@@ -380,13 +389,3 @@ class Engine:
         except Exception as exc:
             raise RoutingError(f"{where(pipe, stage)} raised {type(exc).__name__}: {exc}",
                                stage_id=stage.id) from exc
-
-
-def _combined(patches: list) -> Any:
-    """The patches of a stage's steps as one mapping, for its history record (None when it wrote nothing)."""
-    if not patches:
-        return None
-    out: dict = {}
-    for patch in patches:
-        out.update(patch)
-    return out

@@ -9,6 +9,7 @@ owns lives in its ``RunContext`` and its store, so a factory can be rebuilt
 from __future__ import annotations
 
 import inspect
+import time
 from typing import Any, Callable
 
 from .artifacts import ArtifactContainer
@@ -17,13 +18,13 @@ from .context import RunContext
 from .definitions import Pipeline
 from .executor import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
-from .history import History
+from .history import EDIT, History, fork_index, replay, rows_of
 from .ids import uuid7
 from .lifecycle import PAUSED, PREPARED
 from .logs import adapt_logger
 from .registry import PipelineRegistry
 from .result import Result
-from .state import PIPELINE_DATA_KEY, is_mapping
+from .state import PIPELINE_DATA_KEY, is_mapping, user_view
 from .store import as_provider, as_store, default_provider
 
 _DEFAULT = object()
@@ -105,13 +106,23 @@ class PipelineFactory:
             chain.append(first)
         return entry
 
-    def _context(self, run_id, store, entry, container=None, status=PREPARED, router_only=False) -> RunContext:
-        history = None
+    def _history_for(self, store) -> History | None:
+        """The run's history as its store knows it (durable stores keep rows), or a new one."""
         limit = _history_limit(self.history)
-        if limit != 0:
-            state = store.get()
-            history = History(state if PIPELINE_DATA_KEY not in state else
-                              {k: v for k, v in state.items() if k != PIPELINE_DATA_KEY}, limit)
+        if limit == 0:
+            return None
+        if store.keeps_history:
+            rows = store.load_history()
+            if rows:
+                return replay(rows, limit)
+        return History(user_view(store.get()), limit)
+
+    def _context(self, run_id, store, entry, container=None, status=PREPARED, router_only=False,
+                 history: History | None | bool = True) -> RunContext:
+        if history is True:
+            history = self._history_for(store)
+        if container is None:
+            container = ArtifactContainer(keep_log=history is not None)
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
             container=container, status=status, on_finish=self._release, router_only=router_only,
@@ -151,8 +162,14 @@ class PipelineFactory:
                 raise PrepareError(
                     f"run id {run_id!r} already has state in its store; use resume({run_id!r}) or a new id"
                 )
-            if initial_state:
-                store.set(initial_state)
+            keep_rows = store.keeps_history and _history_limit(self.history) != 0
+            if initial_state or keep_rows:
+                with store.transaction():
+                    if initial_state:
+                        store.set(initial_state)
+                    if keep_rows:  # the state the history starts from, for forks after a restart
+                        store.append_history((-1, "", None, "initial", (dict(initial_state or {}),), None,
+                                              time.time(), 0.0))
             return Result.ok(self._context(run_id, store, start))
         except PipelineError as exc:
             return Result.err(exc)
@@ -168,6 +185,7 @@ class PipelineFactory:
                     raise ResumeError(
                         f"run {run_id} belongs to pipeline {live.pipeline_id!r}, not {self.pipeline.id!r}"
                     )
+                live.rebind(self.pipeline)  # the factory you resume with decides the code (SPEC 9)
                 return Result.ok(live)
             store = await self._open_store(run_id)
             cp = read_checkpoint(store, None, run_id)
@@ -185,11 +203,76 @@ class PipelineFactory:
                     f"run {run_id}: checkpoint resumes at {'/'.join(cp.resume_at)!r}, which pipeline "
                     f"{self.pipeline.id!r} does not have: {exc.args[0]}"
                 ) from None
-            container = ArtifactContainer.from_bundle(cp.container_bundle)
+            container = ArtifactContainer.from_bundle(cp.container_bundle,
+                                                      keep_log=_history_limit(self.history) != 0)
             return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status=PAUSED,
                                            router_only=router_only(store)))
         except PipelineError as exc:
             return Result.err(exc)
+
+    async def fork(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:
+        """A new run from before record ``at`` of run ``run_id``'s history (SPEC 10); the source is unchanged.
+
+        ``at``: a record index (negative counts from the end) or a stage
+        address (``"train/fit"``, or ``"train"`` for that sub-pipeline stage's
+        last visit), meaning that stage's last record. The new run starts
+        with the state before that record, the records before it, and the
+        artifacts as they were before that stage ran (shared, not copied).
+        """
+        try:
+            history, artifacts = await self._source(run_id)
+            i = fork_index(history, at, run_id)
+            record = history[i]
+            address = record.address[: -len(EDIT)] if record.is_edit else record.address
+            entry = tuple(address.split("/"))
+            try:
+                self.pipeline.resolve(entry)
+            except KeyError as exc:
+                raise ResumeError(f"cannot fork run {run_id} at {at!r}: pipeline {self.pipeline.id!r} has no stage "
+                                  f"{address!r}: {exc.args[0]}") from None
+            new_id = new_run_id if new_run_id is not None else uuid7()
+            if not isinstance(new_id, str) or not new_id:
+                raise ResumeError(f"new_run_id must be a non-empty str, got {new_id!r}")
+            if self.registry is not None and self.registry.get_live_context(new_id) is not None:
+                raise ResumeError(f"run id {new_id!r} is already in use by a live run")
+            store = await self._open_store(new_id)
+            if store.get():
+                raise ResumeError(f"run id {new_id!r} already has state in its store; fork with another new_run_id")
+            head = history.head(i)
+            state = history.state_before(i)
+            with store.transaction():
+                if state:
+                    store.set(state)
+                if store.keeps_history and _history_limit(self.history) != 0:
+                    for row in rows_of(head):
+                        store.append_history(row)
+            container = artifacts.as_of(history.mark(i)) if artifacts is not None else None
+            return Result.ok(self._context(new_id, store, entry, container, status=PREPARED,
+                                           history=head if _history_limit(self.history) != 0 else None))
+        except PipelineError as exc:
+            return Result.err(exc)
+
+    async def _source(self, run_id: str):
+        """(history, artifacts or None) of a run: its context if this process holds it, else its store."""
+        if not isinstance(run_id, str) or not run_id:
+            raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
+        ctx = self.registry.get_context(run_id) if self.registry is not None else None
+        if ctx is not None:
+            return ctx.history, ctx.artifacts
+        store = await self._open_store(run_id)
+        rows = store.load_history() if store.keeps_history else []
+        if not rows:
+            self._release(run_id)
+            raise ResumeError(f"cannot fork run {run_id}: no history of it here (unknown run, or a run whose "
+                              f"store keeps no history and whose context is gone)")
+        cp = read_checkpoint(store, None, run_id)
+        bundle = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=True) if cp is not None else None
+        return replay(rows, None), bundle
+
+    def fork_sync(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:
+        from .sync import run_sync
+
+        return run_sync(self.fork(run_id, at, new_run_id=new_run_id))
 
     def prepare_sync(self, entry=None, run_id: str | None = None, initial_state=None) -> Result:
         from .sync import run_sync

@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Iterator, NamedTuple, Sequence
 
-from .state import EMPTY, is_mapping
+from .state import EMPTY, is_mapping, merge
 
 EDIT = " (edit)"
 
@@ -102,21 +102,49 @@ class History(Sequence):
     """A run's records, oldest first (read-only). ``limit`` keeps only the last N."""
 
     def __init__(self, initial=EMPTY, limit: int | None = None, records=()):
-        self._records: deque[tuple] = deque((tuple(r) for r in records), maxlen=limit)
+        self._records: deque[tuple] = deque((tuple(r) + (0,) * (10 - len(r)) for r in records), maxlen=limit)
         self._base = initial      # the state before the oldest record kept
         self.initial = initial    # the state the run started with
         self.limit = limit
         self._seq = self._records[-1][0] + 1 if self._records else 0
 
     # -- written by the engine and the context ------------------------------
-    def add(self, address: str, stage_id, label, patch, decision, started: float, duration: float, state) -> None:
+    def add(self, address: str, stage_id, label, patch, decision, started: float, duration: float, state,
+            mark: int = 0) -> int:
+        """Append a record; ``mark`` is the artifacts' point when the stage started. Returns its seq."""
         records = self._records
+        seq = self._seq
         if records.maxlen is not None and len(records) == records.maxlen:
             if records.maxlen == 0:
-                return
+                return seq
             self._base = records[0][_STATE]
-        records.append((self._seq, address, stage_id, label, patch, decision, started, duration, state))
-        self._seq += 1
+        records.append((seq, address, stage_id, label, patch, decision, started, duration, state, mark))
+        self._seq = seq + 1
+        return seq
+
+    def renumber(self, seq: int) -> None:
+        """The last record's seq is ``seq`` (records rebuilt from a store keep their numbers)."""
+        if self._records:
+            last = self._records[-1]
+            self._records[-1] = (seq,) + last[1:]
+        self._seq = seq + 1
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def mark(self, index: int) -> int:
+        """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``)."""
+        return self._records[self._index(index)][9]
+
+    def head(self, index: int) -> History:
+        """A new history holding the records before ``index`` (shared, not copied): a fork's past."""
+        i = self._index(index) if index < len(self._records) else len(self._records)
+        out = History(self.initial, self.limit)
+        out._base = self._base
+        out._records.extend(list(self._records)[:i])
+        out._seq = self._records[i][0] if i < len(self._records) else self._seq
+        return out
 
     # -- reading --------------------------------------------------------------
     def __len__(self) -> int:
@@ -124,11 +152,11 @@ class History(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [StageRecord._make(r) for r in list(self._records)[index]]
-        return StageRecord._make(self._records[self._index(index)])
+            return [StageRecord._make(r[:9]) for r in list(self._records)[index]]
+        return StageRecord._make(self._records[self._index(index)][:9])
 
     def __iter__(self) -> Iterator[StageRecord]:
-        return iter([StageRecord._make(r) for r in self._records])
+        return iter([StageRecord._make(r[:9]) for r in self._records])
 
     def _index(self, index) -> int:
         n = len(self._records)
@@ -154,6 +182,10 @@ class History(Sequence):
                 return i
         return None
 
+    def address_list(self) -> list[str]:
+        """Each record's address, oldest first."""
+        return [r[1] for r in self._records]
+
     def addresses(self) -> set[str]:
         """The stages that committed at least once (edits excluded)."""
         return {r[1] for r in self._records if r[2] is not None}
@@ -174,3 +206,73 @@ class History(Sequence):
 
 def _show(decision: Any) -> str:
     return "next" if decision is None else repr(decision) if not isinstance(decision, str) else decision
+
+
+def combined(patches) -> Any:
+    """A stage's step patches as one mapping, for its record (None when it wrote nothing).
+
+    Later steps win key by key, nested mappings combined; replaying a durable
+    history applies the patches themselves, in order.
+    """
+    if not patches:
+        return None
+    out: dict = {}
+    for patch in patches:
+        for key, value in patch.items():
+            old = out.get(key)
+            out[key] = combined((old, value)) if is_mapping(old) and is_mapping(value) else value
+    return out
+
+
+def replay(rows, limit: int | None) -> History:
+    """A history rebuilt from a durable store's rows: the initial state (seq -1), then each
+    record's patches applied in order, so states share structure as in the live run."""
+    rows = sorted(rows, key=lambda r: r[0])
+    state = EMPTY
+    if rows and rows[0][0] == -1:
+        for patch in rows[0][4]:
+            state = merge(state, patch)
+        rows = rows[1:]
+    history = History(state, limit)
+    for seq, address, stage_id, label, patches, decision, started, duration in rows:
+        for patch in patches:
+            state = merge(state, patch)
+        history.add(address, stage_id, label, patches[0] if len(patches) == 1 else combined(patches), decision,
+                    started, duration, state)
+        history.renumber(seq)
+    return history
+
+
+def rows_of(history: History) -> list[tuple]:
+    """Durable rows for a history (a fork's past): the initial state, then each record's patch."""
+    rows = [(-1, "", None, "initial", (dict(history.initial),), None, 0.0, 0.0)]
+    for r in history:
+        rows.append((r.seq, r.address, r.stage_id, r.label, (r.patch,) if r.patch else (), r.decision,
+                     r.started, r.duration))
+    return rows
+
+
+def fork_index(history: History, at, run_id: str) -> int:
+    """The record ``at`` names (an index, or a stage address: its last record); ResumeError otherwise."""
+    from .errors import ResumeError
+
+    n = len(history)
+    if isinstance(at, int) and not isinstance(at, bool):
+        if not -n <= at < n:
+            raise ResumeError(f"cannot fork run {run_id} at index {at}: its history has {n} records")
+        return at + n if at < 0 else at
+    if not isinstance(at, str) or not at:
+        raise ResumeError(f"cannot fork run {run_id} at {at!r}: give a record index or a stage address")
+    i = history.last_index(at)
+    if i is not None:
+        return i
+    prefix = at + "/"
+    addresses = history.address_list()
+    for j in range(n - 1, -1, -1):
+        if addresses[j].startswith(prefix):
+            while j > 0 and addresses[j - 1].startswith(prefix):  # the first record of that last visit
+                j -= 1
+            return j
+    reached = sorted({a for a in addresses if not a.endswith(EDIT)})
+    raise ResumeError(f"cannot fork run {run_id} at {at!r}: the run never reached that stage "
+                      f"(it reached: {', '.join(reached) or 'nothing yet'})")

@@ -19,6 +19,7 @@ import heapq
 import itertools
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -161,6 +162,7 @@ class PipelineRegistry:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.RLock()
         self._listeners = Listeners()
+        self._finished: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     # -- the factory's binding ----------------------------------------------
     def register(self, ctx, store) -> None:
@@ -182,6 +184,10 @@ class PipelineRegistry:
     def get_live_context(self, run_id: str):
         entry = self._entries.get(run_id)
         return entry.ctx if entry is not None else None
+
+    def get_context(self, run_id: str):
+        """The held context of a run, or of a finished run someone still holds (for its history)."""
+        return self.get_live_context(run_id) or self._finished.get(run_id)
 
     def _listeners_for(self, run_id: str):
         # Bound to the run id, not the context, so the registry's own listener
@@ -228,6 +234,8 @@ class PipelineRegistry:
             entry = self._entries.pop(run_id, None)
             if entry is None:
                 return
+            if entry.ctx is not None:  # finished: still there to look back at (fork) while someone holds it
+                self._finished[run_id] = entry.ctx
             entry.disarm()
             if entry.unsubscribe is not None:
                 entry.unsubscribe()

@@ -49,6 +49,10 @@ class StepRunner:
         self.default = "inline"
         self._plans: dict[int, tuple] = {}
 
+    def replan(self) -> None:
+        """The definition changed (a rebound context): work out where steps run again."""
+        self._plans = {}
+
     def for_drive(self, default: str) -> StepRunner:
         """Ready for a drive whose sync steps default to ``default`` ("inline" or "thread")."""
         if default != self.default:

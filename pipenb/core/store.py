@@ -57,6 +57,17 @@ class StoreBase:
         """
         return False
 
+    keeps_history: bool = False
+    """True when the store persists a run's history rows with its commits (so history outlives the process)."""
+
+    def append_history(self, row: tuple) -> None:
+        """Write a history row with the current (or next) commit."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no history")
+
+    def load_history(self) -> list[tuple]:
+        """The run's history rows, ordered by seq (-1: the initial state)."""
+        return []
+
 
 class ForeignStore(StoreBase):
     """A store written against the bare protocol, with the default capabilities."""
