@@ -162,13 +162,12 @@ class PipelineFactory:
                 raise PrepareError(
                     f"run id {run_id!r} already has state in its store; use resume({run_id!r}) or a new id"
                 )
-            keep_rows = store.keeps_history and _history_limit(self.history) != 0
-            if initial_state or keep_rows:
+            if initial_state:
                 with store.transaction():
-                    if initial_state:
-                        store.set(initial_state)
-                    if keep_rows:  # the state the history starts from, for forks after a restart
-                        store.append_history((-1, "", None, "initial", (dict(initial_state or {}),), None,
+                    store.set(initial_state)
+                    if store.keeps_history and _history_limit(self.history) != 0:
+                        # The state the history starts from (none written: empty), for forks after a restart.
+                        store.append_history((-1, "", None, "initial", (dict(initial_state),), None,
                                               time.time(), 0.0))
             return Result.ok(self._context(run_id, store, start))
         except PipelineError as exc:

@@ -58,14 +58,29 @@ class StoreBase:
         return False
 
     keeps_history: bool = False
-    """True when the store persists a run's history rows with its commits (so history outlives the process)."""
+    """True when the store persists the run's per-stage history rows with its commits.
+
+    The engine then hands each stage's row to ``append_history`` inside the
+    stage's ``transaction()``, so the row and the state it produced are kept
+    (or lost) together, and a resumed run can show the history of the stages
+    that ran before. A store that says False keeps no history: the engine
+    keeps it in memory only, and a resumed run starts with none.
+    """
 
     def append_history(self, row: tuple) -> None:
-        """Write a history row with the current (or next) commit."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no history")
+        """Keep ``row`` with the current commit (inside a transaction: when the outermost one commits).
+
+        A row is ``(seq, address, stage_id, label, patches, decision, started,
+        duration)``; seq -1 is the run's initial state (``patches ==
+        (initial_state,)``). Rows are opaque to the store except ``seq``, which
+        orders them and replaces an earlier row of the same seq. Only stores
+        that declare ``keeps_history`` are asked; the default refuses, naming
+        the store class, so a caller that forgot to check fails loudly.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no history (keeps_history is False)")
 
     def load_history(self) -> list[tuple]:
-        """The run's history rows, ordered by seq (-1: the initial state)."""
+        """The history rows kept for this run, ordered by seq; a store that keeps none has none."""
         return []
 
 

@@ -9,6 +9,11 @@ transaction: after a crash the file holds the last committed stage, whole.
 A commit that fails for any reason (SQLite, a value that cannot be pickled,
 the file gone from its path) keeps nothing: neither in the file nor in memory.
 
+The store also keeps the run's per-stage history (``keeps_history``): a row
+given to ``append_history`` inside a transaction is written in the same
+SQLite transaction as that transaction's state keys, and dropped with them
+if it fails or is rolled back; ``load_history`` reads them back in seq order.
+
 Each row carries a CRC-32 of its stored bytes, checked when a run is loaded,
 so a value damaged on disk is a ``StoreError`` naming the run and the key, not
 a confusing unpickling error (or, worse, silently wrong bytes). The schema
@@ -37,6 +42,7 @@ class SqliteStore(StoreBase):
     """A run's store backed by a SQLite file (see the module docstring)."""
 
     durable = True
+    keeps_history = True
 
     def __init__(self, path: str | os.PathLike, run_id: str, *, timeout: float = 5.0, _db: Database | None = None):
         self.path = os.fspath(path)
@@ -44,6 +50,7 @@ class SqliteStore(StoreBase):
         self._db = _db if _db is not None else Database(self.path, timeout)
         self._state = self._db.load(run_id) or EMPTY
         self._dirty: set[str] = set()
+        self._pending: list[tuple] = []  # history rows waiting for the outermost transaction's commit
         self._lock = threading.RLock()
         self._depth = 0
         self._listeners = Listeners()
@@ -68,10 +75,50 @@ class SqliteStore(StoreBase):
             self._dirty.update(patch.keys())
             if self._depth:
                 return
-            self._flush(before, dirty)
+            self._flush(before, dirty, 0)
             state = self._state
         if self._listeners:
             self._notify(state)
+
+    def append_history(self, row: tuple) -> None:
+        """Keep ``row`` with the current commit: in a transaction, when the outermost one commits; else at once.
+
+        The row is written in the same SQLite transaction as the transaction's
+        state keys, and dropped with them if it fails or is rolled back. A row
+        whose seq is already kept replaces it.
+        """
+        if type(row) is not tuple or not row or type(row[0]) is not int:
+            raise StoreError(f"run {self.run_id}: a history row must be a tuple starting with its int seq, got {row!r}")
+        with self._lock:
+            self._pending.append(row)
+            if self._depth:
+                return
+            self._flush(self._state, set(self._dirty), 0)
+
+    def load_history(self) -> list[tuple]:
+        """This run's history rows ordered by seq: the committed ones, with those of an open transaction."""
+        with self._lock:
+            rows = self._db.load_history(self.run_id)
+            if self._pending:
+                by_seq = {row[0]: row for row in rows}
+                by_seq.update((row[0], row) for row in self._pending)
+                rows = [by_seq[seq] for seq in sorted(by_seq)]
+            return rows
+
+    def clear(self) -> None:
+        """Delete every row of this run, state and history, in one SQLite transaction; the state becomes empty.
+
+        Refused inside a transaction (its writes could not be undone with it).
+        Listeners hear the empty state.
+        """
+        with self._lock:
+            if self._depth:
+                raise StoreError(f"run {self.run_id}: clear() inside a transaction is refused; nothing was cleared")
+            self._db.clear(self.run_id)
+            before = self._state
+            self._state, self._dirty, self._pending = EMPTY, set(), []
+        if before is not EMPTY and self._listeners:
+            self._notify(EMPTY)
 
     def _refuse_key(self, key: object) -> None:
         if isinstance(key, str):
@@ -81,41 +128,49 @@ class SqliteStore(StoreBase):
             f"be str (each is a row keyed by text, so {key!r} would come back as {str(key)!r}). Nothing was kept"
         )
 
-    def _flush(self, before: FrozenDict, dirty: set[str]) -> None:
-        """Write the dirty keys; on any failure, go back to ``before`` (and ``dirty``) and raise a StoreError."""
-        if not self._dirty:
+    def _flush(self, before: FrozenDict, dirty: set[str], mark: int) -> None:
+        """Write the dirty keys and pending history rows in one SQLite transaction.
+
+        On any failure, go back to ``before`` (and ``dirty``), drop the history
+        rows appended since ``mark``, and raise a StoreError.
+        """
+        if not self._dirty and not self._pending:
             return
         try:
-            self._db.write(self.run_id, self._state, sorted(self._dirty))
+            self._db.write(self.run_id, self._state, sorted(self._dirty), self._pending)
         except BaseException as exc:
             self._state, self._dirty = before, dirty
+            del self._pending[mark:]
             if isinstance(exc, StoreError) or not isinstance(exc, Exception):
                 raise
             raise StoreError(f"run {self.run_id}: commit to {self.path!r} failed, nothing of it was kept: "
                              f"{type(exc).__name__}: {exc}") from exc
         self._dirty = set()
+        self._pending = []
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SqliteStore]:
         """Writes inside commit all or nothing, as one SQLite transaction when the outermost one ends.
 
-        Nested transactions are savepoints in memory: an exception leaving an
-        inner one undoes only its writes. Listeners hear once, after the
+        History rows appended inside are part of it. Nested transactions are
+        savepoints in memory: an exception leaving an inner one undoes only
+        its writes (and drops only its history rows). Listeners hear once, after the
         outermost commit.
         """
         with self._lock:
-            before, dirty = self._state, set(self._dirty)
+            before, dirty, mark = self._state, set(self._dirty), len(self._pending)
             self._depth += 1
             try:
                 yield self
             except BaseException:
                 self._state, self._dirty = before, dirty
+                del self._pending[mark:]
                 raise
             finally:
                 self._depth -= 1
             if self._depth:
                 return
-            self._flush(before, dirty)
+            self._flush(before, dirty, mark)
             state = self._state
         if state is not before and self._listeners:
             self._notify(state)

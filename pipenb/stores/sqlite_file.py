@@ -2,7 +2,10 @@
 
 One connection per file per process, shared by that file's run stores. Each
 top-level key of a run's state is one row, pickled (or raw ``bytes``), with a
-CRC32 so a damaged value is reported instead of coming back wrong. The file
+CRC32 so a damaged value is reported instead of coming back wrong. A run's
+per-stage history rows live in ``pipenb_history``, one pickled row per seq
+with the same CRC32, written in the same SQLite transaction as the state
+keys of the stage that produced them. The file
 records its schema version in ``PRAGMA user_version``; older files are
 upgraded in place, newer ones refused.
 """
@@ -20,8 +23,8 @@ from ..core.checkpoints import PipelineCheckpoint
 from ..core.errors import StoreError
 from ..core.state import PIPELINE_DATA_KEY, FrozenDict, is_mapping
 
-SCHEMA_VERSION = 1
-"""The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column)."""
+SCHEMA_VERSION = 2
+"""The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column), 1 has no history table."""
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS pipenb_state (
@@ -33,6 +36,18 @@ CREATE TABLE IF NOT EXISTS pipenb_state (
     PRIMARY KEY (run_id, key)
 ) WITHOUT ROWID
 """
+
+_CREATE_HISTORY = """
+CREATE TABLE IF NOT EXISTS pipenb_history (
+    run_id TEXT NOT NULL,
+    seq    INTEGER NOT NULL,             -- the row's own seq: -1 is the initial state, then one per stage
+    row    BLOB NOT NULL,                -- the pickled row tuple
+    crc    INTEGER NOT NULL,             -- zlib.crc32(row)
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID
+"""
+
+_INSERT_HISTORY = "INSERT OR REPLACE INTO pipenb_history (run_id, seq, row, crc) VALUES (?, ?, ?, ?)"
 
 _PICKLED, _RAW = 0, 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -73,6 +88,18 @@ def unpicklable(run_id: str, key: str, value: object, exc: BaseException) -> Sto
         what = f"{type_name(part[1])} (at {part[0]})"
     return StoreError(f"run {run_id}: key {key!r} holds {article(what)} that cannot be pickled, so the commit was not "
                       f"kept: {type(exc).__name__}: {exc}")
+
+
+def pickle_history(run_id: str, row: tuple) -> tuple:
+    """``(run_id, seq, blob, crc)`` for the history table; StoreError naming the run and the seq if it cannot pickle."""
+    try:
+        blob = pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        part = _unpicklable_part(row, "row")
+        what = type_name(row) if part is None else f"{type_name(part[1])} (at {part[0]})"
+        raise StoreError(f"run {run_id}: history row {row[0]} holds {article(what)} that cannot be pickled, so the "
+                         f"commit was not kept: {type(exc).__name__}: {exc}") from exc
+    return (run_id, row[0], blob, zlib.crc32(blob))
 
 
 def check_location(path: str) -> bool:
@@ -162,8 +189,9 @@ class Database:
             if version < SCHEMA_VERSION:
                 conn.execute(_CREATE)
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(pipenb_state)")}
-                if "crc" not in columns:
+                if "crc" not in columns:  # schema 0
                     conn.execute("ALTER TABLE pipenb_state ADD COLUMN crc INTEGER")
+                conn.execute(_CREATE_HISTORY)  # schemas 0 and 1
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -245,7 +273,37 @@ class Database:
                 f"PipelineCheckpoint; the file was changed outside pipenb ({self.path!r})"
             )
 
-    def write(self, run_id: str, state: Mapping, keys) -> None:
+    def load_history(self, run_id: str) -> list[tuple]:
+        with self.lock:
+            self.check_file(f"reading the history of run {run_id}")
+            try:
+                rows = self.conn.execute(
+                    "SELECT seq, CAST(row AS BLOB), crc FROM pipenb_history WHERE run_id = ? ORDER BY seq", (run_id,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise self.error(f"reading the history of run {run_id}", exc) from exc
+        history = []
+        for seq, blob, crc in rows:
+            if zlib.crc32(blob) != crc:
+                raise StoreError(
+                    f"SQLite store {self.path!r}: run {run_id}: history row {seq} is corrupt (checksum mismatch over "
+                    f"its {len(blob)} stored bytes); the file was damaged or changed outside pipenb"
+                )
+            try:
+                history.append(pickle.loads(blob))
+            except Exception as exc:
+                raise StoreError(
+                    f"SQLite store {self.path!r}: run {run_id}: cannot unpickle history row {seq}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+        return history
+
+    def write(self, run_id: str, state: Mapping, keys, history: list[tuple] = ()) -> None:
+        """One SQLite transaction: the ``keys`` of ``state`` (upserted, or deleted when absent) and the ``history`` rows.
+
+        Everything is pickled before the transaction begins, so a value that
+        cannot be pickled writes nothing.
+        """
         upserts, deletes = [], []
         for key in keys:
             if key in state:
@@ -260,6 +318,7 @@ class Database:
                 upserts.append((run_id, key, blob, kind, zlib.crc32(blob)))
             else:
                 deletes.append((run_id, key))
+        rows = [pickle_history(run_id, row) for row in history]
         with self.lock:
             self.check_file(f"commit for run {run_id}")
             conn = self.conn
@@ -273,6 +332,10 @@ class Database:
                         )
                     if deletes:
                         conn.executemany("DELETE FROM pipenb_state WHERE run_id = ? AND key = ?", deletes)
+                    if len(rows) == 1:  # the usual case, one row per stage: execute() is cheaper than executemany()
+                        conn.execute(_INSERT_HISTORY, rows[0])
+                    elif rows:
+                        conn.executemany(_INSERT_HISTORY, rows)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -281,11 +344,30 @@ class Database:
             except sqlite3.Error as exc:
                 raise self.error(f"commit for run {run_id}", exc) from exc
 
+    def clear(self, run_id: str) -> None:
+        """Delete every row of ``run_id``, state and history, in one SQLite transaction."""
+        with self.lock:
+            self.check_file(f"clearing run {run_id}")
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute("DELETE FROM pipenb_state WHERE run_id = ?", (run_id,))
+                    conn.execute("DELETE FROM pipenb_history WHERE run_id = ?", (run_id,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self.error(f"clearing run {run_id}", exc) from exc
+
     def run_ids(self) -> list[str]:
         with self.lock:
             self.check_file("listing runs")
             try:
-                return [r[0] for r in self.conn.execute("SELECT DISTINCT run_id FROM pipenb_state ORDER BY run_id")]
+                return [r[0] for r in self.conn.execute(
+                    "SELECT run_id FROM pipenb_state UNION SELECT run_id FROM pipenb_history ORDER BY run_id")]
             except sqlite3.Error as exc:
                 raise self.error("listing runs", exc) from exc
 
