@@ -88,7 +88,7 @@ function render({ model, el }) {
       // Room on the left for the duration labels (router loops are drawn on the right),
       // and below, where they go when the graph runs left to right.
       const { x, y, width, height } = svg.viewBox.baseVal;  // copied: baseVal is live
-      const left = 64, below = 12;
+      const left = 64, below = 22;  // below: also a running last stage's progress bar and message
       svg.setAttribute("viewBox", `${x - left} ${y} ${width + left} ${height + below}`);
       const w = parseFloat(svg.getAttribute("width")), h = parseFloat(svg.getAttribute("height"));
       if (!Number.isNaN(w) && width > 0) svg.setAttribute("width", String(w * (width + left) / width) + "pt");
@@ -162,7 +162,8 @@ function render({ model, el }) {
     let bar = bars.get(address);
     if (bar && bar.group.isConnected) return bar;
     const box = g.getBBox ? g.getBBox() : { x: 0, y: 0, width: 0, height: 0 };
-    const h = 3, x = box.x + 3, w = Math.max(4, box.width - 6), y = box.y + box.height - h - 2;
+    // Just under the node (inside, the rounded corners and the label leave no room).
+    const h = 4, x = box.x + 2, w = Math.max(4, box.width - 4), y = box.y + box.height + 2;
     // Drawn beside the node, not in it: the node's CSS colours every rect inside it.
     const group = svgEl("g", { class: "pipenb-progress" });
     group.dataset.address = address;
@@ -171,8 +172,18 @@ function render({ model, el }) {
     const swing = svgEl("animate", { attributeName: "x", dur: "1.2s", repeatCount: "indefinite",
                                      values: `${x};${x + w * 0.7};${x}` });
     // The message under the node, cut with an ellipsis by CSS (foreignObject holds HTML).
-    const fo = svgEl("foreignObject", { class: "pipenb-progress-text", x: box.x - 20, y: box.y + box.height + 1,
-                                        width: box.width + 40, height: 14 });
+    // Wider than the node, but inside the drawing (beyond it the SVG would cut the text, ellipsis and all).
+    let left = box.x - 30, right = box.x + box.width + 30;
+    const svg = canvas.querySelector("svg"), parent = g.parentNode;
+    const ctm = parent && parent.getScreenCTM ? parent.getScreenCTM() : null;
+    if (svg && ctm) {
+      const r = svg.getBoundingClientRect(), inv = ctm.inverse();
+      const a = new DOMPoint(r.left, r.top).matrixTransform(inv), b = new DOMPoint(r.right, r.bottom).matrixTransform(inv);
+      left = Math.max(left, Math.min(a.x, b.x) + 1);
+      right = Math.min(right, Math.max(a.x, b.x) - 1);
+    }
+    const fo = svgEl("foreignObject", { class: "pipenb-progress-text", x: left, y: y + h + 1,
+                                        width: Math.max(box.width, right - left), height: 13 });
     const text = document.createElementNS("http://www.w3.org/1999/xhtml", "div");
     text.className = "pipenb-progress-message";
     fo.append(text);

@@ -143,6 +143,9 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
             del progress[address]
         self._folded = stop
 
+    def _run_started(self, event) -> None:
+        self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · running"
+
     def _run_stopped(self, event) -> None:
         with self._lock:
             self._fold()
