@@ -73,6 +73,7 @@ class RunDashboard(RunFollower, widgets.VBox):
             b.on_click(lambda _b, name=name: self._clicked(name))
             self.buttons[name] = b
         self.state_view = widgets.HTML(state_html({}))
+        self.state_view.add_class("pipenb-state")
         self.checkpoint_view = widgets.HTML(checkpoint_html(None))
         self.runs = widgets.Select(options=[], rows=5, description="runs", layout=widgets.Layout(width="100%"))
         self.runs.add_class("pipenb-runs")
