@@ -6,6 +6,7 @@ long sync step's progress and aborts it. Screenshots land in
 ``test-artifacts/`` (one is in the README).
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -119,50 +120,53 @@ def lab(tmp_path_factory):
         log.close()
 
 
-def open_notebook(lab, name: str):
-    """A page of JupyterLab with notebook ``name`` run, its dashboard drawn (a context manager)."""
-    import contextlib
-
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
-    @contextlib.contextmanager
-    def opened():
-        SHOTS.mkdir(exist_ok=True)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ])
-            pg = browser.new_page(viewport={"width": 1300, "height": 1800})
-            pg.goto(f"{lab}/lab/tree/{name}?token={TOKEN}&reset")
-            pg.wait_for_function("""name => {
-                const app = window.jupyterapp; if (!app) return false;
-                const nb = Array.from(app.shell.widgets('main')).find(w => w.context && w.context.path === name);
-                const k = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
-                return k && k.status === 'idle' && k.connectionStatus === 'connected';
-            }""", arg=name, timeout=60_000)
-            pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            pg.wait_for_selector(".pipenb-dashboard .pipenb-node", timeout=60_000)
-            try:
-                yield pg
-            except Exception:
-                pg.screenshot(path=str(SHOTS / f"failure-{name}.png"), full_page=True)
-                raise
-            finally:
-                browser.close()
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:  # one per module: the sync API allows only one at a time
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        ])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
-    return opened()
+
+@contextlib.contextmanager
+def open_notebook(browser, lab, name: str):
+    """A JupyterLab page with notebook ``name`` run and its dashboard drawn."""
+    pg = browser.new_page(viewport={"width": 1300, "height": 1800})
+    try:
+        pg.goto(f"{lab}/lab/tree/{name}?token={TOKEN}&reset")
+        pg.wait_for_function("""name => {
+            const app = window.jupyterapp; if (!app) return false;
+            const nb = Array.from(app.shell.widgets('main')).find(w => w.context && w.context.path === name);
+            const k = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
+            return k && k.status === 'idle' && k.connectionStatus === 'connected';
+        }""", arg=name, timeout=60_000)
+        pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        pg.wait_for_selector(".pipenb-dashboard .pipenb-node", timeout=60_000)
+        yield pg
+    except Exception:
+        pg.screenshot(path=str(SHOTS / f"failure-{name}.png"), full_page=True)
+        raise
+    finally:
+        pg.close()
 
 
 @pytest.fixture(scope="module")
-def page(lab):
-    with open_notebook(lab, "dash.ipynb") as pg:
+def page(browser, lab):
+    with open_notebook(browser, lab, "dash.ipynb") as pg:
         yield pg
 
 
 @pytest.fixture(scope="module")
-def progress_page(lab):
-    with open_notebook(lab, "progress.ipynb") as pg:
+def progress_page(browser, lab):
+    with open_notebook(browser, lab, "progress.ipynb") as pg:
         yield pg
 
 
