@@ -1,10 +1,12 @@
 """SPEC 7 in a real browser: JupyterLab in headless Chromium, driven by Playwright.
 
 A person opens a notebook with the dashboard, starts a run, pauses it, resumes
-it, and sets a breakpoint by clicking a stage. Screenshots land in
+it, and sets a breakpoint by clicking a stage; in a second notebook, watches a
+long sync step's progress and aborts it. Screenshots land in
 ``test-artifacts/`` (one is in the README).
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -39,6 +41,28 @@ dash = RunDashboard(PipelineFactory(demo, registry=PipelineRegistry(default_time
 dash
 """
 
+PROGRESS_CODE = """
+import time
+from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+from pipenb.widgets import RunDashboard
+
+def read_rows(state, ctx):
+    for k in range(300):  # 3 s of sync work on a pipenb thread, in small slices
+        if ctx.signal.aborted:
+            return {"rows": -1}
+        time.sleep(0.01)
+        ctx.progress(k + 1, 300, f"reading rows from <i>big.csv</i>, chunk {k + 1}")
+    return {"rows": 300}
+
+long_demo = Pipeline("long-demo", stages=[
+    Stage("prep", steps=[Step("p", lambda s: {"prepped": 1})]),
+    Stage("load", steps=[Step("read", read_rows)], label="Load rows"),
+    Stage("report", steps=[Step("r", lambda s: {"reported": 1})]),
+])
+dash = RunDashboard(PipelineFactory(long_demo, registry=PipelineRegistry(default_timeout=600)))
+dash
+"""
+
 # Without chromium or playwright, tests/conftest.py skips this module with the reason (scripts/test.sh installs both).
 pytestmark = pytest.mark.needs_chromium
 
@@ -58,12 +82,16 @@ def lab(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_CODE.strip())]
     nbformat.write(nb, work / "dash.ipynb")
+    nb.cells = [nbformat.v4.new_code_cell(PROGRESS_CODE.strip())]
+    nbformat.write(nb, work / "progress.ipynb")
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = free_port()
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+    # The kernel imports this checkout's pipenb (not whatever an editable install points at).
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=pythonpath, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
                JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"))
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
            f"--port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
@@ -93,32 +121,53 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(lab):
+def browser():
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
+    with sync_playwright() as pw:  # one per module: the sync API allows only one at a time
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
         ])
-        pg = browser.new_page(viewport={"width": 1300, "height": 1800})
-        pg.goto(f"{lab}/lab/tree/dash.ipynb?token={TOKEN}&reset")
-        pg.wait_for_function("""() => {
-            const app = window.jupyterapp; if (!app) return false;
-            const nb = Array.from(app.shell.widgets('main')).find(w => w.context && w.context.path === 'dash.ipynb');
-            const k = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
-            return k && k.status === 'idle' && k.connectionStatus === 'connected';
-        }""", timeout=60_000)
-        pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        pg.wait_for_selector(".pipenb-dashboard .pipenb-node", timeout=60_000)
         try:
-            yield pg
-        except Exception:
-            pg.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
-            raise
+            yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def open_notebook(browser, lab, name: str):
+    """A JupyterLab page with notebook ``name`` run and its dashboard drawn."""
+    pg = browser.new_page(viewport={"width": 1300, "height": 1800})
+    try:
+        pg.goto(f"{lab}/lab/tree/{name}?token={TOKEN}&reset")
+        pg.wait_for_function("""name => {
+            const app = window.jupyterapp; if (!app) return false;
+            const nb = Array.from(app.shell.widgets('main')).find(w => w.context && w.context.path === name);
+            const k = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
+            return k && k.status === 'idle' && k.connectionStatus === 'connected';
+        }""", arg=name, timeout=60_000)
+        pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        pg.wait_for_selector(".pipenb-dashboard .pipenb-node", timeout=60_000)
+        yield pg
+    except Exception:
+        pg.screenshot(path=str(SHOTS / f"failure-{name}.png"), full_page=True)
+        raise
+    finally:
+        pg.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, lab):
+    with open_notebook(browser, lab, "dash.ipynb") as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module")
+def progress_page(browser, lab):
+    with open_notebook(browser, lab, "progress.ipynb") as pg:
+        yield pg
 
 
 def status_text(pg) -> str:
@@ -169,3 +218,42 @@ def test_clicking_a_stage_sets_a_breakpoint_the_next_run_stops_before(page):
     rows = pg.locator('.pipenb-event-table tr[data-event="pipeline:paused"]')
     assert "breakpoint" in rows.last.inner_text()
     pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-breakpoint.png"))
+
+
+def test_a_long_sync_step_shows_live_progress_and_aborts_from_the_browser(progress_page):
+    pg = progress_page
+    bar = '.pipenb-dashboard .pipenb-progress[data-address="load"]'
+    click(pg, "run")
+    wait_status(pg, "running")
+    pg.wait_for_selector('.pipenb-dashboard [id="pipenb-stage-load"].pipenb-status-running', timeout=10_000)
+    pg.wait_for_selector(bar + '[data-done]:not([data-done=""])', timeout=10_000)
+    done = float(pg.get_attribute(bar, "data-done"))
+    width = float(pg.get_attribute(bar + " rect.pipenb-progress-fill", "width"))
+    counts = pg.inner_text(".pipenb-event-counts")
+    pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-progress-1.png"))
+    # The kernel's loop is free while the step runs on its thread: the bar moves, the table goes on.
+    pg.wait_for_function("""([sel, done, width]) => {
+        const g = document.querySelector(sel); if (!g) return false;
+        const w = parseFloat(g.querySelector("rect.pipenb-progress-fill").getAttribute("width"));
+        return parseFloat(g.dataset.done) > done && w > width;
+    }""", arg=[bar, done, width], timeout=5_000)
+    pg.wait_for_function("c => document.querySelector('.pipenb-event-counts').innerText !== c",
+                         arg=counts, timeout=5_000)
+    message = pg.inner_text(bar + " .pipenb-progress-message")
+    assert "reading rows from <i>big.csv</i>, chunk" in message  # user text shown as text
+    assert pg.locator(bar + " i").count() == 0
+    progress_rows = pg.locator('.pipenb-event-table tr[data-event="step:progress"]')
+    assert progress_rows.count() == 1  # one live row for the step, however many reports
+    assert "/300 — reading rows" in progress_rows.first.inner_text()
+    pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-progress-2.png"))
+    assert "running" in status_text(pg)
+    clicked = time.monotonic()
+    click(pg, "abort")
+    wait_status(pg, "aborted", timeout=1_000)
+    assert time.monotonic() - clicked < 1.0
+    pg.wait_for_selector(bar, state="detached", timeout=2_000)
+    assert pg.get_attribute('.pipenb-dashboard [id="pipenb-stage-load"]', "data-status") != "success"
+    state = pg.inner_text(".pipenb-dashboard .pipenb-state")
+    assert "prepped" in state and "rows" not in state  # the stage was not committed
+    assert not pg.is_disabled("button.pipenb-btn-resume")
+    pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-aborted.png"))

@@ -5,7 +5,9 @@ the test only asks the kernel short questions, as a person looking would.
 """
 
 import json
+import pathlib
 import textwrap
+import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
@@ -117,3 +119,45 @@ def test_clicks_from_another_thread_are_handed_to_the_loop(kernel):
         print(ok, await until(lambda: dash.ctx.status == 'aborted'), dash.buttons['resume'].disabled)
     """)
     assert out == "True True False"
+
+
+LONG = textwrap.dedent("""
+    import time, pipenb
+
+    def slow_read(state, ctx):
+        seen["thread"] = threading.current_thread().name
+        for k in range(300):  # 3 s in small slices, giving up when aborted
+            if ctx.signal.aborted:
+                return {"rows": -1}
+            time.sleep(0.01)
+            ctx.progress(k + 1, 300, "reading")
+        return {"rows": 300}
+
+    seen = {}
+    long_pipe = Pipeline("kernel-long", stages=[Stage("load", steps=[Step("read", slow_read)]),
+                                                Stage("after", steps=[Step("a", lambda s: {"after": 1})])])
+    long_dash = RunDashboard(PipelineFactory(long_pipe, registry=PipelineRegistry(default_timeout=120)))
+    display(long_dash)
+    print(json.dumps({**{n: b.model_id for n, b in long_dash.buttons.items()}, "file": pipenb.__file__}))
+""")
+
+
+def test_abort_click_lands_within_a_second_while_a_thread_step_runs(kernel):
+    ids = json.loads(kernel.run(SETUP + LONG).splitlines()[-1])
+    assert pathlib.Path(ids["file"]).resolve().parent.parent == pathlib.Path(__file__).resolve().parent.parent
+    kernel.click(ids["run"])
+    out = kernel.run("""
+        ok = await until(lambda: long_dash.graph.progress.get("load", {}).get("done"))
+        print(ok, long_dash.ctx.status, long_dash.graph.status.get("load"), seen["thread"].startswith("pipenb"))
+        long_dash.ctx.on("pipeline:failure", lambda e: seen.setdefault("stopped_at", time.time()))
+    """)
+    assert out == "True running running True"
+    clicked = time.time()  # the same clock as the kernel's: one machine
+    kernel.click(ids["abort"])
+    out = kernel.run("""
+        ok = await until(lambda: long_dash.ctx.status == "aborted", timeout=2)
+        print(ok, "rows" in long_dash.ctx.state, seen["stopped_at"])
+    """)
+    ok, committed, stopped_at = out.split()
+    assert (ok, committed) == ("True", "False")
+    assert float(stopped_at) - clicked < 1.0  # the step had 2 s to go: the abort did not wait for it

@@ -1,9 +1,12 @@
 """``RunDashboard``: graph, events, state and the buttons to drive runs of one factory.
 
 Runs execute as background tasks on the kernel's loop (``ctx.start()``), so
-the cell returns and the buttons stay live. JupyterLab may deliver clicks on
-a subshell thread: every click handler only hands its work to the kernel's
-loop (``call_soon_threadsafe``), where all run control happens.
+the cell returns and the buttons stay live, and their sync steps run on
+pipenb's worker threads, so the loop stays free to redraw while a long step
+runs. JupyterLab may deliver clicks on a subshell thread: Abort and Pause act
+from the click's own thread (they only set the run's thread-safe flags, so
+they land even while the loop is busy); every other button hands its work to
+the kernel's loop (``call_soon_threadsafe``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class RunDashboard(RunFollower, widgets.VBox):
             b.on_click(lambda _b, name=name: self._clicked(name))
             self.buttons[name] = b
         self.state_view = widgets.HTML(state_html({}))
+        self.state_view.add_class("pipenb-state")
         self.checkpoint_view = widgets.HTML(checkpoint_html(None))
         self.runs = widgets.Select(options=[], rows=5, description="runs", layout=widgets.Layout(width="100%"))
         self.runs.add_class("pipenb-runs")
@@ -106,7 +110,30 @@ class RunDashboard(RunFollower, widgets.VBox):
             loop.call_soon_threadsafe(fn, *args)
 
     def _clicked(self, name: str) -> None:
-        self._call(self._do, name)
+        if name in ("abort", "pause"):
+            self._flag(name)
+        else:
+            self._call(self._do, name)
+
+    def _flag(self, name: str) -> None:
+        """Abort or Pause, from whatever thread the click came on: only the run's flags are set here."""
+        ctx = self.ctx
+        status = ctx.status if ctx is not None else None
+        if not APPLIES[name](status):
+            self._call(self._why_not, name)
+            return
+        if name == "abort":
+            ctx.abort("dashboard")
+        else:
+            ctx.request_pause()
+        self._call(self._flagged, name)
+
+    def _flagged(self, name: str) -> None:
+        self.message.value = "pausing at the next stage…" if name == "pause" else ""
+        self._refresh_buttons()
+
+    def _why_not(self, name: str) -> None:
+        self.message.value = f'<span class="pipenb-why">{html.escape(name.capitalize())}: {WHY_NOT[name]}</span>'
 
     def press(self, name: str) -> None:
         """Press a button from code (what a click does)."""
@@ -114,9 +141,12 @@ class RunDashboard(RunFollower, widgets.VBox):
 
     # -- actions (loop thread) ---------------------------------------------------
     def _do(self, name: str) -> None:
+        if name in ("abort", "pause"):
+            self._flag(name)
+            return
         status = self.ctx.status if self.ctx is not None else None
         if not APPLIES[name](status):
-            self.message.value = f'<span class="pipenb-why">{html.escape(name.capitalize())}: {WHY_NOT[name]}</span>'
+            self._why_not(name)
             return
         self.message.value = ""
         ctx = self.ctx
@@ -126,14 +156,9 @@ class RunDashboard(RunFollower, widgets.VBox):
             if ctx is None or is_finished(status):
                 self._spawn(self._start_new(step=True))
             else:
-                self._spawn(ctx.step())
-        elif name == "pause":
-            ctx.request_pause()
-            self.message.value = "pausing at the next stage…"
+                self._go(ctx, step=True)
         elif name == "resume":
-            self._spawn(ctx.run())
-        elif name == "abort":
-            ctx.abort("dashboard")
+            self._go(ctx, step=False)
         self._refresh_buttons()
 
     def _spawn(self, coro) -> None:
@@ -147,12 +172,29 @@ class RunDashboard(RunFollower, widgets.VBox):
             task = loop.create_task(coro)
             task.add_done_callback(lambda t: self._refresh_all())
 
-    async def _start_new(self, step: bool):
+    def _go(self, ctx, step: bool) -> None:
+        """Run or step ``ctx`` with ``ctx.start()``: sync steps on worker threads, the loop stays free."""
+        if self._loop is None:  # no kernel loop (a script): wait for the background run in a loop of our own
+            from pipenb import run_sync
+
+            run_sync(self._started(ctx, step))
+            self._refresh_all()
+            return
+        task = ctx.start(step=step)
+        task.add_done_callback(lambda t: self._refresh_all())
+        self._refresh_all()  # show "running" now; the run's own edges follow
+
+    @staticmethod
+    async def _started(ctx, step: bool):
+        return await ctx.start(step=step)
+
+    async def _start_new(self, step: bool) -> None:
+        """Prepare a new run, show it, then start it in the background."""
         ctx = (await self.factory.prepare()).unwrap()
         self.show(ctx)
-        if step:
-            return await ctx.step()
-        return await ctx.run()
+        if self._loop is None:
+            return await self._started(ctx, step)
+        self._go(ctx, step)
 
     # -- showing a run -----------------------------------------------------------
     def show(self, ctx) -> None:

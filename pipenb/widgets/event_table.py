@@ -5,6 +5,10 @@ Python call and no object per event, so a run of 100,000 events barely
 notices it. At most ten times a second it counts the new events in bulk and
 formats the newest ``max_rows`` matching ones, the only rows that reach the
 browser. ``dataframe`` builds every recorded event.
+
+A step's ``step:progress`` reports share one live row: it stands where the
+step's first report came and shows its latest one (counts still count them
+all).
 """
 
 from __future__ import annotations
@@ -59,7 +63,47 @@ def detail_of(event) -> str:
         return _short("patch " + ", ".join(map(str, event.patch)) if event.patch else "no change")
     if name == "stage:start":
         return _short(event.label) if event.label != event.stage_id else ""
+    if name == "step:progress":
+        count = f"{event.done}" if event.total is None else f"{event.done}/{event.total}"
+        return _short(count if event.message is None else f"{count} — {event.message}", 160)
     return ""
+
+
+class _ProgressIndex:
+    """Which ``step:progress`` events of one log are shown: the first of each step, as its latest.
+
+    Built incrementally (progress events are few: a few a second per step).
+    """
+
+    __slots__ = ("log", "scanned", "first", "latest", "hidden")
+
+    def __init__(self, log):
+        self.log = log
+        self.scanned = 0
+        self.first: dict[tuple, int] = {}    # (path, step id) -> index of its first report
+        self.latest: dict[int, int] = {}     # first report's index -> the latest report's index
+        self.hidden: set[int] = set()        # reports shown through their step's first one
+
+    def update(self) -> None:
+        log = self.log
+        stop = len(log)
+        if stop == self.scanned:
+            return
+        names = log.names(self.scanned, stop)
+        for offset, name in enumerate(names):
+            if name != "step:progress":
+                continue
+            i = self.scanned + offset
+            event = log[i]  # kept built in the log: no work to read it
+            key = (event.path, event.step_id)
+            first = self.first.get(key)
+            if first is None:
+                self.first[key] = i
+                self.latest[i] = i
+            else:
+                self.latest[first] = i
+                self.hidden.add(i)
+        self.scanned = stop
 
 
 class EventTable(RunFollower, anywidget.AnyWidget):
@@ -94,6 +138,7 @@ class EventTable(RunFollower, anywidget.AnyWidget):
         self._cache: dict[tuple, list] = {}      # (log number, index) -> its row, for the rows shown
         self._cache_t0: float | None = None      # the time "elapsed" counts from, for those rows
         self._given: list | None = None  # logs handed in by attach(history=...)
+        self._progress: dict[int, _ProgressIndex] = {}  # log number -> its progress rows
         self._lock = threading.Lock()  # filter changes arrive on a comm thread, redraws on the loop
         self._follow_init()
         self.observe(lambda change: self._refilter(), names=["event_filter", "stage_filter"])
@@ -140,6 +185,7 @@ class EventTable(RunFollower, anywidget.AnyWidget):
             self._logs, self._counted = [], []
             self._counts.clear()
             self._cache = {}
+            self._progress = {}
             if self.ctx is not None:  # attached: go on recording, from now
                 if self._owned is not None:
                     self._owned.clear()
@@ -171,12 +217,23 @@ class EventTable(RunFollower, anywidget.AnyWidget):
             where = self._where[path] = ("/".join(n.pipeline_id for n in path), stage_address(path) or "")
         return where
 
+    def _progress_of(self, no: int) -> _ProgressIndex:
+        index = self._progress.get(no)
+        if index is None or index.log is not self._logs[no]:
+            index = self._progress[no] = _ProgressIndex(self._logs[no])
+        index.update()
+        return index
+
     def _events(self):
         for log in self._logs:
             yield from log
 
-    def _newest_keys(self) -> list[tuple[int, int]]:
-        """(log number, index) of the newest ``max_rows`` events that pass the filters, oldest first."""
+    def _newest_keys(self) -> list[tuple]:
+        """Keys of the newest ``max_rows`` rows that pass the filters, oldest first.
+
+        A key is (log number, index), or (log number, index, latest index) for a
+        step's progress row: where its first report was, showing its latest one.
+        """
         keys: list = []
         wanted = set(self.event_filter)
         needle = self.stage_filter
@@ -185,15 +242,23 @@ class EventTable(RunFollower, anywidget.AnyWidget):
             left = self.max_rows - len(keys)
             if left <= 0:
                 break
+            progress = self._progress_of(no)
+            hidden, latest = progress.hidden, progress.latest
             if not wanted and not needle:
                 n = len(log)
-                keys[:0] = [(no, i) for i in range(max(0, n - left), n)]
+                lo = max(0, n - left)
+                while hidden and lo > 0 and n - lo - sum(1 for i in hidden if i >= lo) < left:
+                    lo = max(0, n - left - sum(1 for i in hidden if i >= lo))
+                shown = [i for i in range(lo, n) if i not in hidden][-left:]
+                keys[:0] = [(no, i) if i not in latest else (no, i, latest[i]) for i in shown]
                 continue
             names, paths = log.names(), log.paths()
             hits = []
             for i in range(len(names) - 1, -1, -1):
+                if i in hidden:
+                    continue
                 if (not wanted or names[i] in wanted) and (not needle or needle in self._where_of(paths[i])[1]):
-                    hits.append((no, i))
+                    hits.append((no, i) if i not in latest else (no, i, latest[i]))
                     if len(hits) == left:
                         break
             keys[:0] = hits[::-1]
@@ -205,9 +270,12 @@ class EventTable(RunFollower, anywidget.AnyWidget):
             self._cache, self._cache_t0 = {}, t0
         cache = self._cache
         missing: dict[int, list[int]] = {}
-        for no, i in keys:
-            if (no, i) not in cache:
-                missing.setdefault(no, []).append(i)
+        for key in keys:
+            if key not in cache:
+                if len(key) == 3:  # a progress row: its latest report
+                    cache[key] = self._row(self._logs[key[0]][key[2]], t0)
+                    continue
+                missing.setdefault(key[0], []).append(key[1])
         for no, indices in missing.items():
             log, lo, hi = self._logs[no], indices[0], indices[-1] + 1
             if hi - lo <= 2 * len(indices):  # mostly one run of new events: build them in bulk

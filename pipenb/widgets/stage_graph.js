@@ -4,6 +4,9 @@
 // they are set as CSS custom properties on the widget root
 // (--pipenb-status-<status>, --pipenb-status-<status>-stroke, -text), which
 // stage_graph.css reads; everything else follows the JupyterLab theme.
+// A running stage's progress (`progress` trait) is a thin bar along the bottom
+// of its node plus the step's message in a line under it; the message is user
+// text and only ever set with textContent.
 
 function nodeId(address) {
   // As pipenb.graph.node_id: characters XML cannot hold become U+FFFD, one for one.
@@ -79,12 +82,13 @@ function render({ model, el }) {
     // The SVG comes from Graphviz or pipenb's own layout; user text in it is escaped there.
     canvas.innerHTML = model.get("svg");
     horizontal = null;
+    bars.clear();
     const svg = canvas.querySelector("svg");
     if (svg && svg.viewBox && svg.viewBox.baseVal) {
       // Room on the left for the duration labels (router loops are drawn on the right),
       // and below, where they go when the graph runs left to right.
       const { x, y, width, height } = svg.viewBox.baseVal;  // copied: baseVal is live
-      const left = 64, below = 12;
+      const left = 64, below = 22;  // below: also a running last stage's progress bar and message
       svg.setAttribute("viewBox", `${x - left} ${y} ${width + left} ${height + below}`);
       const w = parseFloat(svg.getAttribute("width")), h = parseFloat(svg.getAttribute("height"));
       if (!Number.isNaN(w) && width > 0) svg.setAttribute("width", String(w * (width + left) / width) + "pt");
@@ -145,6 +149,88 @@ function render({ model, el }) {
     }
   }
 
+  const SVG = "http://www.w3.org/2000/svg";
+  const bars = new Map();  // address -> the progress group drawn for it
+
+  function svgEl(tag, attrs) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    return e;
+  }
+
+  function progressBar(address, g) {
+    let bar = bars.get(address);
+    if (bar && bar.group.isConnected) return bar;
+    const box = g.getBBox ? g.getBBox() : { x: 0, y: 0, width: 0, height: 0 };
+    // Just under the node (inside, the rounded corners and the label leave no room).
+    const h = 4, x = box.x + 2, w = Math.max(4, box.width - 4), y = box.y + box.height + 2;
+    // Drawn beside the node, not in it: the node's CSS colours every rect inside it.
+    const group = svgEl("g", { class: "pipenb-progress" });
+    group.dataset.address = address;
+    const track = svgEl("rect", { class: "pipenb-progress-track", x, y, width: w, height: h, rx: 1.5 });
+    const fill = svgEl("rect", { class: "pipenb-progress-fill", x, y, width: 0, height: h, rx: 1.5 });
+    const swing = svgEl("animate", { attributeName: "x", dur: "1.2s", repeatCount: "indefinite",
+                                     values: `${x};${x + w * 0.7};${x}` });
+    // The message under the node, cut with an ellipsis by CSS (foreignObject holds HTML).
+    // Wider than the node, but inside the drawing (beyond it the SVG would cut the text, ellipsis and all).
+    let left = box.x - 30, right = box.x + box.width + 30;
+    const svg = canvas.querySelector("svg"), parent = g.parentNode;
+    const ctm = parent && parent.getScreenCTM ? parent.getScreenCTM() : null;
+    if (svg && ctm) {
+      const r = svg.getBoundingClientRect(), inv = ctm.inverse();
+      const a = new DOMPoint(r.left, r.top).matrixTransform(inv), b = new DOMPoint(r.right, r.bottom).matrixTransform(inv);
+      left = Math.max(left, Math.min(a.x, b.x) + 1);
+      right = Math.min(right, Math.max(a.x, b.x) - 1);
+    }
+    const fo = svgEl("foreignObject", { class: "pipenb-progress-text", x: left, y: y + h + 1,
+                                        width: Math.max(box.width, right - left), height: 13 });
+    const text = document.createElementNS("http://www.w3.org/1999/xhtml", "div");
+    text.className = "pipenb-progress-message";
+    fo.append(text);
+    group.append(track, fill, fo);
+    (g.parentNode || g).append(group);
+    bar = { group, fill, swing, text, x, w };
+    bars.set(address, bar);
+    return bar;
+  }
+
+  function applyProgress() {
+    const progress = model.get("progress") || {};
+    for (const [address, bar] of bars) {
+      if (!(address in progress) || !bar.group.isConnected) {
+        bar.group.remove();
+        bars.delete(address);
+      }
+    }
+    for (const [address, p] of Object.entries(progress)) {
+      const g = node(address);
+      if (!g || !p) continue;
+      const bar = progressBar(address, g);
+      const done = typeof p.done === "number" ? p.done : null;
+      const total = typeof p.total === "number" && p.total > 0 ? p.total : null;
+      bar.group.dataset.done = done === null ? "" : String(done);
+      bar.group.dataset.total = total === null ? "" : String(total);
+      if (total !== null && done !== null) {
+        const fraction = Math.min(1, Math.max(0, done / total));
+        bar.group.classList.remove("pipenb-progress-indeterminate");
+        bar.swing.remove();
+        bar.fill.setAttribute("x", String(bar.x));
+        bar.fill.setAttribute("width", String(bar.w * fraction));
+        bar.group.dataset.fraction = fraction.toFixed(4);
+      } else {
+        // No total: a short segment swinging along the track.
+        bar.group.classList.add("pipenb-progress-indeterminate");
+        bar.fill.setAttribute("width", String(bar.w * 0.3));
+        if (!bar.swing.isConnected) bar.fill.append(bar.swing);
+        delete bar.group.dataset.fraction;
+      }
+      const count = done === null ? "" : total !== null ? `${done}/${total}` : String(done);
+      const line = [count, p.message || ""].filter((t) => t !== "").join(" — ");
+      bar.text.textContent = line;
+      bar.text.title = line;
+    }
+  }
+
   function applyBreakpoints() {
     const bps = new Set(model.get("breakpoints") || []);
     for (const address of model.get("leaves")) {
@@ -156,6 +242,7 @@ function render({ model, el }) {
   function applyAll() {
     applyStatus();
     applyBreakpoints();
+    applyProgress();
     caption.textContent = model.get("caption") + (model.get("layout") === "builtin" ? " · built-in layout" : "");
   }
 
@@ -163,6 +250,7 @@ function render({ model, el }) {
   model.on("change:status", applyStatus);
   model.on("change:durations", applyStatus);
   model.on("change:breakpoints", applyBreakpoints);
+  model.on("change:progress", applyProgress);
   model.on("change:caption", applyAll);
   model.on("change:palette", applyPalette);
   applyPalette();

@@ -5,11 +5,15 @@ layout); live updates only send a small ``{address: status}`` map that the
 browser applies to the drawn nodes. The run is followed through an
 ``EventLog``: at most ten times a second the graph asks it, in one bulk pass,
 for each stage's last event, instead of hearing every event.
+A running stage whose step reports ``ctx.progress(...)`` carries a bar and
+the step's message (``progress``: the last report of each running stage,
+dropped when a new step starts or the stage ends).
 Clicking a stage toggles a breakpoint.
 """
 
 from __future__ import annotations
 
+import math
 import pathlib
 import threading
 
@@ -32,6 +36,26 @@ def _dot_available() -> bool:
     return shutil.which("dot") is not None
 
 
+def _number(value):
+    """A progress count as JSON can carry it (numpy numbers, Decimals, ...), or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _report(event) -> dict:
+    """A ``step:progress`` event as the browser draws it (the message stays plain text)."""
+    message = event.message
+    return {"step": str(event.step_id), "done": _number(event.done), "total": _number(event.total),
+            "message": None if message is None else str(message)[:300]}
+
+
 class StageGraph(RunFollower, anywidget.AnyWidget):
     _esm = HERE / "stage_graph.js"
     _css = HERE / "stage_graph.css"
@@ -40,6 +64,8 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
     layout = traitlets.Unicode("").tag(sync=True)          # "graphviz" or "builtin"
     status = traitlets.Dict({}).tag(sync=True)             # address -> one of STATUSES
     durations = traitlets.Dict({}).tag(sync=True)          # address -> last duration, ms
+    # address of a running stage -> its step's last report {"step", "done", "total", "message"}
+    progress = traitlets.Dict({}).tag(sync=True)
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
     leaves = traitlets.List(traitlets.Unicode()).tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
@@ -55,6 +81,7 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
         self._addresses = stage_paths(pipeline)  # event path -> stage address, for every stage
         self._status: dict[str, str] = {}
         self._durations: dict[str, float] = {}
+        self._progress: dict[str, dict] = {}
         self._log = None              # the attached run's EventLog
         self._folded = 0              # events of the log already folded into _status
         self._dirty = False
@@ -72,6 +99,7 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
             if is_resumable(ctx.status):
                 self._status[ctx.position] = "paused" if ctx.status == PAUSED else "failed"
             self._durations = {}
+            self._progress = {}
             self._log, self._folded = self.open_log(ctx), 0
         wanted = set(ctx.breakpoints) | set(self.breakpoints)
         ctx.breakpoints.update(wanted)
@@ -85,6 +113,8 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
     _STATUS_OF = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
                   "stage:failure": "failed"}
     _ENDS = ("stage:success", "stage:paused", "stage:failure")
+    # A stage's progress is its step's last report while no later one of these came.
+    _PROGRESS_SEEN = (*_STATUS_OF, "step:start", "step:progress")
 
     def _changed(self) -> bool:
         return self._dirty or (self._log is not None and len(self._log) != self._folded)
@@ -102,13 +132,26 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
             status[addresses[path]] = self._STATUS_OF[log.names(i, i + 1)[0]]
         for path, i in log.last_by_path(self._ENDS, start, stop, addresses).items():
             durations[addresses[path]] = round(log[i].duration * 1000, 4)
+        progress = self._progress
+        for path, i in log.last_by_path(self._PROGRESS_SEEN, start, stop, addresses).items():
+            address = addresses[path]
+            if log.names(i, i + 1)[0] == "step:progress" and status.get(address) == "running":
+                progress[address] = _report(log[i])
+            else:
+                progress.pop(address, None)
+        for address in [a for a in progress if status.get(a) != "running"]:
+            del progress[address]
         self._folded = stop
+
+    def _run_started(self, event) -> None:
+        self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · running"
 
     def _run_stopped(self, event) -> None:
         with self._lock:
             self._fold()
             if event.name == "pipeline:paused":
                 self._status["/".join(event.checkpoint.resume_at)] = "paused"
+            self._progress = {}  # the run stopped: no step is going
         self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · {event.name.split(':')[1]}"
         self._dirty = True
 
@@ -116,9 +159,10 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
         with self._lock:
             self._fold()
             self._dirty = False
-            status, durations = dict(self._status), dict(self._durations)
+            status, durations, progress = dict(self._status), dict(self._durations), dict(self._progress)
         self.status = status
         self.durations = durations
+        self.progress = progress
 
     # -- breakpoints ---------------------------------------------------------
     def _on_breakpoints(self, change) -> None:
