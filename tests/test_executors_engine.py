@@ -362,6 +362,21 @@ def test_process_pool_on_a_stage_under_start(make, procs):
     check_notebook_result(arun(main()))
 
 
+def test_progress_and_track_work_in_a_process_step(make, procs):
+    """The same step runs anywhere: out of process ``ctx.track`` yields the items, ``progress`` is a no-op."""
+
+    def counting(state, ctx):
+        n = 0
+        for i, _ in enumerate(ctx.track(range(100), message="rows")):
+            n += 1
+            ctx.progress(i + 1, 100)
+        return {"n": n}
+
+    for executor in (procs, "thread"):
+        _, ctx, _ = make(Pipeline("tr", steps=[Step("count", counting, executor=executor)]))
+        assert arun(ctx.run()).unwrap().state == {"n": 100}
+
+
 def artifacts_pipeline(executor):
     def uses_artifacts(state, ctx):
         ctx.artifacts.put("x", 1)
