@@ -7,6 +7,7 @@
 import asyncio
 import concurrent.futures as cf
 import multiprocessing
+import pathlib
 import threading
 import time
 import textwrap
@@ -533,9 +534,12 @@ def test_abort_of_a_running_dask_step_ends_the_run_at_once(make, dask_client, tm
 # ---- output of a thread step in a real kernel -----------------------------------------------------------
 
 
-def test_thread_step_output_lands_in_the_cell_that_started_the_run(tmp_path):
+def test_thread_step_output_lands_in_the_cell_that_started_the_run(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    from .test_notebooks import this_checkout_first
+
+    this_checkout_first(monkeypatch)
 
     class RoutingClient(nbclient.NotebookClient):
         """Routes every output to the cell its parent header names, as JupyterLab does
@@ -562,6 +566,7 @@ def test_thread_step_output_lands_in_the_cell_that_started_the_run(tmp_path):
     cells = [
         textwrap.dedent("""
             import time
+            import pipenb
             from pipenb import Pipeline, PipelineFactory, Step
 
             def talk(state):
@@ -571,7 +576,7 @@ def test_thread_step_output_lands_in_the_cell_that_started_the_run(tmp_path):
 
             ctx = PipelineFactory(Pipeline("talk", steps=[Step("talk", talk)])).prepare_sync().unwrap()
             task = ctx.start()
-            print("started")
+            print("started", pipenb.__file__)
         """),
         textwrap.dedent("""
             res = (await task).unwrap()
@@ -588,4 +593,5 @@ def test_thread_step_output_lands_in_the_cell_that_started_the_run(tmp_path):
 
     first, second = text(nb.cells[0]), text(nb.cells[1])
     assert "started" in first and "hello from the step" in first, (first, second)
+    assert str(pathlib.Path(__file__).parent.parent / "pipenb") in first  # this checkout's pipenb ran
     assert "hello from the step" not in second and "finished completed" in second
