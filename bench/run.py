@@ -137,12 +137,14 @@ def main() -> None:
     print(f"pipenb bench — Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
     base = raw_baseline(repeats)
     core_section(report, repeats, base)
+    import executors_bench  # where steps run: threads, abort, progress, same run
     import lifecycle  # pause/resume figures, same run
     import widgets_bench  # widget figures, same run
 
     # Widgets first: the lifecycle section leaves many long-lived objects behind,
     # which would make the garbage collector (not pipenb) dominate the event figures.
     widgets_bench.section(report, repeats, base)
+    executors_bench.section(report, repeats, base)
     lifecycle.section(report, repeats, base)
 
 

@@ -360,11 +360,144 @@ df[df.event == "stage:success"][["stage", "detail", "duration_ms"]]
 """),
 ]
 
+SCALE_OUT = [
+    md("""
+# Scaling out: inline, threads, a Dask cluster
+
+The same pandas pipeline three ways. Where a step runs is the `executor=` of
+the step, its stage or the factory (the nearest one set wins):
+
+* `await ctx.run()`: sync steps run **inline**, on the kernel's event loop;
+* `ctx.start()`: sync steps run on **pipenb's worker threads**, so the loop
+  stays free: the dashboard redraws and its buttons answer while a step works;
+* `PipelineFactory(p, executor=client)`: steps run on a **Dask** cluster
+  (here a local one with one worker process). State and step functions travel
+  by cloudpickle, so functions defined in this notebook work there.
+"""),
+    code("""
+import time
+
+import numpy as np
+import pandas as pd
+from pipenb import DELETE, Pipeline, PipelineFactory, Stage, Step
+from pipenb.widgets import RunDashboard
+
+ROWS = 200_000
+
+
+def load(state):
+    rng = np.random.default_rng(state["seed"])
+    n = state["rows"]
+    sales = pd.DataFrame({
+        "store": rng.integers(0, 50, n),
+        "price": rng.gamma(2.0, 10.0, n).round(2),
+        "qty": rng.integers(1, 10, n),
+    })
+    return {"sales": sales}
+
+
+def add_revenue(state):
+    sales = state["sales"].assign(revenue=lambda d: d.price * d.qty)
+    return {"sales": sales}
+
+
+def points(price, qty):                      # deliberately slow, row by row
+    x = price * qty
+    for _ in range(250):
+        x = x * 1.0001 + 0.01
+    return x
+
+
+def loyalty(state, ctx):
+    sales = state["sales"]
+    chunks = [sales.iloc[i:i + 5_000] for i in range(0, len(sales), 5_000)]
+    total = 0.0
+    for chunk in ctx.track(chunks, message="scoring rows"):   # a progress bar on the stage
+        total += sum(points(p, q) for p, q in chunk[["price", "qty"]].itertuples(index=False))
+    return {"loyalty_points": round(total)}
+
+
+def summarise(state):
+    by_store = state["sales"].groupby("store").revenue.sum()
+    return {"revenue": round(float(by_store.sum()), 2), "best_store": int(by_store.idxmax()),
+            "sales": DELETE}         # the table has served its purpose: keep the state small
+
+
+sales = Pipeline("sales", stages=[
+    Stage("load", steps=[Step("generate", load)], label="Load sales"),
+    Stage("features", steps=[Step("revenue", add_revenue)], label="Add revenue"),
+    Stage("score", steps=[Step("loyalty", loyalty)], label="Loyalty points (slow)"),
+    Stage("summary", steps=[Step("summarise", summarise)], label="Summarise"),
+])
+START = {"rows": ROWS, "seed": 7}
+sales
+"""),
+    md("## 1. Inline: the cell waits, and the loop is busy while a step runs"),
+    code("""
+factory = PipelineFactory(sales, initial_state_factory=lambda: dict(START))
+ctx = (await factory.prepare()).unwrap()
+t0 = time.perf_counter()
+inline = (await ctx.run()).unwrap()
+print(f"inline: {inline.status} in {time.perf_counter() - t0:.1f} s")
+expected = {k: inline.state[k] for k in ("revenue", "best_store", "loyalty_points")}
+expected
+"""),
+    md("""
+## 2. Threads: `ctx.start()` with a live dashboard
+
+The cell returns at once; the dashboard shows the stage graph, the progress of
+the slow step and the events as they come. The next cell waits for the run
+(a notebook run top to bottom needs that: the kernel stops after the last cell).
+"""),
+    code("""
+dash = RunDashboard(factory)
+ctx = (await factory.prepare()).unwrap()
+dash.show(ctx)
+t0 = time.perf_counter()
+task = ctx.start()
+dash
+"""),
+    code("""
+threaded = (await task).unwrap()
+print(f"threads: {threaded.status} in {time.perf_counter() - t0:.1f} s")
+assert {k: threaded.state[k] for k in expected} == expected
+dash.table.dataframe[["event", "stage", "detail"]].tail(6)
+"""),
+    md("""
+## 3. A local Dask cluster: `PipelineFactory(p, executor=client)`
+
+Same pipeline, same dashboard. Out of process a step's `ctx.progress` and
+`ctx.track` report nothing (the bar stays empty, the stage still lights up)
+and `ctx.artifacts` is not available: return values in the patch instead.
+"""),
+    code("""
+import distributed
+
+cluster = distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None)
+client = distributed.Client(cluster)
+dask_factory = PipelineFactory(sales, initial_state_factory=lambda: dict(START), executor=client)
+ctx = (await dask_factory.prepare()).unwrap()
+dash.show(ctx)
+t0 = time.perf_counter()
+task = ctx.start()
+client
+"""),
+    code("""
+on_dask = (await task).unwrap()
+print(f"dask: {on_dask.status} in {time.perf_counter() - t0:.1f} s")
+assert {k: on_dask.state[k] for k in expected} == expected
+client.close()
+cluster.close()
+on_dask.state
+"""),
+]
+
 NOTEBOOKS = {
     "01-quickstart": QUICKSTART,
     "02-pause-and-resume": PAUSE_AND_RESUME,
     "03-debugging": DEBUGGING,
     "04-teaching": TEACHING,
+    "05-scale-out": SCALE_OUT,
 }
 
 

@@ -1,12 +1,21 @@
 """Every notebook in notebooks/ runs top to bottom in a real Jupyter kernel (nbclient)."""
 
+import os
 import pathlib
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((pathlib.Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+ROOT = pathlib.Path(__file__).parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def this_checkout_first(monkeypatch) -> None:
+    """The kernel (and the processes it starts) import pipenb from this checkout, not from wherever
+    an editable install points: the kernel runs in another directory, where ``import pipenb``
+    would find the installed one."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
 def test_there_are_notebooks():
@@ -14,7 +23,8 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_clean(path, tmp_path):
+def test_notebook_runs_clean(path, tmp_path, monkeypatch):
+    this_checkout_first(monkeypatch)
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError on any error
@@ -24,3 +34,11 @@ def test_notebook_runs_clean(path, tmp_path):
     rich = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
             if o.output_type in ("display_data", "execute_result")]
     assert rich
+
+
+def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
+    this_checkout_first(monkeypatch)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import pipenb; print(pipenb.__file__)")]
+    NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert nb.cells[0].outputs[0]["text"].strip() == str(ROOT / "pipenb" / "__init__.py")

@@ -83,8 +83,8 @@ class RemoteStepContext:
     """The slim, picklable StepContext a step gets on a process pool or a Dask worker.
 
     ``run_id``, ``stage_id``, ``step_id`` and ``path`` as on the loop; ``signal.aborted`` is always
-    False; ``progress()`` does nothing; ``logger`` is a plain logger of the worker process;
-    ``artifacts`` raises StepError (they live in the notebook's process).
+    False; ``progress()`` does nothing and ``track(items)`` yields the items; ``logger`` is a plain
+    logger of the worker process; ``artifacts`` raises StepError (they live in the notebook's process).
     """
 
     __slots__ = ("run_id", "stage_id", "step_id", "path", "executor_name")
@@ -118,6 +118,10 @@ class RemoteStepContext:
 
     def progress(self, *args, **kwargs) -> None:
         """No-op out of process."""
+
+    def track(self, items, total=None, message=None):
+        """``items`` as they are: out of process no progress is reported (as :meth:`progress`)."""
+        return iter(items)
 
     def __getstate__(self):
         return (self.run_id, self.stage_id, self.step_id, self.path, self.executor_name)
