@@ -225,15 +225,16 @@ class RunContext:
                     self.store.append_history(row)
             history.add(row[1], None, "edit", dict(patch), None, row[6], 0.0, self.state, self.artifacts.mark())
 
-    def rebind(self, pipeline) -> None:
-        """Run ``pipeline`` (a newer definition with the same id) from where this run continues.
+    def rebind(self, pipeline, executor=None) -> None:
+        """Run ``pipeline`` (a newer definition with the same id), on ``executor``, from where this run continues.
 
-        What ``factory.resume`` does when the cell defining the pipeline was
-        re-run: the next ``run()``/``step()`` executes the new step and router
+        What ``factory.resume`` does: the factory you resume with decides the
+        code and where it runs, so after the cell defining the pipeline was
+        re-run, the next ``run()``/``step()`` executes the new step and router
         functions. A ``ResumeError`` names the address the new definition
         lacks (the context keeps its old one); a running context is never rebound.
         """
-        if pipeline is self.pipeline or self.lifecycle.active or self.status == RUNNING:
+        if self.lifecycle.active or self.status == RUNNING:
             return
         if pipeline.id != self.pipeline_id:
             raise ResumeError(f"run {self.run_id} belongs to pipeline {self.pipeline_id!r}, not {pipeline.id!r}")
@@ -245,6 +246,7 @@ class RunContext:
                 f"{pipeline.id!r} does not have ({exc.args[0]}); it keeps running the old definition"
             ) from None
         self.pipeline = pipeline
+        self._steps.factory_executor = executor
         self._steps.replan()
 
     def call_soon(self, fn: Callable, *args) -> bool:

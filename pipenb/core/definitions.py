@@ -10,6 +10,7 @@ out here once, not at every call.
 from __future__ import annotations
 
 import inspect
+import weakref
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import DefinitionError
@@ -39,6 +40,9 @@ def _call_shape(fn: Callable, what: str, max_args: int) -> tuple[bool, int]:
             f"{what}: takes {len(required)} required arguments, at most {max_args} are passed"
         )
     return is_async, min(len(positional), max_args)
+
+
+_latest: dict[str, weakref.ref] = {}  # pipeline id -> the newest definition built with it
 
 
 class StageInfo(NamedTuple):
@@ -159,6 +163,14 @@ class Pipeline:
         )
         self.ordered: tuple[Stage, ...] = tuple(s for _, s in keyed)
         self.position: dict[str, int] = {s.id: i for i, s in enumerate(self.ordered)}
+        _latest[id] = weakref.ref(self)
+
+    @property
+    def superseded(self) -> bool:
+        """True once a newer ``Pipeline`` with the same id was built in this process (a re-run cell)."""
+        newest = _latest.get(self.id)
+        newer = newest() if newest is not None else None
+        return newer is not None and newer is not self
 
     def _validate(self) -> None:
         pid = self.id

@@ -184,7 +184,7 @@ class PipelineFactory:
                     raise ResumeError(
                         f"run {run_id} belongs to pipeline {live.pipeline_id!r}, not {self.pipeline.id!r}"
                     )
-                live.rebind(self.pipeline)  # the factory you resume with decides the code (SPEC 9)
+                live.rebind(self.pipeline, self.executor)  # the factory you resume with decides the code (SPEC 9)
                 return Result.ok(live)
             store = await self._open_store(run_id)
             cp = read_checkpoint(store, None, run_id)

@@ -63,6 +63,8 @@ class RunDashboard(RunFollower, widgets.VBox):
         self.title = widgets.HTML(f"<b>{html.escape(factory.pipeline.id)}</b>")
         self.status = widgets.HTML("no run yet: press Run or Step")
         self.status.add_class("pipenb-status")
+        self.stale = widgets.HTML("")
+        self.stale.add_class("pipenb-stale")
         self.message = widgets.HTML("")
         self.message.add_class("pipenb-message")
         self.buttons = {}
@@ -89,7 +91,7 @@ class RunDashboard(RunFollower, widgets.VBox):
         self._off_registry = self.registry.on_change(lambda run_id: self._call(self._registry_changed, run_id))
         super().__init__([
             widgets.HBox([self.title, self.status]),
-            widgets.HBox(list(self.buttons.values()) + [self.message]),
+            widgets.HBox(list(self.buttons.values()) + [self.message, self.stale]),
             widgets.HBox([self.graph, widgets.VBox([self.state_view, self.checkpoint_view],
                                                    layout=widgets.Layout(min_width="280px"))]),
             self.table,
@@ -156,10 +158,24 @@ class RunDashboard(RunFollower, widgets.VBox):
             if ctx is None or is_finished(status):
                 self._spawn(self._start_new(step=True))
             else:
-                self._go(ctx, step=True)
+                self._spawn(self._continue(ctx.run_id, step=True))
         elif name == "resume":
-            self._go(ctx, step=False)
+            self._spawn(self._continue(ctx.run_id, step=False))
         self._refresh_buttons()
+
+    async def _continue(self, run_id: str, step: bool) -> None:
+        """Resume, step or retry through this dashboard's factory: its pipeline is the code that runs (SPEC 9)."""
+        res = await self.factory.resume(run_id)
+        if res.is_err:
+            self.message.value = f'<span class="pipenb-why">{html.escape(str(res.error))}</span>'
+            return
+        ctx = res.value
+        if ctx is not self.ctx:
+            self.show(ctx)
+        if self._loop is None:
+            await self._started(ctx, step)
+            return
+        self._go(ctx, step)
 
     def _spawn(self, coro) -> None:
         loop = self._loop
@@ -278,6 +294,13 @@ class RunDashboard(RunFollower, widgets.VBox):
         status = self.ctx.status if self.ctx is not None else None
         for name, button in self.buttons.items():
             button.disabled = not APPLIES[name](status)
+        stale = ""
+        if self.factory.pipeline.superseded:
+            stale = (f"⚠ pipeline <code>{html.escape(self.factory.pipeline.id)}</code> was redefined in a later "
+                     f"cell; this dashboard runs the definition it was built with. Build a new factory and "
+                     f"dashboard to run the new code.")
+        if self.stale.value != stale:
+            self.stale.value = stale
 
     def _refresh_runs(self) -> None:
         pid = self.factory.pipeline.id
