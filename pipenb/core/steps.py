@@ -55,8 +55,8 @@ class StepRunner:
 
     def for_drive(self, default: str) -> StepRunner:
         """Ready for a drive whose sync steps default to ``default`` ("inline" or "thread")."""
-        if default != self.default:
-            self.default = default
+        self.default = default
+        if self._plans:  # worked out again each drive: executors may have been changed in between
             self._plans = {}
         return self
 
