@@ -50,15 +50,24 @@ def now_iso() -> str:
     return f"{cached[1]}.{ms % 1000:03d}Z"
 
 
-def checkpoint_patch(cp: PipelineCheckpoint | None, router_only: bool = False) -> dict:
+def checkpoint_patch(cp: PipelineCheckpoint | None, router_only: bool = False, status: str | None = None) -> dict:
     """The store patch that writes (or, for None, clears) a checkpoint.
 
     ``router_only`` marks a pipeline stage whose sub-pipeline already finished:
     resuming there runs only that stage's router, never the sub-pipeline again.
+    ``status`` is what the run was when the checkpoint was written (``"paused"``,
+    ``"failed"``, ``"running"`` for a durable store's per-commit cursor...), so a
+    list of stored runs can say what each one is without loading it.
     """
     if cp is None:
         return {PIPELINE_DATA_KEY: DELETE}
-    return {PIPELINE_DATA_KEY: {"checkpoint": cp, "router_only": True if router_only else DELETE}}
+    return {PIPELINE_DATA_KEY: {"checkpoint": cp, "router_only": True if router_only else DELETE,
+                                "status": status if status is not None else DELETE}}
+
+
+def stored_status(data) -> str | None:
+    """The status a store's reserved data says its run had (None: unknown)."""
+    return data.get("status") if data else None
 
 
 def router_only(store) -> bool:

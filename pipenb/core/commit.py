@@ -15,7 +15,8 @@ from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
 
 
 def commit_stage(store, run_id: str, addr: tuple, patches, cp: PipelineCheckpoint | None, snapshot, working,
-                 clear: bool = False, router_only: bool = False, row: tuple | None = None) -> None:
+                 clear: bool = False, router_only: bool = False, row: tuple | None = None,
+                 status: str = "running") -> None:
     """Write a stage's patches and its checkpoint (or the checkpoint's removal, ``clear``) together,
     with its history ``row`` when the store keeps history.
 
@@ -27,7 +28,8 @@ def commit_stage(store, run_id: str, addr: tuple, patches, cp: PipelineCheckpoin
     try:
         if snapshot is not None and row is None:
             if cp is not None:
-                reserved = FrozenDict(checkpoint=cp, router_only=True) if router_only else FrozenDict(checkpoint=cp)
+                reserved = (FrozenDict(checkpoint=cp, router_only=True, status=status) if router_only
+                            else FrozenDict(checkpoint=cp, status=status))
             else:
                 reserved = None if clear else snapshot.get(PIPELINE_DATA_KEY)
             new = working if reserved is None else with_key(working, PIPELINE_DATA_KEY, reserved)
@@ -37,7 +39,7 @@ def commit_stage(store, run_id: str, addr: tuple, patches, cp: PipelineCheckpoin
             for patch in patches:
                 store.set(patch)
             if cp is not None or clear:
-                store.set(checkpoint_patch(cp, router_only))
+                store.set(checkpoint_patch(cp, router_only, status))
             if row is not None:
                 store.append_history(row)
     except Exception as exc:

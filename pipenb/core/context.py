@@ -24,7 +24,7 @@ from .engine import Engine
 from .steps import StepRunner
 from .errors import PipelineError, ResumeError
 from .history import EDIT, History
-from .lifecycle import PAUSED, PREPARED, RUNNING, Lifecycle, can_edit, check_timeout
+from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle, can_edit, check_timeout
 from .result import PipelineRunResult, Result
 from .state import PIPELINE_DATA_KEY, is_mapping, user_view
 
@@ -148,7 +148,18 @@ class RunContext:
         return loop.create_task(self._drive(step=step, refused=refused))
 
     def _claim(self, step: bool, default_executor: str = "inline") -> Result | None:
-        refused = self.lifecycle.claim(step, default_executor)
+        life = self.lifecycle
+        refused = life.claim(step, default_executor)
+        if refused is None and self.store.leases:
+            # One driver per run across processes: the store's lease, taken before anything runs.
+            try:
+                refused = self.store.acquire(life.token)
+            except PipelineError as exc:  # the store failed (locked, gone): the drive fails, resumable
+                life.unclaim()
+                life.stopped(FAILED)
+                return Result.err(exc)
+            if refused is not None:
+                life.unclaim()
         if refused is None:
             return None
         return Result.err(PipelineError(f"run {self.run_id} of pipeline {self.pipeline_id!r} {refused}"))
@@ -169,6 +180,11 @@ class RunContext:
             outcome = await engine.run()
         finally:
             life.release()
+            if self.store.leases:
+                try:
+                    self.store.release_lease(life.token)
+                except PipelineError as exc:
+                    self.logger.error(f"run {self.run_id}: could not release its lease: {exc}", None)
         if outcome.error is not None:
             return Result.err(outcome.error)
         if outcome.status == PAUSED:

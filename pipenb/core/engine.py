@@ -20,7 +20,7 @@ from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_che
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
-from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
+from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
 from .routing import END, Pause, check_decision, where
 from .state import PIPELINE_DATA_KEY
 from .commit import commit_stage
@@ -214,7 +214,7 @@ class Engine:
             return
         try:
             stage = self.pipeline.resolve(life.cursor)[-1]
-            self.store.set(checkpoint_patch(self._checkpoint(life.cursor, stage), router_only))
+            self.store.set(checkpoint_patch(self._checkpoint(life.cursor, stage), router_only, status))
         except Exception as exc:
             self.logger.error(f"run {self.run_id}: could not write its failure checkpoint: {exc}", None)
         life.stopped(status, router_only)
@@ -246,7 +246,7 @@ class Engine:
             return
         cp = self._checkpoint(addr, stage)
         life.cursor = addr
-        self.store.set(checkpoint_patch(cp))
+        self.store.set(checkpoint_patch(cp, status=PAUSED))
         raise _PauseSignal(cp, found[1], found[0], None)
 
     def _checkpoint(self, resume_at: tuple, stage: Stage) -> PipelineCheckpoint:
@@ -317,7 +317,7 @@ class Engine:
                        _perf() - t0)
             try:
                 commit_stage(self.store, self.run_id, addr, patches, cp, snapshot, working, clear, router_only,
-                             row)
+                             row, PAUSED if type(decision) is Pause else RUNNING)
             except BaseException as exc:
                 if not isinstance(exc, Exception) and snapshot is not None and self.store.get() is not snapshot:
                     self._landed = addr  # interrupted after the commit reached the store

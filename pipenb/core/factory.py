@@ -22,7 +22,7 @@ from .history import EDIT, History, fork_index, replay, rows_of
 from .ids import uuid7
 from .lifecycle import PAUSED, PREPARED
 from .logs import adapt_logger
-from .registry import PipelineRegistry
+from .registry import PipelineRegistry, RunRecord
 from .result import Result
 from .state import PIPELINE_DATA_KEY, is_mapping, user_view
 from .store import as_provider, as_store, default_provider
@@ -187,6 +187,9 @@ class PipelineFactory:
                 live.rebind(self.pipeline, self.executor)  # the factory you resume with decides the code (SPEC 9)
                 return Result.ok(live)
             store = await self._open_store(run_id)
+            elsewhere = store.running_elsewhere()
+            if elsewhere is not None:
+                raise ResumeError(f"run {run_id} {elsewhere}; wait for it to pause or end, or stop that process")
             cp = read_checkpoint(store, None, run_id)
             if cp is None:
                 self._release(run_id)
@@ -208,6 +211,21 @@ class PipelineFactory:
                                            router_only=router_only(store)))
         except PipelineError as exc:
             return Result.err(exc)
+
+    def runs(self) -> list[RunRecord]:
+        """This pipeline's runs: those the registry holds, plus every resumable run in the store.
+
+        Stored runs not alive in this kernel have ``live=False`` and a status of
+        ``"paused"``, ``"failed"``, ``"aborted"``, ``"prepared"`` or
+        ``"interrupted"`` (its process died mid-run); pick one and ``resume`` it.
+        """
+        pid = self.pipeline.id
+        held = [r for r in self.registry.runs() if r.pipeline_id == pid] if self.registry is not None else []
+        known = {r.run_id for r in held}
+        stored = [RunRecord(s.run_id, s.pipeline_id, s.status, s.paused_at, None, False,
+                            f"running in {s.where}" if s.where else "")
+                  for s in self.store_factory.stored_runs() if s.pipeline_id == pid and s.run_id not in known]
+        return held + sorted(stored, key=lambda r: r.run_id)
 
     async def fork(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:
         """A new run from before record ``at`` of run ``run_id``'s history (SPEC 10); the source is unchanged.

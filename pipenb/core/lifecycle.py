@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import math
 import threading
+import uuid
 from typing import Any
 
 PREPARED = "prepared"
@@ -104,7 +105,8 @@ class Lifecycle:
 
     __slots__ = ("run_id", "status", "cursor", "router_only", "resumed", "pause_request", "step_budget",
                  "signal", "loop", "thread", "task", "active", "attempt", "cancellable", "pause_count",
-                 "pause_instruction", "generation", "lock", "abort_event", "default_executor")
+                 "pause_instruction", "generation", "lock", "abort_event", "default_executor", "token",
+                 "_before_claim")
 
     def __init__(self, run_id: str, status: str, cursor: tuple, router_only: bool = False):
         self.run_id = run_id
@@ -124,6 +126,8 @@ class Lifecycle:
         self.pause_count = 0      # pauses so far (registry timers check it)
         self.pause_instruction = None  # the router's Pause of the current pause, if any
         self.generation = _next_generation(run_id)
+        self.token = uuid.uuid4().hex  # this context, in a store's lease (one driver per run across processes)
+        self._before_claim: tuple | None = None
         self.lock = threading.Lock()
         self.abort_event: asyncio.Future | None = None  # done on the loop when an abort must stop a wait
         self.default_executor = "inline"  # where sync steps run when no executor= says: "thread" under start()
@@ -143,6 +147,7 @@ class Lifecycle:
             if not self.is_driver:
                 return ("is driven by a newer context (it was resumed after this one was released); "
                         "use factory.resume(run_id) for the current one")
+            self._before_claim = (self.status, self.signal, self.pause_request)
             self.resumed = self.status in RESUMABLE
             self.status = RUNNING
             self.signal = AbortSignal()
@@ -155,6 +160,13 @@ class Lifecycle:
             self.loop = asyncio.get_running_loop()
             self.thread = threading.get_ident()
             return None
+
+    def unclaim(self) -> None:
+        """The drive cannot start after all (another process drives the run): as before ``claim``."""
+        with self.lock:
+            self.status, self.signal, self.pause_request = self._before_claim
+            self.active = False
+            self.step_budget = None
 
     def bind(self) -> None:
         """The task now driving (abort cancels its awaited user code)."""

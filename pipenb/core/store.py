@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, ContextManager, Iterator, Mapping, NamedTuple, Protocol, runtime_checkable
 
 from .errors import StoreError
 from .listeners import Listeners
-from .state import EMPTY, freeze, is_mapping, merge
+from .checkpoints import stored_status
+from .state import EMPTY, PIPELINE_DATA_KEY, freeze, is_mapping, merge
 
 
 @runtime_checkable
@@ -79,9 +80,37 @@ class StoreBase:
         """
         raise NotImplementedError(f"{type(self).__name__} keeps no history (keeps_history is False)")
 
+    leases: bool = False
+    """True when the store keeps a lease per run, so one context (in any process) drives it at a time."""
+
+    def acquire(self, token: str) -> str | None:
+        """Take the run for the context ``token`` before it runs; why not (a phrase), or None."""
+        return None
+
+    def release_lease(self, token: str) -> None:
+        """The drive of ``token`` ended (paused, finished, failed)."""
+
+    def running_elsewhere(self) -> str | None:
+        """A phrase saying where the run is running now, if another live context or process drives it."""
+        return None
+
+    def is_current(self) -> bool:
+        """False once another context or process took the run over since this store was opened."""
+        return True
+
     def load_history(self) -> list[tuple]:
         """The history rows kept for this run, ordered by seq; a store that keeps none has none."""
         return []
+
+
+class StoredRun(NamedTuple):
+    """A run a provider holds: what ``factory.runs()`` lists besides the runs alive in the kernel."""
+
+    run_id: str
+    pipeline_id: str
+    status: str          # paused, failed, aborted, prepared, interrupted (its process died mid-run), running
+    paused_at: str       # the stage address it continues at
+    where: str = ""      # for a run driven elsewhere: which process
 
 
 class ForeignStore(StoreBase):
@@ -130,6 +159,20 @@ class ProviderBase:
     def run_ids(self) -> list[str] | None:
         """Every run id the provider holds state for; None when it cannot list them."""
         return None
+
+    def stored_runs(self) -> list[StoredRun]:
+        """The runs this provider holds that can be resumed (a checkpoint in their store).
+
+        The default opens each listed run's store; providers that can (SQLite)
+        answer in one query.
+        """
+        out = []
+        for run_id in self.run_ids() or ():
+            data = self(run_id).get().get(PIPELINE_DATA_KEY)
+            cp = data.get("checkpoint") if data else None
+            if cp is not None:
+                out.append(StoredRun(run_id, cp.pipeline_id, stored_status(data) or "paused", "/".join(cp.resume_at)))
+        return out
 
 
 class CallableProvider(ProviderBase):

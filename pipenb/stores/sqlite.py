@@ -33,7 +33,8 @@ from typing import Any, Callable, Iterator, Mapping
 from ..core.errors import StoreError
 from ..core.state import EMPTY, FrozenDict, is_mapping, merge
 from ..core.listeners import Listeners
-from ..core.store import ProviderBase, StoreBase
+from ..core.checkpoints import stored_status
+from ..core.store import ProviderBase, StoreBase, StoredRun
 
 from .sqlite_file import SCHEMA_VERSION, Database, article, check_location, type_name, unpicklable  # noqa: F401
 
@@ -49,11 +50,35 @@ class SqliteStore(StoreBase):
         self.run_id = run_id
         self._db = _db if _db is not None else Database(self.path, timeout)
         self._state = self._db.load(run_id) or EMPTY
+        held = self._db.lease(run_id)
+        self._epoch = held.epoch if held is not None else 0  # writes need the file to still hold it
         self._dirty: set[str] = set()
         self._pending: list[tuple] = []  # history rows waiting for the outermost transaction's commit
         self._lock = threading.RLock()
         self._depth = 0
         self._listeners = Listeners()
+
+    # -- one driver per run (see sqlite_lease) ----------------------------------------------
+    leases = True
+
+    def acquire(self, token: str) -> str | None:
+        epoch, refused = self._db.acquire(self.run_id, token, self._epoch)
+        if epoch is not None:
+            self._epoch = epoch
+        return refused
+
+    def release_lease(self, token: str) -> None:
+        self._db.release(self.run_id, token)
+
+    def running_elsewhere(self) -> str | None:
+        held = self._db.lease(self.run_id)
+        if held is not None and held.running and held.alive:
+            return f"is running in {held.where()}"
+        return None
+
+    def is_current(self) -> bool:
+        held = self._db.lease(self.run_id)
+        return (held.epoch if held is not None else 0) == self._epoch
 
     @classmethod
     def factory(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> SqliteStoreFactory:
@@ -137,7 +162,7 @@ class SqliteStore(StoreBase):
         if not self._dirty and not self._pending:
             return
         try:
-            self._db.write(self.run_id, self._state, sorted(self._dirty), self._pending)
+            self._db.write(self.run_id, self._state, sorted(self._dirty), self._pending, self._epoch)
         except BaseException as exc:
             self._state, self._dirty = before, dirty
             del self._pending[mark:]
@@ -210,6 +235,25 @@ class SqliteStoreFactory(ProviderBase):
 
     def __call__(self, run_id: str) -> SqliteStore:
         return SqliteStore(self.path, run_id, _db=self._database())
+
+    def stored_runs(self) -> list[StoredRun]:
+        """Every run in the file with a checkpoint, in one query (``factory.runs()``)."""
+        db = self._database()
+        leases = db.leases()
+        out = []
+        for run_id, data in db.stored_data():
+            cp = data.get("checkpoint") if is_mapping(data) else None
+            if cp is None:
+                continue
+            status = stored_status(data) or "paused"
+            held = leases.get(run_id)
+            if held is not None and held.running:
+                status = "running" if held.alive else "interrupted"
+            elif status == "running":  # a cursor checkpoint with no drive going on: the process died
+                status = "interrupted"
+            out.append(StoredRun(run_id, cp.pipeline_id, status, "/".join(cp.resume_at),
+                                 held.where() if held is not None and held.running and held.alive else ""))
+        return out
 
     def run_ids(self) -> list[str]:
         """Every run id with state in the file."""

@@ -22,9 +22,11 @@ from typing import Mapping
 from ..core.checkpoints import PipelineCheckpoint
 from ..core.errors import StoreError
 from ..core.state import PIPELINE_DATA_KEY, FrozenDict, is_mapping
+from . import sqlite_lease as lease
 
-SCHEMA_VERSION = 2
-"""The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column), 1 has no history table."""
+SCHEMA_VERSION = 3
+"""The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column), 1 has no history
+table, 2 no lease table."""
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS pipenb_state (
@@ -192,6 +194,7 @@ class Database:
                 if "crc" not in columns:  # schema 0
                     conn.execute("ALTER TABLE pipenb_state ADD COLUMN crc INTEGER")
                 conn.execute(_CREATE_HISTORY)  # schemas 0 and 1
+                conn.execute(lease.CREATE)  # schemas 0 to 2
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -298,7 +301,66 @@ class Database:
                 ) from exc
         return history
 
-    def write(self, run_id: str, state: Mapping, keys, history: list[tuple] = ()) -> None:
+    # -- leases (see sqlite_lease) ------------------------------------------------------
+    def lease(self, run_id: str) -> lease.Lease | None:
+        with self.lock:
+            try:
+                return lease.read(self.conn, run_id)
+            except sqlite3.Error as exc:
+                raise self.error(f"reading the lease of run {run_id}", exc) from exc
+
+    def leases(self) -> dict[str, lease.Lease]:
+        with self.lock:
+            try:
+                return lease.read_all(self.conn)
+            except sqlite3.Error as exc:
+                raise self.error("reading the leases", exc) from exc
+
+    def acquire(self, run_id: str, token: str, expected: int) -> tuple[int | None, str | None]:
+        return self._in_transaction(f"taking the lease of run {run_id}",
+                                    lambda conn: lease.acquire(conn, run_id, token, expected))
+
+    def release(self, run_id: str, token: str) -> None:
+        self._in_transaction(f"releasing the lease of run {run_id}", lambda conn: lease.release(conn, run_id, token))
+
+    def _in_transaction(self, what: str, fn):
+        with self.lock:
+            self.check_file(what)
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(conn)
+                    conn.execute("COMMIT")
+                    return out
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self.error(what, exc) from exc
+
+    def stored_data(self) -> list[tuple[str, object]]:
+        """(run id, the engine's reserved data) of every run that has it, in one query."""
+        with self.lock:
+            self.check_file("listing runs")
+            try:
+                rows = self.conn.execute(
+                    "SELECT run_id, CAST(value AS BLOB), crc FROM pipenb_state WHERE key = ?", (PIPELINE_DATA_KEY,)
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise self.error("listing runs", exc) from exc
+        out = []
+        for run_id, blob, crc in rows:
+            if crc is not None and zlib.crc32(blob) != crc:
+                continue  # a damaged row is reported when that run is opened
+            try:
+                out.append((run_id, pickle.loads(blob)))
+            except Exception:
+                continue
+        return out
+
+    def write(self, run_id: str, state: Mapping, keys, history: list[tuple] = (), epoch: int | None = None) -> None:
         """One SQLite transaction: the ``keys`` of ``state`` (upserted, or deleted when absent) and the ``history`` rows.
 
         Everything is pickled before the transaction begins, so a value that
@@ -325,6 +387,11 @@ class Database:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if epoch is not None and not lease.holds(conn, run_id, epoch):
+                        raise StoreError(
+                            f"run {run_id}: this context is no longer the run's driver (another context or process "
+                            f"took it over since); nothing was written to {self.path!r}"
+                        )
                     if upserts:
                         conn.executemany(
                             "INSERT OR REPLACE INTO pipenb_state (run_id, key, value, kind, crc) VALUES (?, ?, ?, ?, ?)",
