@@ -129,7 +129,7 @@ class PipelineFactory:
             history=history, executor=self.executor,
         )
         if self.registry is not None:
-            self.registry.register(ctx, store)
+            self.registry.register(ctx, store, release=self._release)
         return ctx
 
     async def prepare(self, entry=None, run_id: str | None = None, initial_state=None) -> Result:

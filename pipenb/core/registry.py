@@ -15,8 +15,6 @@ thread.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
 import weakref
@@ -24,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
-from .lifecycle import PAUSED, RUNNING, is_resumable, can_run
+from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
 from .listeners import Listeners
+from .state import approx_size
+from .timers import WHEEL, Timer
 
-_MAX_WAIT = 3600.0  # the timer thread sleeps at most this long at a time (huge deadlines overflow wait())
 
 
 @dataclass(frozen=True)
@@ -41,84 +40,20 @@ class RunRecord:
     expires_at: float | None
     live: bool
     note: str = ""
+    size: int | None = None  # approximate bytes of the run's state held in memory (None: not held)
 
     @property
     def time_left(self) -> float | None:
         return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
 
 
-class _Timer:
-    __slots__ = ("deadline", "callback")
-
-    def __init__(self, deadline: float, callback: Callable[[], None] | None):
-        self.deadline = deadline
-        self.callback = callback
-
-    def cancel(self) -> None:
-        self.callback = None
-
-
-class _TimerWheel:
-    """A single thread firing callbacks at deadlines kept in one heap (all registries share it)."""
-
-    def __init__(self):
-        self._heap: list = []
-        self._cond = threading.Condition()
-        self._seq = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._cancelled = 0
-
-    def schedule(self, delay: float, callback: Callable[[], None]) -> _Timer:
-        timer = _Timer(time.monotonic() + delay, callback)
-        with self._cond:
-            earliest = not self._heap or timer.deadline < self._heap[0][0]
-            heapq.heappush(self._heap, (timer.deadline, next(self._seq), timer))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="pipenb-registry-timers", daemon=True)
-                self._thread.start()
-            elif earliest:  # the thread sleeps until the old head: wake it for the new one
-                self._cond.notify()
-        return timer
-
-    def cancel(self, timer: _Timer | None) -> None:
-        if timer is None or timer.callback is None:
-            return
-        timer.cancel()
-        with self._cond:
-            self._cancelled += 1
-            # Keep the heap from filling with dead entries when runs pause and resume often.
-            if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
-                self._heap = [e for e in self._heap if e[2].callback is not None]
-                heapq.heapify(self._heap)
-                self._cancelled = 0
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    self._cond.wait(None if not self._heap else min(_MAX_WAIT, self._heap[0][0] - time.monotonic()))
-                _, _, timer = heapq.heappop(self._heap)
-                callback = timer.callback
-                if callback is None:
-                    self._cancelled = max(0, self._cancelled - 1)
-                    continue
-                timer.callback = None
-            try:
-                callback()
-            except Exception:  # a failing expiry must not kill the timer thread
-                pass
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-
 class _Entry:
     """What the registry knows of one run. Status comes from the live context while it is held."""
 
     __slots__ = ("run_id", "pipeline_id", "ctx", "store", "status", "paused_at", "expires_at",
-                 "armed", "deadline", "timer", "unsubscribe")
+                 "armed", "deadline", "timer", "unsubscribe", "note", "release", "sized")
 
-    def __init__(self, ctx, store):
+    def __init__(self, ctx, store, release=None):
         self.run_id = ctx.run_id
         self.pipeline_id = ctx.pipeline_id
         self.ctx = ctx
@@ -128,28 +63,31 @@ class _Entry:
         self.expires_at: float | None = None
         self.armed = -1  # the ctx.pause_count the expiry belongs to
         self.deadline = 0.0  # time.monotonic() of that expiry
-        self.timer: _Timer | None = None
+        self.timer: Timer | None = None
         self.unsubscribe: Callable[[], None] | None = None
+        self.note = ""  # why the run is held as it is (an artifact that cannot be saved, ...)
+        self.release = release  # frees the run's store in its provider (memory stores), or None
+        self.sized: tuple = (None, None)  # (state snapshot, its approximate size)
 
     def disarm(self) -> None:
         self.armed = -1
         self.expires_at = None
         if self.timer is not None:
-            _WHEEL.cancel(self.timer)
+            WHEEL.cancel(self.timer)
             self.timer = None
 
     def record(self) -> RunRecord:
         ctx = self.ctx
         if ctx is None:
-            return RunRecord(self.run_id, self.pipeline_id, self.status, self.paused_at, None, False)
+            return RunRecord(self.run_id, self.pipeline_id, self.status, self.paused_at, None, False, self.note)
         status = ctx.status
         waiting = can_run(status)
-        armed = status == PAUSED and self.armed == ctx.pause_count
+        armed = (status == PAUSED or status == PREPARED) and self.armed == ctx.pause_count
+        state = ctx.state
+        if self.sized[0] is not state:
+            self.sized = (state, approx_size(state))
         return RunRecord(self.run_id, self.pipeline_id, status, ctx.position if waiting else None,
-                         self.expires_at if armed else None, True)
-
-
-_WHEEL = _TimerWheel()
+                         self.expires_at if armed else None, True, self.note, self.sized[1])
 
 
 class PipelineRegistry:
@@ -165,20 +103,23 @@ class PipelineRegistry:
         self._finished: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
     # -- the factory's binding ----------------------------------------------
-    def register(self, ctx, store) -> None:
+    def register(self, ctx, store, release: Callable[[str], None] | None = None) -> None:
+        """Hold ``ctx``; ``release(run_id)`` frees its store's memory when the run is discarded or dropped."""
         with self._lock:
             old = self._entries.get(ctx.run_id)
             if old is not None:
                 old.disarm()
                 if old.unsubscribe is not None:
                     old.unsubscribe()
-            entry = _Entry(ctx, store)
+            entry = _Entry(ctx, store, release)
             # Two named, once-per-run events: a run continuing needs no event at all
             # (a timer checks the context's pause count when it fires).
             on_paused, on_done = self._listeners_for(ctx.run_id)
             offs = (ctx.on("pipeline:paused", on_paused), ctx.on("pipeline:success", on_done))
             entry.unsubscribe = lambda: [off() for off in offs]
             self._entries[ctx.run_id] = entry
+            if ctx.status == PREPARED and 0 < self.default_timeout < float("inf"):
+                self._arm(entry, 0, self.default_timeout)  # a run prepared and never run goes too
         self._changed(ctx.run_id)
 
     def get_live_context(self, run_id: str):
@@ -216,18 +157,37 @@ class PipelineRegistry:
                 entry.disarm()
             else:
                 instruction = ctx.pause_instruction
-                if instruction is not None and instruction.persist:
-                    self._export(entry)
-                entry.armed = seq
-                entry.expires_at = time.time() + timeout
-                entry.deadline = deadline = time.monotonic() + timeout
-                timer = entry.timer
-                # A run that pauses again and again keeps its pending timer when
-                # that one fires first: it then re-arms for the new deadline.
-                if timer is None or timer.callback is None or timer.deadline > deadline:
-                    _WHEEL.cancel(timer)
-                    entry.timer = _WHEEL.schedule(timeout, lambda: self._fire(run_id))
+                if entry.store.durable or (instruction is not None and instruction.persist):
+                    # The pause survives a kernel crash: the artifacts go into the checkpoint now.
+                    self._try_export(entry)
+                self._arm(entry, seq, timeout)
         self._changed(run_id)
+
+    def _arm(self, entry: _Entry, seq: int, timeout: float) -> None:
+        run_id = entry.run_id
+        entry.armed = seq
+        entry.expires_at = time.time() + timeout
+        entry.deadline = deadline = time.monotonic() + timeout
+        timer = entry.timer
+        # A run that pauses again and again keeps its pending timer when
+        # that one fires first: it then re-arms for the new deadline.
+        if timer is None or timer.callback is None or timer.deadline > deadline:
+            WHEEL.cancel(timer)
+            entry.timer = WHEEL.schedule(timeout, lambda: self._fire(run_id))
+
+    def _try_export(self, entry: _Entry) -> bool:
+        """Export; on failure keep the context (the only copy) and say why in the record's note."""
+        try:
+            self._export(entry)
+        except Exception as exc:
+            culprit = _unsaveable_artifact(entry.ctx.artifacts)
+            what = f"artifact {culprit[0]!r} ({culprit[1]})" if culprit else "its artifacts"
+            entry.note = (f"{what} cannot be saved into the checkpoint, so the run stays live in this kernel "
+                          f"only: {type(exc).__name__}: {exc}")
+            entry.ctx.logger.error(f"registry: run {entry.run_id}: {entry.note}", None)
+            return False
+        entry.note = ""
+        return True
 
     def _forget(self, run_id: str) -> None:
         with self._lock:
@@ -247,7 +207,8 @@ class PipelineRegistry:
         if entry is None or entry.ctx is None or entry.armed != seq:
             return None
         ctx = entry.ctx
-        if not is_resumable(ctx.status) or ctx.pause_count != seq:
+        never_ran = ctx.status == PREPARED and ctx.lifecycle.attempt == 0
+        if not (is_resumable(ctx.status) or never_ran) or ctx.pause_count != seq:
             # The run continued (and maybe paused again) since this timer was armed.
             # A paused run that was then aborted still expires.
             return None
@@ -260,7 +221,7 @@ class PipelineRegistry:
                 return
             left = entry.deadline - time.monotonic()
             if left > 0:  # paused again since this timer was set: wait for that pause's deadline
-                entry.timer = _WHEEL.schedule(left, lambda: self._fire(run_id))
+                entry.timer = WHEEL.schedule(left, lambda: self._fire(run_id))
                 return
             seq = entry.armed
             entry = self._due(run_id, seq)
@@ -291,10 +252,15 @@ class PipelineRegistry:
             return False
         if ctx.status == RUNNING and status is None:
             return False  # never pull a running context out from under its run
-        try:
-            self._export(entry)
-        except Exception as exc:
-            ctx.logger.error(f"registry: export of run {entry.run_id} failed, keeping it live: {exc}", None)
+        if not entry.store.is_current():
+            # Another process took the run over since: its state is newer than ours. Write nothing.
+            entry.note = "driven by another process since; this kernel's copy was dropped unsaved"
+        elif ctx.status == PREPARED and ctx.lifecycle.attempt == 0 and not entry.store.durable:
+            # Prepared and never run, in memory: nothing to resume from; free its state.
+            entry.note = "prepared and never run; released after the registry's timeout"
+            if entry.release is not None:
+                entry.release(entry.run_id)
+        elif not self._try_export(entry):
             return False
         entry.status = status or ctx.status
         entry.paused_at = ctx.position
@@ -321,15 +287,23 @@ class PipelineRegistry:
         return released
 
     def discard(self, run_id: str) -> bool:
-        """Forget a run and clear its checkpoint; it can no longer be resumed."""
+        """Forget a run and clear its checkpoint; it can no longer be resumed. Its memory is freed
+        (a memory store's state, the held context); an old context object of it refuses to run."""
         with self._lock:
             entry = self._entries.pop(run_id, None)
+            self._finished.pop(run_id, None)
             if entry is None:
                 return False
             entry.disarm()
             if entry.unsubscribe is not None:
                 entry.unsubscribe()
+            ctx, entry.ctx = entry.ctx, None
+        if ctx is not None:
+            ctx.abort("discarded")
+        forget_driver(run_id)
         clear_checkpoint(entry.store, entry.pipeline_id, run_id)
+        if entry.release is not None:
+            entry.release(run_id)
         self._changed(run_id)
         return True
 
@@ -356,3 +330,15 @@ class PipelineRegistry:
 
 
 PipelineRegistry.default = PipelineRegistry()
+
+
+def _unsaveable_artifact(artifacts) -> tuple[str, str] | None:
+    """(key, type name) of the first artifact that cannot be pickled, if any (only on the failure path)."""
+    import pickle
+
+    for key, value in artifacts.items():
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return key, type(value).__name__
+    return None

@@ -97,3 +97,31 @@ def user_view(snapshot: FrozenDict) -> FrozenDict:
     if PIPELINE_DATA_KEY not in snapshot:
         return snapshot
     return FrozenDict({k: v for k, v in snapshot.items() if k != PIPELINE_DATA_KEY})
+
+
+def approx_size(state, depth: int = 2) -> int:
+    """About how many bytes a state holds: arrays and frames by their buffers, containers a
+    couple of levels deep (for a runs list, not an exact account)."""
+    import sys
+
+    def size(value, level: int) -> int:
+        nbytes = getattr(value, "nbytes", None)
+        if isinstance(nbytes, int):  # numpy arrays
+            return nbytes
+        usage = getattr(value, "memory_usage", None)
+        if callable(usage) and hasattr(value, "shape"):  # pandas DataFrame / Series
+            try:
+                total = usage(index=True)
+                return int(total.sum()) if hasattr(total, "sum") else int(total)
+            except Exception:
+                return sys.getsizeof(value)
+        own = sys.getsizeof(value)
+        if level >= depth:
+            return own
+        if isinstance(value, Mapping):
+            return own + sum(size(k, level + 1) + size(v, level + 1) for k, v in value.items())
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return own + sum(size(v, level + 1) for v in value)
+        return own
+
+    return size(state, 0)
