@@ -592,3 +592,48 @@ def test_an_aborted_stage_has_no_record(make):
     res = run_sync(go())
     assert isinstance(res.error, AbortedError) and ctx.status == "aborted"
     assert [r.address for r in ctx.history] == ["a"]
+
+
+# -- regressions: a fork's rows on file replay to the fork's states ----------------------
+
+def test_fork_of_a_limited_history_replays_right_from_sqlite(tmp_path):
+    """history=N: the fork's rows start from the state before its oldest kept record, not the run's initial."""
+    db = tmp_path / "runs.sqlite"
+    sf = SqliteStore.factory(db)
+    f = PipelineFactory(demo("hist-lim"), store_factory=sf, registry=PipelineRegistry(), history=3)
+    ctx = f.prepare_sync(run_id="src", initial_state={"x": 1}).unwrap()
+    finish(ctx)
+    h = ctx.history
+    fork = f.fork_sync("src", 1, new_run_id="fk").unwrap()
+    assert dict(fork.history.state_before(0)) == dict(h.state_before(0))
+    sf.close()
+    f2 = PipelineFactory(demo("hist-lim"), store_factory=SqliteStore.factory(db), registry=PipelineRegistry())
+    again = f2.fork_sync("fk", -1, new_run_id="fk2").unwrap()  # the fork's past, from the file alone
+    assert dict(again.state) == dict(h.state_before(0))
+    assert again.run_sync().unwrap().state == user(ctx.state)
+    f2.store_factory.close()
+
+
+def test_fork_rows_of_a_stage_whose_steps_delete_then_set_replay_right(tmp_path):
+    """A stage's steps {"cfg": DELETE} then {"cfg": {"y": 2}} combine to {"cfg": {"y": 2}}, which would
+    merge to {"x": 1, "y": 2}: the fork's rows carry the exact change instead."""
+    from pipenb import DELETE
+    from pipenb.core.history import replay
+
+    p = Pipeline("hist-comb", stages=[
+        Stage("a", steps=[Step("a", lambda s: {"cfg": {"x": 1}, "n": 5})]),
+        Stage("b", steps=[Step("b1", lambda s: {"cfg": DELETE, "n": DELETE}),
+                          Step("b2", lambda s: {"cfg": {"y": 2}, "n": {"m": 1}})]),
+        Stage("c", steps=[Step("c", lambda s: {"done": True})]),
+    ])
+    db = tmp_path / "runs.sqlite"
+    sf = SqliteStore.factory(db)
+    f = PipelineFactory(p, store_factory=sf, registry=PipelineRegistry())
+    ctx = f.prepare_sync(run_id="src").unwrap()
+    ctx.run_sync().unwrap()
+    live = [dict(r.state) for r in ctx.history]
+    assert live[1] == {"cfg": {"y": 2}, "n": {"m": 1}}
+    f.fork_sync("src", "c", new_run_id="fk").unwrap()
+    assert [dict(r.state) for r in replay(sf("src").load_history(), None)] == live
+    assert [dict(r.state) for r in replay(sf("fk").load_history(), None)] == live[:2]
+    sf.close()
