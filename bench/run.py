@@ -138,6 +138,7 @@ def main() -> None:
     base = raw_baseline(repeats)
     core_section(report, repeats, base)
     import executors_bench  # where steps run: threads, abort, progress, same run
+    import history_bench  # stage history, diffs, forks, same run
     import lifecycle  # pause/resume figures, same run
     import widgets_bench  # widget figures, same run
 
@@ -145,6 +146,7 @@ def main() -> None:
     # which would make the garbage collector (not pipenb) dominate the event figures.
     widgets_bench.section(report, repeats, base)
     executors_bench.section(report, repeats, base)
+    history_bench.section(report, repeats, base)
     lifecycle.section(report, repeats, base)
 
 

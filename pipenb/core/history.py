@@ -244,12 +244,41 @@ def replay(rows, limit: int | None) -> History:
 
 
 def rows_of(history: History) -> list[tuple]:
-    """Durable rows for a history (a fork's past): the initial state, then each record's patch."""
-    rows = [(-1, "", None, "initial", (dict(history.initial),), None, 0.0, 0.0)]
+    """Durable rows for a history (a fork's past): the state before its oldest record, then each record's patch.
+
+    That state is the initial state unless a limited history (``history=N``)
+    dropped older records: then it is the state those records left, so the
+    rows replay to the same states (the patches of dropped records are gone).
+    """
+    rows = [(-1, "", None, "initial", (dict(history._base),), None, 0.0, 0.0)]
+    state = history._base
     for r in history:
-        rows.append((r.seq, r.address, r.stage_id, r.label, (r.patch,) if r.patch else (), r.decision,
+        patch = r.patch
+        if patch and not _same(merge(state, patch), r.state):
+            # A stage's steps combined into one patch do not always merge to the state they made
+            # (a key deleted or replaced by one step, then set to a mapping by a later one): write
+            # the exact change instead.
+            patch = _exact_patch(diff_states(state, r.state))
+        rows.append((r.seq, r.address, r.stage_id, r.label, (patch,) if patch else (), r.decision,
                      r.started, r.duration))
+        state = r.state
     return rows
+
+
+def _exact_patch(diff: StateDiff) -> dict:
+    """A patch that merges ``diff``'s before-state into its after-state exactly."""
+    from .sentinel import DELETE
+
+    out: dict = {}
+    parts = [(path, new) for path, new in diff.added.items()]
+    parts += [(path, new) for path, (_old, new) in diff.changed.items()]
+    parts += [(path, DELETE) for path in diff.removed]
+    for path, value in parts:
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return out
 
 
 def fork_index(history: History, at, run_id: str) -> int:
