@@ -13,14 +13,14 @@ import time
 from typing import Any, Callable
 
 from .artifacts import ArtifactContainer
-from .checkpoints import read_checkpoint, router_only
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint, router_only, stored_status
 from .context import RunContext
 from .definitions import Pipeline
 from .executor import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .history import EDIT, History, fork_index, replay, rows_of
 from .ids import uuid7
-from .lifecycle import PAUSED, PREPARED
+from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
 from .logs import adapt_logger
 from .registry import PipelineRegistry, RunRecord
 from .result import Result
@@ -165,6 +165,11 @@ class PipelineFactory:
             if initial_state:
                 with store.transaction():
                     store.set(initial_state)
+                    if store.durable:  # a crash before the first commit resumes from the start, never an orphan
+                        stage = self.pipeline.resolve(start)[-1]
+                        store.set(checkpoint_patch(PipelineCheckpoint(
+                            run_id=run_id, pipeline_id=self.pipeline.id, resume_at=start, paused_at_stage_id=stage.id,
+                            paused_at_stage_label=stage.label, paused_on=now_iso()), status=PREPARED))
                     if store.keeps_history and _history_limit(self.history) != 0:
                         # The state the history starts from (none written: empty), for forks after a restart.
                         store.append_history((-1, "", None, "initial", (dict(initial_state),), None,
@@ -207,7 +212,9 @@ class PipelineFactory:
                 ) from None
             container = ArtifactContainer.from_bundle(cp.container_bundle,
                                                       keep_log=_history_limit(self.history) != 0)
-            return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status=PAUSED,
+            stored = stored_status(store.get().get(PIPELINE_DATA_KEY))
+            status = stored if stored in (PREPARED, FAILED, ABORTED) else PAUSED
+            return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status=status,
                                            router_only=router_only(store)))
         except PipelineError as exc:
             return Result.err(exc)
