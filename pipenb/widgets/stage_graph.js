@@ -243,7 +243,7 @@ function render({ model, el }) {
     applyStatus();
     applyBreakpoints();
     applyProgress();
-    caption.textContent = model.get("caption") + (model.get("layout") === "builtin" ? " · built-in layout" : "");
+    caption.textContent = model.get("caption") + (model.get("layout_engine") === "builtin" ? " · built-in layout" : "");
   }
 
   model.on("change:svg", drawSvg);
