@@ -63,6 +63,28 @@ dash = RunDashboard(PipelineFactory(long_demo, registry=PipelineRegistry(default
 dash
 """
 
+WIDGETS_CODE = """
+import asyncio
+from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+from pipenb.widgets import EventTable, RunDashboard, StageGraph
+
+async def work(state):
+    await asyncio.sleep(0.05)
+    return {"n": state.get("n", 0) + 1}
+
+many = Pipeline("widgets-demo", stages=[Stage(f"s{i}", steps=[Step("work", work)]) for i in range(8)])
+factory = PipelineFactory(many, registry=PipelineRegistry(default_timeout=600))
+ctx = factory.prepare_sync().unwrap()
+table = EventTable(ctx)
+graph = StageGraph(many, ctx)
+display(table)
+display(graph)
+dash = RunDashboard(factory)
+dash.show(ctx)
+dash
+"""
+WIDGETS_RUN = "task = ctx.start()\nctx"
+
 # Without chromium or playwright, tests/conftest.py skips this module with the reason (scripts/test.sh installs both).
 pytestmark = pytest.mark.needs_chromium
 
@@ -84,6 +106,8 @@ def lab(tmp_path_factory):
     nbformat.write(nb, work / "dash.ipynb")
     nb.cells = [nbformat.v4.new_code_cell(PROGRESS_CODE.strip())]
     nbformat.write(nb, work / "progress.ipynb")
+    nb.cells = [nbformat.v4.new_code_cell(WIDGETS_CODE.strip()), nbformat.v4.new_code_cell(WIDGETS_RUN)]
+    nbformat.write(nb, work / "widgets.ipynb")
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
@@ -137,9 +161,12 @@ def browser():
 
 
 @contextlib.contextmanager
-def open_notebook(browser, lab, name: str):
-    """A JupyterLab page with notebook ``name`` run and its dashboard drawn."""
+def open_notebook(browser, lab, name: str, errors: list | None = None):
+    """A JupyterLab page with notebook ``name`` run and its dashboard drawn (page errors into ``errors``)."""
     pg = browser.new_page(viewport={"width": 1300, "height": 1800})
+    if errors is not None:
+        pg.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+        pg.on("console", lambda msg: errors.append(f"console.error: {msg.text}") if msg.type == "error" else None)
     try:
         pg.goto(f"{lab}/lab/tree/{name}?token={TOKEN}&reset")
         pg.wait_for_function("""name => {
@@ -257,3 +284,18 @@ def test_a_long_sync_step_shows_live_progress_and_aborts_from_the_browser(progre
     assert "prepped" in state and "rows" not in state  # the stage was not committed
     assert not pg.is_disabled("button.pipenb-btn-resume")
     pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-aborted.png"))
+
+
+def test_widgets_and_a_run_leave_no_error_in_the_browser_console(browser, lab):
+    """An EventTable, a StageGraph, a dashboard and a RunContext's panel, through a whole run: no page error
+    and no console error (each EventTable display used to log ``TypeError ... create_view``)."""
+    errors: list = []
+    with open_notebook(browser, lab, "widgets.ipynb", errors) as pg:
+        pg.wait_for_selector(".pipenb-run-panel .pipenb-node", timeout=30_000)
+        pg.wait_for_function("() => document.querySelectorAll('.pipenb-node.pipenb-status-success').length >= 24",
+                             timeout=30_000)  # graph, dashboard and panel: 8 stages each
+        pg.wait_for_selector('.pipenb-event-table tr[data-event="pipeline:success"]', timeout=10_000)
+        pg.wait_for_timeout(500)  # late errors (view teardown, layout) land too
+        assert pg.locator(".pipenb-event-table").count() == 2  # the table and the dashboard's
+        pg.screenshot(path=str(SHOTS / "widgets-no-errors.png"), full_page=True)
+    assert not errors, errors

@@ -25,6 +25,7 @@ from pipenb.core.registry import PipelineRegistry
 
 from .event_table import EventTable
 from .follower import RunFollower
+from .snapshot import Snapshot, close_tree
 from .stage_graph import StageGraph
 from ..display import checkpoint_html, state_html
 
@@ -50,7 +51,7 @@ def _fmt_left(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-class RunDashboard(RunFollower, widgets.VBox):
+class RunDashboard(Snapshot, RunFollower, widgets.VBox):
     def __init__(self, factory, registry: PipelineRegistry | None = None, max_rows: int = 1000):
         self.factory = factory
         if registry is None:
@@ -215,6 +216,8 @@ class RunDashboard(RunFollower, widgets.VBox):
     # -- showing a run -----------------------------------------------------------
     def show(self, ctx) -> None:
         """Make ``ctx`` the dashboard's run: graph, events, state, checkpoint, buttons."""
+        if self._closed:  # a run started or picked before close() comes back after it: stay let go
+            return
         self.attach(ctx)
 
     def _attached(self, ctx) -> None:
@@ -335,7 +338,29 @@ class RunDashboard(RunFollower, widgets.VBox):
             if any(r.expires_at is not None for r in self.registry.runs()):
                 self._refresh_runs()
 
+    # -- the static snapshot (SPEC 12) ------------------------------------------
+    def snapshot_text(self) -> str:
+        ctx = self.ctx
+        where = f": run {short_id(ctx.run_id)} {ctx.status} at {ctx.position}" if ctx is not None else ""
+        return f"RunDashboard of pipeline {self.factory.pipeline.id!r}{where}"
+
+    def snapshot_html(self) -> str:
+        """Status line, graph, state, checkpoint and the last events, as the run is now."""
+        ctx = self.ctx
+        if ctx is None:
+            status = html.escape("no run yet")
+        else:
+            status = (f"run <code>{html.escape(ctx.run_id)}</code> <b>{html.escape(ctx.status)}</b> at "
+                      f"<code>{html.escape(ctx.position)}</code>")
+        state = state_html(ctx.state if ctx is not None else {})
+        cp = checkpoint_html(ctx.checkpoint if ctx is not None else None)
+        return (f'<div class="pipenb-snapshot pipenb-snapshot-dashboard">'
+                f"<div><b>{html.escape(self.factory.pipeline.id)}</b> {status}</div>"
+                f'<div style="display:flex;gap:12px;align-items:flex-start"><div>{self.graph.snapshot_svg()}</div>'
+                f"<div>{state}{cp}</div></div>{self.table.snapshot_html()}</div>")
+
     def close(self) -> None:
+        """Let go of the run and the registry, and close every widget the dashboard made."""
         self._closed = True
         self._off_registry()
         if self._clock is not None:
@@ -344,4 +369,4 @@ class RunDashboard(RunFollower, widgets.VBox):
         self.graph.detach()
         self.table.detach()
         self._forget_history(set())
-        super().close()
+        close_tree(self, super().close)

@@ -70,12 +70,13 @@ function render({ model, el }) {
     note.textContent = model.get("note");
   }
 
-  model.on("change:rows_json", drawRows);
-  model.on("change:counts", drawCounts);
-  model.on("change:shown", drawCounts);
-  model.on("change:note", drawCounts);
+  const handlers = [["change:rows_json", drawRows], ["change:counts", drawCounts],
+    ["change:shown", drawCounts], ["change:note", drawCounts]];
+  for (const [name, fn] of handlers) model.on(name, fn);
   drawRows();
   drawCounts();
+  // anywidget calls this when the view goes away: a closed view no longer redraws on model changes.
+  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
 }
 
 export default { render };

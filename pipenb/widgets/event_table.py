@@ -14,6 +14,7 @@ all).
 from __future__ import annotations
 
 import functools
+import html
 import json
 import pathlib
 import threading
@@ -28,6 +29,7 @@ from pipenb.core.ids import short_id
 from pipenb.core.lifecycle import RUNNING, can_run
 
 from .follower import RunFollower
+from .snapshot import Snapshot, close_tree, rows_html
 
 HERE = pathlib.Path(__file__).parent
 COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
@@ -106,7 +108,7 @@ class _ProgressIndex:
         self.scanned = stop
 
 
-class EventTable(RunFollower, anywidget.AnyWidget):
+class EventTable(Snapshot, RunFollower, anywidget.AnyWidget):
     _esm = HERE / "event_table.js"
     _css = HERE / "event_table.css"
 
@@ -325,6 +327,35 @@ class EventTable(RunFollower, anywidget.AnyWidget):
         self.counts = counts
         self.total = total
         self.shown = len(rows)
+
+    def close(self) -> None:
+        """Let go of the run (listeners, own logs) and close this widget and its layout."""
+        self.detach()
+        close_tree(self, super().close)
+
+    # -- the static snapshot (SPEC 12) ----------------------------------------
+    SNAPSHOT_ROWS = 20
+
+    def snapshot_rows(self, n: int | None = None) -> list:
+        """The newest ``n`` rows passing the filters, as they are now (built apart from the live rows)."""
+        n = self.SNAPSHOT_ROWS if n is None else n
+        with self._lock:
+            self._count_new()
+            keys = self._newest_keys()[-n:] if n > 0 else []
+            t0 = self._t0()
+            return [self._row(self._logs[k[0]][k[-1]], t0) for k in keys]
+
+    def snapshot_text(self) -> str:
+        return f"EventTable: {self._total()} events" + (f" ({self.note})" if self.note else "")
+
+    def snapshot_html(self) -> str:
+        rows = self.snapshot_rows()
+        total = self._total()
+        counts = " · ".join(f"{html.escape(k)} {v}" for k, v in sorted(self._counts.items()) if v)
+        head = f"showing the last {len(rows)} of {total} events" + (f" · {counts}" if counts else "")
+        note = f"<div>{html.escape(self.note)}</div>" if self.note else ""
+        return (f'<div class="pipenb-snapshot pipenb-snapshot-table">{note}<div>{head}</div>'
+                f"{rows_html(self.columns, rows)}</div>")
 
     @property
     def events(self) -> list:

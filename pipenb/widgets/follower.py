@@ -17,7 +17,8 @@ from .throttle import Ticker
 
 class RunFollower:
     """Mixin: call ``_follow_init()`` in ``__init__``; override ``_redraw`` and
-    ``_changed``, and the hooks ``_attached``, ``_run_started``, ``_run_stopped``."""
+    ``_changed``, and the hooks ``_attached``, ``_run_started``, ``_run_stopped``,
+    ``_run_settled``."""
 
     def _follow_init(self, per_second: float = 10.0) -> None:
         self.ctx = None
@@ -43,6 +44,10 @@ class RunFollower:
 
     def _run_stopped(self, event) -> None:
         """The followed run paused, finished or failed (before the closing redraw)."""
+
+    def _run_settled(self, event) -> None:
+        """The followed run paused, finished or failed, and the closing redraw was asked for
+        (snapshots refresh here; a follower may let the run go here)."""
 
     # -- the shared mechanics ---------------------------------------------------
     def open_log(self, ctx):
@@ -84,6 +89,7 @@ class RunFollower:
         self._ticker.stop()
         self._run_stopped(event)
         self._ticker.flush_now()  # a run stopped: show it without waiting for a tick
+        self._run_settled(event)
 
     @property
     def redraws(self) -> int:

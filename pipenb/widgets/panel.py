@@ -1,18 +1,32 @@
-"""``RunPanel``: the compact live view a ``RunContext`` shows when it is a cell's result."""
+"""``RunPanel``: the compact live view a ``RunContext`` shows when it is a cell's result.
+
+One live panel per context: showing the same context again shows the same
+panel (``RunPanel.for_context``), so displaying a run many times adds no
+widget and no listener. A panel lets its run go (listeners removed, its
+``EventLog`` closed) once the run finished for good (completed or
+terminated); it keeps showing the last state. ``close()`` closes the panel
+and every widget in it.
+"""
 
 from __future__ import annotations
 
 import html
+import weakref
 
 import ipywidgets as widgets
 
 from pipenb.core.ids import short_id
+from pipenb.core.lifecycle import is_finished
 
+from ..display import run_context_html
 from .follower import RunFollower
+from .snapshot import Snapshot, close_tree
 from .stage_graph import StageGraph
 
+_PANELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # RunContext -> its live RunPanel
 
-class RunPanel(RunFollower, widgets.VBox):
+
+class RunPanel(Snapshot, RunFollower, widgets.VBox):
     def __init__(self, ctx):
         self.line = widgets.HTML()
         self.line.add_class("pipenb-run-line")
@@ -20,21 +34,69 @@ class RunPanel(RunFollower, widgets.VBox):
         super().__init__([self.line, self.graph])
         self.add_class("pipenb-run-panel")
         self._follow_init()
+        self._last_html = ""
+        self._last_text = f"RunPanel of run {ctx.run_id}"
+        self._closed = False
         self.attach(ctx)
+        if is_finished(ctx.status):
+            self._let_go()
+
+    @classmethod
+    def for_context(cls, ctx) -> RunPanel:
+        """The context's live panel: the one shown before if it is still open, else a new one."""
+        panel = _PANELS.get(ctx)
+        if panel is None or panel._closed:
+            panel = _PANELS[ctx] = cls(ctx)
+        return panel
 
     def _redraw(self) -> None:
         ctx = self.ctx
         if ctx is None:
             return
+        self.line.value = self._line_html(ctx)
+
+    @staticmethod
+    def _line_html(ctx) -> str:
         keys = ", ".join(map(str, list(ctx.state)[:8]))
-        self.line.value = (
+        return (
             f"<b>{html.escape(ctx.pipeline_id)}</b> run <code title='{html.escape(ctx.run_id)}'>"
             f"{html.escape(short_id(ctx.run_id))}</code> <b>{html.escape(ctx.status)}</b> at "
             f"<code>{html.escape(ctx.position)}</code> · state keys: {html.escape(keys) or '<i>none</i>'}"
         )
 
-    def close(self) -> None:
+    # -- the static snapshot (SPEC 12) ------------------------------------------
+    def snapshot_text(self) -> str:
+        ctx = self.ctx
+        if ctx is None:
+            return self._last_text
+        return f"RunContext {ctx.pipeline_id!r} run {short_id(ctx.run_id)}: {ctx.status} at {ctx.position}"
+
+    def snapshot_html(self) -> str:
+        ctx = self.ctx
+        if ctx is None:  # let go of its run: the last state it saw
+            return self._last_html
+        return (f'<div class="pipenb-snapshot pipenb-snapshot-panel"><div>{self._line_html(ctx)}</div>'
+                f"{self.graph.snapshot_svg()}{run_context_html(ctx)}</div>")
+
+    # -- letting go ---------------------------------------------------------------
+    def _run_settled(self, event) -> None:
+        super()._run_settled(event)  # the snapshot of the stopped run
+        if self.ctx is not None and is_finished(self.ctx.status):
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """The run finished for good: draw it once more, then drop its listeners and log."""
+        ctx = self.ctx
+        if ctx is None:
+            return
+        self._redraw()
+        self.graph._redraw()
+        self._last_html, self._last_text = self.snapshot_html(), self.snapshot_text()
         self.detach()
         self.graph.detach()
-        self.graph.close()
-        super().close()
+
+    def close(self) -> None:
+        self._closed = True
+        self.detach()
+        self.graph.detach()
+        close_tree(self, super().close)

@@ -243,18 +243,17 @@ function render({ model, el }) {
     applyStatus();
     applyBreakpoints();
     applyProgress();
-    caption.textContent = model.get("caption") + (model.get("layout") === "builtin" ? " · built-in layout" : "");
+    caption.textContent = model.get("caption") + (model.get("layout_engine") === "builtin" ? " · built-in layout" : "");
   }
 
-  model.on("change:svg", drawSvg);
-  model.on("change:status", applyStatus);
-  model.on("change:durations", applyStatus);
-  model.on("change:breakpoints", applyBreakpoints);
-  model.on("change:progress", applyProgress);
-  model.on("change:caption", applyAll);
-  model.on("change:palette", applyPalette);
+  const handlers = [["change:svg", drawSvg], ["change:status", applyStatus], ["change:durations", applyStatus],
+    ["change:breakpoints", applyBreakpoints], ["change:progress", applyProgress], ["change:caption", applyAll],
+    ["change:palette", applyPalette]];
+  for (const [name, fn] of handlers) model.on(name, fn);
   applyPalette();
   drawSvg();
+  // anywidget calls this when the view goes away: a closed view no longer redraws on model changes.
+  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
 }
 
 export default { render };

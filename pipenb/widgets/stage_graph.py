@@ -13,6 +13,7 @@ Clicking a stage toggles a breakpoint.
 
 from __future__ import annotations
 
+import html
 import math
 import pathlib
 import threading
@@ -26,6 +27,7 @@ from pipenb.core.lifecycle import PAUSED, is_resumable
 
 from ..graph import PALETTE, to_svg
 from .follower import RunFollower
+from .snapshot import Snapshot, close_tree, inline_svg
 
 HERE = pathlib.Path(__file__).parent
 
@@ -56,12 +58,14 @@ def _report(event) -> dict:
             "message": None if message is None else str(message)[:300]}
 
 
-class StageGraph(RunFollower, anywidget.AnyWidget):
+class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
     _esm = HERE / "stage_graph.js"
     _css = HERE / "stage_graph.css"
 
     svg = traitlets.Unicode("").tag(sync=True)
-    layout = traitlets.Unicode("").tag(sync=True)          # "graphviz" or "builtin"
+    # "graphviz" or "builtin". Not ``layout``: that is every DOM widget's Layout widget, and a
+    # string there makes the browser's widget manager fail to build a view (TypeError in create_view).
+    layout_engine = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Dict({}).tag(sync=True)             # address -> one of STATUSES
     durations = traitlets.Dict({}).tag(sync=True)          # address -> last duration, ms
     # address of a running stage -> its step's last report {"step", "done", "total", "message"}
@@ -75,7 +79,7 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.pipeline = pipeline
         self.add_class("pipenb-stage-graph")
-        self.layout = "graphviz" if _dot_available() else "builtin"
+        self.layout_engine = "graphviz" if _dot_available() else "builtin"
         self.svg = to_svg(pipeline)  # falls back to the built-in layout without `dot`
         self.leaves = pipeline.leaves()
         self._addresses = stage_paths(pipeline)  # event path -> stage address, for every stage
@@ -163,6 +167,29 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
         self.status = status
         self.durations = durations
         self.progress = progress
+
+    def close(self) -> None:
+        """Let go of the run (listeners, own logs) and close this widget and its layout."""
+        self.detach()
+        close_tree(self, super().close)
+
+    # -- the static snapshot (SPEC 12) ----------------------------------------
+    def snapshot_status(self) -> dict:
+        """Each stage's status as the followed run left it (folded from the log now)."""
+        with self._lock:
+            self._fold()
+            return dict(self._status)
+
+    def snapshot_svg(self) -> str:
+        """The graph as inline SVG, stages filled by status, breakpoints outlined."""
+        return inline_svg(to_svg(self.pipeline, self.snapshot_status(), list(self.breakpoints)))
+
+    def snapshot_text(self) -> str:
+        return f"StageGraph of pipeline {self.pipeline.id!r}" + (f" ({self.caption})" if self.caption else "")
+
+    def snapshot_html(self) -> str:
+        caption = f"<div>{html.escape(self.caption)}</div>" if self.caption else ""
+        return f'<div class="pipenb-snapshot pipenb-snapshot-graph">{self.snapshot_svg()}{caption}</div>'
 
     # -- breakpoints ---------------------------------------------------------
     def _on_breakpoints(self, change) -> None:
