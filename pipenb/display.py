@@ -83,6 +83,8 @@ def duration_text(seconds: float | None) -> str:
     """``12 ms``, ``1.25 s``, ``3:05 min``."""
     if seconds is None:
         return ""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
@@ -136,10 +138,16 @@ def error_html(error) -> str:
     if error is None:
         return '<div class="pipenb-error-view"><div class="pipenb-empty"><i>no error</i></div></div>'
     parts = []
+    before = ""
     for i, (name, message) in enumerate(error_chain(error)):
         lead = "" if i == 0 else '<span class="pipenb-cause-lead">caused by </span>'
+        if i and message and message in before:  # a wrapper that quotes its cause: say it once
+            text = '<span class="pipenb-hint">(message above)</span>'
+        else:
+            text = f'<span class="pipenb-error-message">{html.escape(message)}</span>'
         parts.append(f'<div class="pipenb-error-line">{lead}<b class="pipenb-error-type">{html.escape(name)}</b>: '
-                     f'<span class="pipenb-error-message">{html.escape(message)}</span></div>')
+                     f"{text}</div>")
+        before = message
     return f'<div class="pipenb-error-view">{"".join(parts)}</div>'
 
 

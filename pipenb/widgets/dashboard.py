@@ -88,11 +88,12 @@ class RunDashboard(RunFollower, widgets.VBox):
         self.message.add_class("pipenb-message")
         self.buttons = {}
         for name, icon in ICONS.items():
-            b = widgets.Button(description=name.capitalize(), icon=icon, layout=widgets.Layout(width="88px"))
+            b = widgets.Button(description=name.capitalize(), icon=icon,
+                               layout=widgets.Layout(width="auto", min_width="76px"))
             b.add_class(f"pipenb-btn-{name}")
             b.on_click(lambda _b, name=name: self._clicked(name))
             self.buttons[name] = b
-        self.error_banner = widgets.HTML("", layout=widgets.Layout(width="100%"))
+        self.error_banner = widgets.HTML("")
         self.error_banner.add_class("pipenb-error")
         # State: the run's state now, and a small editor for a run that waits (paused, failed, ...).
         self.state_view = widgets.HTML(state_html({}))
@@ -161,9 +162,11 @@ class RunDashboard(RunFollower, widgets.VBox):
         toolbar = widgets.HBox(list(self.buttons.values()) + [self.message],
                                layout=widgets.Layout(width="100%", flex_flow="row wrap", align_items="center"))
         toolbar.add_class("pipenb-toolbar")
-        graph_box = widgets.Box([self.graph], layout=widgets.Layout(flex="1 1 420px", min_width="0", overflow="auto"))
+        # The graph takes its drawing's width (at most half), the tabs the rest: nothing jumps as the state fills.
+        graph_box = widgets.Box([self.graph], layout=widgets.Layout(flex="0 1 auto", min_width="200px",
+                                                                    max_width="50%", overflow="auto"))
         graph_box.add_class("pipenb-graph-box")
-        side = widgets.Box([self.tabs], layout=widgets.Layout(flex="0 1 480px", min_width="340px", max_width="100%"))
+        side = widgets.Box([self.tabs], layout=widgets.Layout(flex="1 1 400px", min_width="340px", max_width="100%"))
         side.add_class("pipenb-side")
         main = widgets.HBox([graph_box, side], layout=widgets.Layout(width="100%", flex_flow="row wrap"))
         main.add_class("pipenb-main")
