@@ -495,6 +495,7 @@ class RunDashboard(RunFollower, widgets.VBox):
         self._history_shown = None
         self.history.value = None
         self.edit_message.value = ""
+        self.message.value = ""  # what was said was about the run shown before
 
     def _changed(self) -> bool:
         ctx = self.ctx
@@ -583,8 +584,6 @@ class RunDashboard(RunFollower, widgets.VBox):
         if ctx.status not in (FAILED, ABORTED):
             banner = ""
         if self.error_banner.value != banner:
-            if banner and not self.error_banner.value and ctx.status == FAILED:
-                self.tabs.selected_index = TABS.index("Error")
             self.error_banner.value = banner
         if self.error_view.value != detail:
             self.error_view.value = detail

@@ -146,6 +146,14 @@ class StageGraph(RunFollower, anywidget.AnyWidget):
         self._folded = stop
 
     def _run_started(self, event) -> None:
+        # The run continues: a stage shown paused either committed before its router paused (success now)
+        # or is where a breakpoint or request stopped (about to run).
+        committed = self.ctx.committed_stages()
+        with self._lock:
+            for address, status in list(self._status.items()):
+                if status == "paused":
+                    self._status[address] = "success" if address in committed else "pending"
+            self._dirty = True
         self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · running"
 
     def _run_stopped(self, event) -> None:
