@@ -642,9 +642,9 @@ class RunDashboard(RunFollower, widgets.VBox):
         shown = self.ctx
         for rec in self._records():
             seen.add(rec.run_id)
-            status = rec.status
+            status, at = rec.status, rec.paused_at or ""
             if shown is not None and shown.run_id == rec.run_id:
-                status = shown.status
+                status, at = shown.status, shown.position
             if rec.expires_at is not None:
                 left = time_left(rec.time_left)
             elif not rec.live:
@@ -652,8 +652,7 @@ class RunDashboard(RunFollower, widgets.VBox):
             else:
                 left = ""
             actions = (["resume"] if can_run(status) else []) + ["discard"]
-            rows.append({"id": rec.run_id, "cells": [short_id(rec.run_id), rec.pipeline_id, status,
-                                                     rec.paused_at or "", left],
+            rows.append({"id": rec.run_id, "cells": [short_id(rec.run_id), rec.pipeline_id, status, at, left],
                          "cls": f"pipenb-pick-status-{status}", "actions": actions})
         if shown is not None and shown.run_id not in seen:
             rows.insert(0, {"id": shown.run_id, "cells": [short_id(shown.run_id), shown.pipeline_id, shown.status,
