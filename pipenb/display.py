@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import sys
+import time
 from collections.abc import Mapping
 
 _MAX_KEYS = 50
@@ -36,20 +37,118 @@ def value_html(value, depth: int = 0) -> str:
     return f"<code>{html.escape(_short(value))}</code>"
 
 
-def mapping_html(state, depth: int = 0) -> str:
+def mapping_html(state, depth: int = 0, marked=()) -> str:
+    """A state as a table; top-level keys in ``marked`` carry the class ``pipenb-changed`` and a "changed" tag."""
     if not state:
-        return "<i>empty</i>"
+        return '<div class="pipenb-empty"><i>empty</i></div>'
     rows = []
     for i, (key, value) in enumerate(state.items()):
         if i == _MAX_KEYS:
             rows.append(f"<tr><td colspan=2>… {len(state) - _MAX_KEYS} more keys</td></tr>")
             break
-        rows.append(f"<tr><th>{html.escape(str(key))}</th><td>{value_html(value, depth)}</td></tr>")
+        mark = key in marked
+        tag = ' <span class="pipenb-tag">changed</span>' if mark else ""
+        cls = ' class="pipenb-changed"' if mark else ""
+        rows.append(f"<tr{cls}><th>{html.escape(str(key))}{tag}</th>"
+                    f"<td>{value_html(value, depth)}</td></tr>")
     return f'<table class="pipenb-state">{"".join(rows)}</table>'
 
 
-def state_html(state) -> str:
-    return f'<div class="pipenb-state-view"><b>state</b>{mapping_html(state)}</div>'
+def state_html(state, title: str = "state", marked=()) -> str:
+    # The title is a block of its own: "state" and "empty" never run together as "stateempty".
+    return (f'<div class="pipenb-state-view"><div class="pipenb-view-title"><b>{html.escape(title)}</b></div>'
+            f"{mapping_html(state, marked=marked)}</div>")
+
+
+def clock(t: float | None) -> str:
+    """A time as local clock time, ``14:03:12`` (an empty string for None)."""
+    if t is None:
+        return ""
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def time_left(seconds: float | None) -> str:
+    """``4:46 left`` (minutes:seconds; hours when long), an empty string for None."""
+    if seconds is None:
+        return ""
+    if seconds == float("inf"):
+        return "no expiry"
+    s = max(0, int(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d} left"
+    return f"{s // 60}:{s % 60:02d} left"
+
+
+def duration_text(seconds: float | None) -> str:
+    """``12 ms``, ``1.25 s``, ``3:05 min``."""
+    if seconds is None:
+        return ""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d} min"
+
+
+def path_text(path: tuple) -> str:
+    return ".".join(map(str, path))
+
+
+def diff_html(diff) -> str:
+    """A ``StateDiff`` as a table: added, removed, changed (old → new), every value escaped."""
+    rows = []
+    for path, new in diff.added.items():
+        rows.append(("added", path, None, new))
+    for path, old in diff.removed.items():
+        rows.append(("removed", path, old, None))
+    for path, (old, new) in diff.changed.items():
+        rows.append(("changed", path, old, new))
+    if not rows:
+        return '<div class="pipenb-diff-view"><div class="pipenb-empty"><i>no change</i></div></div>'
+    body = []
+    for kind, path, old, new in rows:
+        if kind == "added":
+            what = f'<code class="pipenb-new">{html.escape(_short(new))}</code>'
+        elif kind == "removed":
+            what = f'<code class="pipenb-old">{html.escape(_short(old))}</code>'
+        else:
+            what = (f'<code class="pipenb-old">{html.escape(_short(old))}</code> → '
+                    f'<code class="pipenb-new">{html.escape(_short(new))}</code>')
+        body.append(f'<tr class="pipenb-diff-{kind}"><td class="pipenb-diff-kind">{kind}</td>'
+                    f"<th>{html.escape(path_text(path))}</th><td>{what}</td></tr>")
+    return f'<div class="pipenb-diff-view"><table class="pipenb-diff">{"".join(body)}</table></div>'
+
+
+def error_chain(error) -> list[tuple[str, str]]:
+    """(type name, full message) of an error and each cause or context behind it, outermost first."""
+    out, seen = [], set()
+    while error is not None and id(error) not in seen and len(out) < 8:
+        seen.add(id(error))
+        out.append((type(error).__name__, str(error)))
+        error = error.__cause__ if error.__cause__ is not None else (
+            None if error.__suppress_context__ else error.__context__)
+    return out
+
+
+def error_html(error) -> str:
+    """The full error: its type and whole message, then each cause's, escaped and wrapped, never cut."""
+    if error is None:
+        return '<div class="pipenb-error-view"><div class="pipenb-empty"><i>no error</i></div></div>'
+    parts = []
+    before = ""
+    for i, (name, message) in enumerate(error_chain(error)):
+        lead = "" if i == 0 else '<span class="pipenb-cause-lead">caused by </span>'
+        if i and message and message in before:  # a wrapper that quotes its cause: say it once
+            text = '<span class="pipenb-hint">(message above)</span>'
+        else:
+            text = f'<span class="pipenb-error-message">{html.escape(message)}</span>'
+        parts.append(f'<div class="pipenb-error-line">{lead}<b class="pipenb-error-type">{html.escape(name)}</b>: '
+                     f"{text}</div>")
+        before = message
+    return f'<div class="pipenb-error-view">{"".join(parts)}</div>'
 
 
 def checkpoint_html(cp) -> str:

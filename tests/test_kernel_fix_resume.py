@@ -159,7 +159,7 @@ def test_three_ways_to_resume_a_failed_run_with_fixed_code(kernel):
 
 
 def pick(kernel, runs_model: str, name: str) -> None:
-    """Select run ``name`` in the dashboard's run list as the browser does (an index update), and wait for it."""
-    index = int(kernel.run(f"print([v for _, v in new_dash.runs.options].index({name}.run_id))"))
-    kernel.comm(runs_model, {"method": "update", "state": {"index": index}, "buffer_paths": []})
+    """Pick run ``name`` in the dashboard's runs table as the browser does (a click sets ``value``), and wait."""
+    run_id = kernel.run(f"print({name}.run_id)")
+    kernel.comm(runs_model, {"method": "update", "state": {"value": run_id}, "buffer_paths": []})
     assert kernel.run(f"print(await until(lambda: new_dash.ctx is {name}))") == "True"

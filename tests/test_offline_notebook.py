@@ -78,10 +78,11 @@ def test_saved_outputs_carry_live_views_and_refreshed_snapshots(executed):
         assert "<script" not in data["text/html"] and not re.search(r"(src|href)=\"https?:", data["text/html"])
         assert out.get("transient") is None  # nbformat drops it; nbclient used it to apply the updates
     # Shown before the run started, refreshed in place when it paused and when it ended:
-    assert graph["data"]["text/html"].count(SUCCESS) == 5 and "completed" not in graph["data"]["text/plain"]
+    # All six stages green: s2 paused on the way, then the run went on past it.
+    assert graph["data"]["text/html"].count(SUCCESS) == 6 and "completed" not in graph["data"]["text/plain"]
     assert "success" in graph["data"]["text/html"]  # its caption: "... · success"
     assert "pipeline:success" in table["data"]["text/html"] and "Stage &lt;5&gt;" in table["data"]["text/html"]
-    assert "<b>completed</b>" in dash["data"]["text/html"] and dash["data"]["text/html"].count(SUCCESS) == 5
+    assert "<b>completed</b>" in dash["data"]["text/html"] and dash["data"]["text/html"].count(SUCCESS) == 6
     assert "completed" in ctx["data"]["text/html"]  # shown paused, refreshed when it ended
 
 

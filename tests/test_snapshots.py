@@ -73,7 +73,7 @@ def test_every_widget_output_has_the_live_view_and_a_static_snapshot(registry):
     ctx.run_sync()
     tsnap = bundle_of(table)["text/html"]
     assert "pipeline:success" in tsnap
-    assert bundle_of(graph)["text/html"].count(SUCCESS_FILL) == 2  # b and c (a stays "paused", as live)
+    assert bundle_of(graph)["text/html"].count(SUCCESS_FILL) == 3  # a (paused on the way, then passed), b and c
     assert_static(tsnap)
     assert tsnap.count("<tr>") == len(table.events) + 1
     graph.close(), table.close()
@@ -128,7 +128,7 @@ def test_a_displayed_context_keeps_one_panel_that_lets_go_when_the_run_finishes(
     assert panel.ctx is None and listener_count(ctx) <= base  # finished for good: let go (the registry too)
     assert "completed" in panel.line.value
     snap = run_context_mimebundle(ctx)["text/html"]
-    assert "completed" in snap and snap.count(SUCCESS_FILL) == 2
+    assert "completed" in snap and snap.count(SUCCESS_FILL) == 3  # the gate stage too: the run went on past it
     panel.close()
     assert RunPanel.for_context(ctx) is not panel  # a closed panel is never shown again
 

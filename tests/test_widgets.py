@@ -281,7 +281,8 @@ def test_dashboard_buttons_apply_only_when_they_should(registry):
     async def scenario():
         dash = RunDashboard(factory)
         disabled = {n: b.disabled for n, b in dash.buttons.items()}
-        assert disabled == {"run": False, "pause": True, "step": False, "resume": True, "abort": True}
+        assert disabled == {"run": False, "pause": True, "step": False, "resume": True, "abort": True,
+                            "retry": True, "discard": True}
         dash.press("resume")
         assert "Resume" in dash.message.value  # says why, does nothing
         dash.press("run")
@@ -302,7 +303,7 @@ def test_dashboard_buttons_apply_only_when_they_should(registry):
         await eventually(lambda: dash.ctx.status == "paused" and dash.ctx.state["n"] == n + 1, timeout=1)
         assert dash.ctx.state["n"] == n + 1
         assert dash.runs.value == dash.ctx.run_id
-        assert "left in memory" in dict((v, k) for k, v in dash.runs.options)[dash.ctx.run_id]
+        assert dash.run_row(dash.ctx.run_id).endswith(" left")  # e.g. "… paused  s7  0:59 left"
         dash.press("resume")
         await eventually(lambda: dash.ctx.status == "completed", timeout=2)
         assert dash.ctx.status == "completed" and dash.ctx.state["n"] == 30
@@ -320,8 +321,7 @@ def test_dashboard_picks_a_run_from_the_registry(registry):
 
     async def scenario():
         dash = RunDashboard(factory)
-        labels = dict((v, k) for k, v in dash.runs.options)
-        assert "(in the store)" in labels[ctx.run_id]
+        assert "in the store" in dash.run_row(ctx.run_id)
         dash.runs.value = ctx.run_id
         await eventually(lambda: dash.ctx is not None, timeout=1)
         assert dash.ctx.run_id == ctx.run_id and dash.ctx.status == "paused"
@@ -373,10 +373,10 @@ def test_dashboard_shows_the_expiry_of_the_run_it_shows(registry):
     dash = RunDashboard(factory)
     dash.show(ctx)
     assert "not exported" in dash.checkpoint_view.value
-    assert "left in memory" in dict((v, k) for k, v in dash.runs.options)[ctx.run_id]
+    assert dash.run_row(ctx.run_id).endswith(" left") and "in memory" in dash.status.value
     registry.expire(ctx.run_id)
     assert "exported: a/x" in dash.checkpoint_view.value
-    assert "(in the store)" in dict((v, k) for k, v in dash.runs.options)[ctx.run_id]
+    assert "in the store" in dash.run_row(ctx.run_id)
     dash.close()
 
 

@@ -83,6 +83,7 @@ class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
         self.svg = to_svg(pipeline)  # falls back to the built-in layout without `dot`
         self.leaves = pipeline.leaves()
         self._addresses = stage_paths(pipeline)  # event path -> stage address, for every stage
+        self.addresses = sorted(set(self._addresses.values()))  # every stage address a breakpoint may name
         self._status: dict[str, str] = {}
         self._durations: dict[str, float] = {}
         self._progress: dict[str, dict] = {}
@@ -107,7 +108,8 @@ class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
             self._log, self._folded = self.open_log(ctx), 0
         wanted = set(ctx.breakpoints) | set(self.breakpoints)
         ctx.breakpoints.update(wanted)
-        self.breakpoints = sorted(wanted)
+        # Addresses set on the context by code that this graph has no stage for are not drawn.
+        self.breakpoints = sorted(wanted & set(self.addresses))
         self.caption = f"{ctx.pipeline_id} · run {short_id(ctx.run_id)} · {ctx.status}"
         self._dirty = True
 
@@ -148,6 +150,14 @@ class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
         self._folded = stop
 
     def _run_started(self, event) -> None:
+        # The run continues: a stage shown paused either committed before its router paused (success now)
+        # or is where a breakpoint or request stopped (about to run).
+        committed = self.ctx.committed_stages()
+        with self._lock:
+            for address, status in list(self._status.items()):
+                if status == "paused":
+                    self._status[address] = "success" if address in committed else "pending"
+            self._dirty = True
         self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · running"
 
     def _run_stopped(self, event) -> None:
@@ -192,6 +202,27 @@ class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
         return f'<div class="pipenb-snapshot pipenb-snapshot-graph">{self.snapshot_svg()}{caption}</div>'
 
     # -- breakpoints ---------------------------------------------------------
+    def _check_addresses(self, addresses) -> list[str]:
+        if isinstance(addresses, str):
+            addresses = [addresses]
+        wanted = list(dict.fromkeys(addresses))
+        known = set(getattr(self, "addresses", ()))  # not set yet while traitlets builds the widget
+        unknown = [a for a in wanted if a not in known] if known else []
+        if unknown:
+            raise ValueError(
+                f"no stage {', '.join(map(repr, unknown))} in pipeline {self.pipeline.id!r}: breakpoints must "
+                f"name stage addresses, one of: {', '.join(self.addresses)}")
+        return wanted
+
+    @traitlets.validate("breakpoints")
+    def _valid_breakpoints(self, proposal):
+        # A misspelled breakpoint is refused (never kept, never silently ignored by the run).
+        return self._check_addresses(proposal["value"])
+
+    def set_breakpoints(self, addresses) -> None:
+        """Set the breakpoints to ``addresses`` (stage addresses); ValueError naming the stages that exist."""
+        self.breakpoints = self._check_addresses(list(addresses) if not isinstance(addresses, str) else [addresses])
+
     def _on_breakpoints(self, change) -> None:
         # May run on a comm thread: only plain set operations on the context.
         ctx = self.ctx
@@ -201,6 +232,7 @@ class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
             ctx.breakpoints.update(wanted)
 
     def toggle_breakpoint(self, address: str) -> None:
-        """What a click on a stage does."""
+        """What a click on a stage does; ValueError for an address the pipeline does not have."""
+        self._check_addresses([address])
         bps = list(self.breakpoints)
         self.breakpoints = [b for b in bps if b != address] if address in bps else bps + [address]
