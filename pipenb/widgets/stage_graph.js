@@ -20,6 +20,7 @@ function cssName(name) {
 }
 
 function render({ model, el }) {
+  let retryLater = false;  // a redraw waits for the drawing to be laid out
   el.classList.add("pipenb-graph-root");
   const caption = document.createElement("div");
   caption.className = "pipenb-graph-caption";
@@ -130,9 +131,18 @@ function render({ model, el }) {
         continue;
       }
       if (!label) {
+        const box = g.getBBox ? g.getBBox() : { x: 0, y: 0, width: 0, height: 0 };
+        if (!box.width) {
+          // Not laid out yet (a hidden tab, an output not drawn): a label placed now would sit at
+          // the drawing's corner and stretch the stage's clickable box. Try again once drawn.
+          if (!retryLater) {
+            retryLater = true;
+            requestAnimationFrame(() => { retryLater = false; applyStatus(); });
+          }
+          continue;
+        }
         label = document.createElementNS("http://www.w3.org/2000/svg", "text");
         label.setAttribute("class", "pipenb-duration");
-        const box = g.getBBox ? g.getBBox() : { x: 0, y: 0, width: 0, height: 0 };
         if (isHorizontal()) {
           label.setAttribute("x", String(box.x + box.width / 2));
           label.setAttribute("y", String(box.y + box.height + 9));
