@@ -5,7 +5,7 @@ The engine (``pipenb.core``) is re-exported here; widgets live in
 stays fast and never pulls in pandas, ipywidgets or graphviz.
 """
 
-from . import display
+from . import rich
 from .core import (
     DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer, DataStore,
     DefinitionError, EventLog, FrozenDict, History, InMemoryStore, PathNode, Pause, Pipeline, PipelineCheckpoint,
@@ -25,7 +25,7 @@ __all__ = [
     "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]
 
-display.install()  # rich display of runs and results in IPython, wired from outside the engine
+rich.install()  # rich display of runs and results in IPython, wired from outside the engine
 
 
 def __getattr__(name):

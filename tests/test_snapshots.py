@@ -8,7 +8,7 @@ import warnings
 import ipywidgets
 
 from pipenb import Pause, Pipeline, PipelineFactory, Stage, Step
-from pipenb.display import run_context_mimebundle
+from pipenb.rich import run_context_mimebundle
 from pipenb.graph import PALETTE
 from pipenb.widgets import EventTable, RunDashboard, RunPanel, StageGraph
 

@@ -10,7 +10,8 @@ import pytest
 
 from pipenb import END, Pause, Pipeline, PipelineFactory, Stage, Step
 from pipenb.widgets import EventTable, RunDashboard, RunPanel, StageGraph
-from pipenb.display import checkpoint_html, run_context_html, run_context_mimebundle, state_html
+from pipenb.display import checkpoint_html, run_context_html, state_html
+from pipenb.rich import run_context_mimebundle
 from pipenb.widgets.throttle import Ticker
 
 from .conftest import add, arun, eventually

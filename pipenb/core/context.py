@@ -21,7 +21,7 @@ from .artifacts import ArtifactContainer
 from .bus import EventBus
 from .checkpoints import read_checkpoint
 from .engine import Engine
-from .steps import StepRunner
+from .steps import RunParts, StepRunner
 from .errors import PipelineError, ResumeError
 from .history import EDIT, History
 from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle, can_edit, check_timeout
@@ -46,8 +46,8 @@ class RunContext:
         self.lifecycle = Lifecycle(run_id, status, entry, router_only)
         self._bus = EventBus(run_id, logger)
         self._history = history
-        self._steps = StepRunner(run_id=run_id, bus=self._bus, life=self.lifecycle, artifacts=self.artifacts,
-                                 logger=logger, factory_executor=executor)
+        self._parts = RunParts(run_id, self._bus, self.lifecycle, self.artifacts, logger)
+        self._steps = StepRunner(self._parts, executor)
         self._on_finish = on_finish
         self._view_src = None
         self._view = None
@@ -172,8 +172,7 @@ class RunContext:
             return refused
         life = self.lifecycle
         life.bind()
-        engine = Engine(run_id=self.run_id, pipeline=self.pipeline, store=self.store, bus=self._bus, life=life,
-                        artifacts=self.artifacts, history=self._history, logger=self.logger,
+        engine = Engine(self._parts, pipeline=self.pipeline, store=self.store, history=self._history,
                         view=self._user_state, breakpoints=self.breakpoints,
                         steps=self._steps.for_drive(life.default_executor))
         try:

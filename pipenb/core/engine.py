@@ -27,7 +27,7 @@ from .commit import commit_stage
 from .history import combined
 
 if TYPE_CHECKING:
-    from .steps import StepRunner
+    from .steps import RunParts, StepRunner
     from .definitions import Pipeline, Stage
 
 _perf = time.perf_counter
@@ -65,16 +65,11 @@ class Engine:
                  "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_rows", "_router_only", "_paths", "routing_after_sub",
                  "_landed")
 
-    def __init__(self, *, run_id, pipeline, store, bus, life, artifacts, history, logger, view, breakpoints,
-                 steps: StepRunner):
-        self.run_id = run_id
+    def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner):
+        self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
         self.pipeline = pipeline
         self.store = store
-        self.bus = bus
-        self.life = life
-        self.artifacts = artifacts
         self.history = history          # None when the factory keeps none
-        self.logger = logger
         self.view = view                # () -> the user state now (cached per store snapshot)
         self.breakpoints = breakpoints  # the context's live set of stage addresses
         self.steps = steps
@@ -83,8 +78,8 @@ class Engine:
         self._durable = store.durable
         self._rows = history is not None and store.keeps_history  # history rows persist with each commit
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
-        self._router_only: tuple | None = life.cursor if life.router_only else None
-        life.router_only = False
+        self._router_only: tuple | None = self.life.cursor if self.life.router_only else None
+        self.life.router_only = False
         # Event paths by stage address: one shared tuple per stage, not a new
         # one for each of its events that an EventLog keeps.
         self._paths: dict[tuple, tuple] = {}

@@ -14,7 +14,7 @@ One base class lets a notebook catch "anything pipenb said no to" in one
 
 Messages always name the culprit: the pipeline, stage, step, value or run id.
 
-Errors with keyword-only arguments (StepError, RoutingError, AbortedError) define ``__reduce__``:
+Errors with keyword-only arguments (StepError, RoutingError, AbortedError) pickle through the base ``__reduce__``:
 the default pickling calls ``cls(*args)``, which they refuse, and a step running on a process pool
 or a Dask worker sends its error back by pickle.
 """
@@ -30,6 +30,11 @@ def _rebuild(cls, args):
 class PipelineError(Exception):
     """Base class of every error pipenb raises or returns in a ``Result``."""
 
+    def __reduce__(self):
+        # Subclasses take keyword-only fields, which plain exception pickling cannot pass back:
+        # rebuild from the message, then restore the fields (errors cross process pools and Dask).
+        return _rebuild, (type(self), self.args), self.__dict__
+
 
 class DefinitionError(PipelineError):
     """A pipeline definition is invalid (raised at construction)."""
@@ -43,8 +48,6 @@ class RoutingError(PipelineError):
         self.stage_id = stage_id
         self.value = value
 
-    def __reduce__(self):
-        return _rebuild, (type(self), self.args), self.__dict__
 
 
 class StepError(PipelineError):
@@ -55,8 +58,6 @@ class StepError(PipelineError):
         self.stage_id = stage_id
         self.step_id = step_id
 
-    def __reduce__(self):
-        return _rebuild, (type(self), self.args), self.__dict__
 
 
 class AbortedError(PipelineError):
@@ -66,8 +67,6 @@ class AbortedError(PipelineError):
         super().__init__(message)
         self.reason = reason
 
-    def __reduce__(self):
-        return _rebuild, (type(self), self.args), self.__dict__
 
 
 class PrepareError(PipelineError):

@@ -7,7 +7,7 @@ them is ``bus.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, make_dataclass
 from typing import Any, NamedTuple
 
 
@@ -66,107 +66,28 @@ def stage_address(path: tuple) -> str | None:
     return "/".join(ids) if ids else None
 
 
-@dataclass(frozen=True, init=False)
-class PipelineStart(RunEvent):
-    pipeline_id: str
-    entry: Any
-    state: Any
-    resumed: bool
-
-
-@dataclass(frozen=True, init=False)
-class PipelineSuccess(RunEvent):
-    final_state: Any
-    status: str
-
-
-@dataclass(frozen=True, init=False)
-class PipelinePaused(RunEvent):
-    checkpoint: Any
-    final_state: Any
-    pause_timeout: float | None
-    reason: str
-
-
-@dataclass(frozen=True, init=False)
-class PipelineFailure(RunEvent):
-    error: BaseException
-    state: Any
-
-
-@dataclass(frozen=True, init=False)
-class StageStart(RunEvent):
-    stage_id: str
-    label: str
-
-
-@dataclass(frozen=True, init=False)
-class StageSuccess(RunEvent):
-    stage_id: str
-    results: Any
-    next: Any
-    duration: float
-
-
-@dataclass(frozen=True, init=False)
-class StageFailure(RunEvent):
-    stage_id: str
-    error: BaseException
-    duration: float
-
-
-@dataclass(frozen=True, init=False)
-class StagePaused(RunEvent):
-    stage_id: str
-    instruction: Any
-    duration: float
-
-
-@dataclass(frozen=True, init=False)
-class StepStart(RunEvent):
-    stage_id: str
-    step_id: str
-
-
-@dataclass(frozen=True, init=False)
-class StepSuccess(RunEvent):
-    stage_id: str
-    step_id: str
-    patch: Any
-    duration: float
-
-
-@dataclass(frozen=True, init=False)
-class StepFailure(RunEvent):
-    stage_id: str
-    step_id: str
-    error: BaseException
-    duration: float
-
-
-@dataclass(frozen=True, init=False)
-class StepProgress(RunEvent):
-    stage_id: str
-    step_id: str
-    done: Any
-    total: Any
-    message: Any
-
+# Each event: its name, its class name, and its own fields (after name, run_id, path, time).
+_SPECS = (
+    ("pipeline:start", "PipelineStart", ("pipeline_id", "entry", "state", "resumed")),
+    ("pipeline:success", "PipelineSuccess", ("final_state", "status")),
+    ("pipeline:paused", "PipelinePaused", ("checkpoint", "final_state", "pause_timeout", "reason")),
+    ("pipeline:failure", "PipelineFailure", ("error", "state")),
+    ("stage:start", "StageStart", ("stage_id", "label")),
+    ("stage:success", "StageSuccess", ("stage_id", "results", "next", "duration")),
+    ("stage:failure", "StageFailure", ("stage_id", "error", "duration")),
+    ("stage:paused", "StagePaused", ("stage_id", "instruction", "duration")),
+    ("step:start", "StepStart", ("stage_id", "step_id")),
+    ("step:success", "StepSuccess", ("stage_id", "step_id", "patch", "duration")),
+    ("step:failure", "StepFailure", ("stage_id", "step_id", "error", "duration")),
+    ("step:progress", "StepProgress", ("stage_id", "step_id", "done", "total", "message")),
+)
 
 EVENT_TYPES: dict[str, type[RunEvent]] = {
-    "pipeline:start": PipelineStart,
-    "pipeline:success": PipelineSuccess,
-    "pipeline:paused": PipelinePaused,
-    "pipeline:failure": PipelineFailure,
-    "stage:start": StageStart,
-    "stage:success": StageSuccess,
-    "stage:failure": StageFailure,
-    "stage:paused": StagePaused,
-    "step:start": StepStart,
-    "step:success": StepSuccess,
-    "step:failure": StepFailure,
-    "step:progress": StepProgress,
+    name: make_dataclass(cls_name, [(f, Any) for f in own], bases=(RunEvent,), frozen=True, init=False,
+                         namespace={"__module__": __name__, "__doc__": f"The ``{name}`` event."})
+    for name, cls_name, own in _SPECS
 }
+globals().update({cls.__name__: cls for cls in EVENT_TYPES.values()})  # PipelineStart, StageSuccess, ...
 EVENT_NAMES = tuple(EVENT_TYPES)
 # Each event's own fields (after name, run_id, path, time), in declaration order.
 FIELDS: dict[str, tuple[str, ...]] = {name: tuple(f.name for f in fields(cls))[4:] for name, cls in EVENT_TYPES.items()}

@@ -130,6 +130,11 @@ class History(Sequence):
         self._seq = seq + 1
 
     @property
+    def base(self):
+        """The state before the oldest record kept (``initial`` unless a limit dropped records)."""
+        return self._base
+
+    @property
     def next_seq(self) -> int:
         return self._seq
 
@@ -250,8 +255,8 @@ def rows_of(history: History) -> list[tuple]:
     dropped older records: then it is the state those records left, so the
     rows replay to the same states (the patches of dropped records are gone).
     """
-    rows = [(-1, "", None, "initial", (dict(history._base),), None, 0.0, 0.0)]
-    state = history._base
+    rows = [(-1, "", None, "initial", (dict(history.base),), None, 0.0, 0.0)]
+    state = history.base
     for r in history:
         patch = r.patch
         if patch and not _same(merge(state, patch), r.state):

@@ -19,7 +19,7 @@ import asyncio
 import inspect
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import executor as executors
 from .errors import AbortedError, PipelineError, StepError
@@ -34,17 +34,23 @@ _perf = time.perf_counter
 _INLINE, _POOL, _EACH = 0, 1, 2  # how a stage's steps run
 
 
+class RunParts(NamedTuple):
+    """What the engine and the step runner of one run both work with."""
+
+    run_id: str
+    bus: Any
+    life: Any
+    artifacts: Any
+    logger: Any
+
+
 class StepRunner:
     """Runs the steps of a run's stages (one per context; ``for_drive`` sets each drive's default)."""
 
     __slots__ = ("run_id", "bus", "life", "artifacts", "logger", "factory_executor", "default", "_plans")
 
-    def __init__(self, *, run_id, bus, life, artifacts, logger, factory_executor):
-        self.run_id = run_id
-        self.bus = bus
-        self.life = life
-        self.artifacts = artifacts
-        self.logger = logger
+    def __init__(self, parts: RunParts, factory_executor):
+        self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
         self.factory_executor = factory_executor
         self.default = "inline"
         self._plans: dict[int, tuple] = {}
@@ -83,28 +89,23 @@ class StepRunner:
         """Awaitable of the stage's (patches, results, working state); raises StepError / AbortedError."""
         plan = self._plan(stage)
         if plan is None:
-            return self._inline(pipe, stage, path, addr, working)
-        return self._planned(plan, pipe, stage, path, addr, working)
-
-    async def _planned(self, plan, pipe, stage, path, addr, working):
-        patches: list = []
-        results: dict = {}
+            return self._each(pipe, stage, path, addr, working, None)
         mode, where, _ = plan
         if mode == _POOL:
-            return await self._hop(executors.call, "thread", self._sync_steps, (pipe, stage, path, addr, working),
-                                   stage, stage.steps[0])
-        for step, ex in zip(stage.steps, where, strict=True):
-            working = await self._one(pipe, stage, step, ex, path, addr, working, patches, results)
-        return patches, results, working
+            return self._hop(executors.call, "thread", self._sync_steps, (pipe, stage, path, addr, working),
+                             stage, stage.steps[0])
+        return self._each(pipe, stage, path, addr, working, None if mode == _INLINE else where)
 
-    async def _inline(self, pipe, stage, path, addr, working):
-        """Every step on the loop's thread: the hot path, kept flat (a stage costs a few µs)."""
+    async def _each(self, pipe, stage, path, addr, working, where):
+        """The steps one after the other: on the loop's thread (the hot path, kept flat: a stage costs
+        a few µs), or one hop per step to its executor (``where``: each step's, None: all inline)."""
         life, bus = self.life, self.bus
         signal = life.signal
         patches: list = []
         results: dict = {}
         want_start, want_success = "step:start" in bus.heard, "step:success" in bus.heard
-        for step in stage.steps:
+        for i, step in enumerate(stage.steps):
+            ex = where[i] if where is not None else None
             if signal.aborted:
                 self._check_abort(addr, step)
             if want_start:
@@ -114,15 +115,21 @@ class StepRunner:
             t0 = _perf()
             progress = None
             try:
-                if step.nargs == 2:
+                if step.nargs == 2 or ex is not None:
                     progress = Progress(bus, path, stage.id, step.id, life)
-                    out = step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
-                                                           signal, self.logger, progress))
+                if ex is None or ex == "inline":
+                    out = self._call(step, stage, path, working, progress) if step.nargs == 2 else step.action(working)
+                    if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
+                        out = await life.interruptible(out)
                 else:
-                    out = step.action(working)
-                if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
-                    out = await life.interruptible(out)
-            except asyncio.CancelledError:
+                    out = await self._hop(executors.call, ex, self._remote_call if not executors.is_local(ex)
+                                          else self._call, self._args(step, stage, path, working, progress, ex),
+                                          stage, step)
+            except (asyncio.CancelledError, AbortedError):
+                raise
+            except PipelineError as exc:  # an executor's own failure (cannot send, shut down): named already
+                if isinstance(exc, StepError) and exc.step_id == step.id:
+                    await self._failed(path, stage, step, exc, t0)
                 raise
             except Exception as exc:
                 err = self._step_error(pipe, stage, step, addr, exc)
@@ -153,49 +160,6 @@ class StepRunner:
                     await life.interruptible(pending)
         return patches, results, working
 
-    # -- one step at a time (inline, async, or one hop per step) -----------------------
-    async def _one(self, pipe, stage, step, ex, path, addr, working, patches, results):
-        life, bus = self.life, self.bus
-        self._check_abort(addr, step)
-        if "step:start" in bus.heard:
-            pending = bus.step_start(path, stage_id=stage.id, step_id=step.id)
-            if pending is not None:
-                await self.life.interruptible(pending)
-        t0 = _perf()
-        progress = Progress(bus, path, stage.id, step.id, life)
-        try:
-            if ex is None or ex == "inline":
-                out = self._call(step, stage, path, working, progress)
-                if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
-                    out = await life.interruptible(out)
-            else:
-                out = await self._hop(executors.call, ex, self._remote_call if not executors.is_local(ex)
-                                      else self._call, self._args(step, stage, path, working, progress, ex),
-                                      stage, step)
-        except (asyncio.CancelledError, AbortedError):
-            raise
-        except PipelineError as exc:
-            if isinstance(exc, StepError) and exc.step_id == step.id:
-                await self._failed(path, stage, step, exc, t0)
-            raise
-        except Exception as exc:
-            err = self._step_error(pipe, stage, step, addr, exc)
-            await self._failed(path, stage, step, err, t0)
-            raise err from exc
-        finally:
-            progress.close()
-        try:
-            working = self._take(pipe, stage, step, addr, out, working, patches, results)
-        except StepError as err:
-            await self._failed(path, stage, step, err, t0)
-            raise
-        if "step:success" in bus.heard:
-            pending = bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=results[step.id],
-                                       duration=_perf() - t0)
-            if pending is not None:
-                await self.life.interruptible(pending)
-        return working
-
     def _args(self, step, stage, path, working, progress, ex) -> tuple:
         if not executors.is_local(ex):
             remote = executors.RemoteStepContext(self.run_id, stage.id, step.id, path, executors.describe(ex))
@@ -210,7 +174,7 @@ class StepRunner:
         if step.nargs == 2:
             return step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
                                                     self.life.signal, self.logger, progress))
-        return step.action(working)
+        return step.action(working)  # a step that takes only the state
 
     async def _hop(self, call, ex, fn, args, stage, step):
         life = self.life

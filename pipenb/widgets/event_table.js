@@ -2,26 +2,19 @@
 // Every cell is set with textContent, so user text is never parsed as HTML.
 function render({ model, el }) {
   el.classList.add("pipenb-events-root");
-  const bar = document.createElement("div");
-  bar.className = "pipenb-events-bar";
-  const eventSelect = document.createElement("select");
-  eventSelect.className = "pipenb-event-filter";
+  const bar = make("div", "pipenb-events-bar");
+  const eventSelect = make("select", "pipenb-event-filter");
   const all = new Option("all events", "");
   eventSelect.append(all);
   for (const name of model.get("event_names")) eventSelect.append(new Option(name, name));
-  const stageInput = document.createElement("input");
-  stageInput.className = "pipenb-stage-filter";
+  const stageInput = make("input", "pipenb-stage-filter");
   stageInput.placeholder = "filter by stage";
-  const counts = document.createElement("span");
-  counts.className = "pipenb-event-counts";
-  const note = document.createElement("div");
-  note.className = "pipenb-event-note";
+  const counts = make("span", "pipenb-event-counts");
+  const note = make("div", "pipenb-event-note");
   bar.append(eventSelect, stageInput, counts);
 
-  const scroller = document.createElement("div");
-  scroller.className = "pipenb-events-scroll";
-  const table = document.createElement("table");
-  table.className = "pipenb-events";
+  const scroller = make("div", "pipenb-events-scroll");
+  const table = make("table", "pipenb-events");
   const thead = table.createTHead();
   const head = thead.insertRow();
   for (const c of model.get("columns")) {

@@ -31,6 +31,8 @@ from pipenb.core.lifecycle import RUNNING, can_run
 from .follower import RunFollower
 from .snapshot import Snapshot, close_tree, rows_html
 
+from .esm import view_module
+
 HERE = pathlib.Path(__file__).parent
 COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
 
@@ -109,7 +111,7 @@ class _ProgressIndex:
 
 
 class EventTable(Snapshot, RunFollower, anywidget.AnyWidget):
-    _esm = HERE / "event_table.js"
+    _esm = view_module("event_table.js")
     _css = HERE / "event_table.css"
 
     columns = traitlets.List(traitlets.Unicode(), COLUMNS).tag(sync=True)

@@ -91,6 +91,10 @@ class RunFollower:
         self._ticker.flush_now()  # a run stopped: show it without waiting for a tick
         self._run_settled(event)
 
+    def redraw(self) -> None:
+        """Draw what the run shows now, without waiting for the next tick."""
+        self._redraw()
+
     @property
     def redraws(self) -> int:
         return self._ticker.count

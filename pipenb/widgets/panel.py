@@ -45,7 +45,7 @@ class RunPanel(Snapshot, RunFollower, widgets.VBox):
     def for_context(cls, ctx) -> RunPanel:
         """The context's live panel: the one shown before if it is still open, else a new one."""
         panel = _PANELS.get(ctx)
-        if panel is None or panel._closed:
+        if panel is None or panel.closed:
             panel = _PANELS[ctx] = cls(ctx)
         return panel
 
@@ -90,10 +90,14 @@ class RunPanel(Snapshot, RunFollower, widgets.VBox):
         if ctx is None:
             return
         self._redraw()
-        self.graph._redraw()
+        self.graph.redraw()
         self._last_html, self._last_text = self.snapshot_html(), self.snapshot_text()
         self.detach()
         self.graph.detach()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         self._closed = True

@@ -2,14 +2,11 @@
 // Every cell is set with textContent, so user text is never parsed as HTML.
 function render({ model, el }) {
   el.classList.add("pipenb-pick-root");
-  const scroller = document.createElement("div");
-  scroller.className = "pipenb-pick-scroll";
-  const table = document.createElement("table");
-  table.className = "pipenb-pick";
+  const scroller = make("div", "pipenb-pick-scroll");
+  const table = make("table", "pipenb-pick");
   const thead = table.createTHead();
   const tbody = table.createTBody();
-  const empty = document.createElement("div");
-  empty.className = "pipenb-pick-empty";
+  const empty = make("div", "pipenb-pick-empty");
   scroller.append(table, empty);
   el.append(scroller);
 
@@ -44,8 +41,7 @@ function render({ model, el }) {
       }
       const actions = row.actions || [];
       if (model.get("columns").length > (row.cells || []).length) {
-        const td = document.createElement("td");
-        td.className = "pipenb-pick-actions";
+        const td = make("td", "pipenb-pick-actions");
         for (const action of actions) {
           const b = document.createElement("button");
           b.className = "pipenb-pick-action pipenb-pick-action-" + action;

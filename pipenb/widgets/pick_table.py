@@ -14,11 +14,13 @@ import pathlib
 import anywidget
 import traitlets
 
+from .esm import view_module
+
 HERE = pathlib.Path(__file__).parent
 
 
 class PickTable(anywidget.AnyWidget):
-    _esm = HERE / "pick_table.js"
+    _esm = view_module("pick_table.js")
     _css = HERE / "pick_table.css"
 
     columns = traitlets.List(traitlets.Unicode()).tag(sync=True)

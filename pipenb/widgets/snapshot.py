@@ -107,6 +107,14 @@ class Snapshot:
             self._display_id = f"pipenb-{uuid.uuid4().hex}"
         return self._display_id
 
+    def mimebundle(self, include=None, exclude=None) -> dict:
+        """The output data: the live view, a short ``text/plain`` and the ``text/html`` snapshot."""
+        return self._repr_mimebundle_(include=include, exclude=exclude)[0]
+
+    def mark_shown(self) -> None:
+        """This widget was displayed under ``display_id``: refresh that output when its run stops."""
+        self._snapshot_shown = True
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 

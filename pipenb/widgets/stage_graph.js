@@ -22,13 +22,11 @@ function cssName(name) {
 function render({ model, el }) {
   let retryLater = false;  // a redraw waits for the drawing to be laid out
   el.classList.add("pipenb-graph-root");
-  const caption = document.createElement("div");
-  caption.className = "pipenb-graph-caption";
-  const canvas = document.createElement("div");
-  canvas.className = "pipenb-graph-canvas";
-  const legend = document.createElement("div");
-  legend.className = "pipenb-graph-legend";
-  el.append(caption, canvas, legend);
+  const caption = make("div", "pipenb-graph-caption");
+  const canvas = make("div", "pipenb-graph-canvas");
+  const legend = make("div", "pipenb-graph-legend");
+  const statusRules = document.createElement("style");  // each status names the node colours
+  el.append(statusRules, caption, canvas, legend);
   let horizontal = null;  // laid out left to right? Known once the SVG is on screen.
   let paletteProps = [];
 
@@ -47,6 +45,11 @@ function render({ model, el }) {
         paletteProps.push(prop);
       }
     }
+    statusRules.textContent = statuses().filter((s) => s !== "pending").map((s) => {
+      const v = "--pipenb-status-" + cssName(s);
+      return `.pipenb-status-${cssName(s)} { --pipenb-node-fill: var(${v}); ` +
+        `--pipenb-node-stroke: var(${v}-stroke); --pipenb-node-text: var(${v}-text); }`;
+    }).join("\n");
     legend.replaceChildren();
     for (const s of statuses()) {
       const item = document.createElement("span");
@@ -54,11 +57,9 @@ function render({ model, el }) {
       item.append(document.createElement("i"), document.createTextNode(s));
       legend.append(item);
     }
-    const bp = document.createElement("span");
-    bp.className = "pipenb-legend-item pipenb-legend-breakpoint";
+    const bp = make("span", "pipenb-legend-item pipenb-legend-breakpoint");
     bp.append(document.createElement("i"), document.createTextNode("breakpoint (click a stage)"));
-    const route = document.createElement("span");
-    route.className = "pipenb-legend-item pipenb-legend-route";
+    const route = make("span", "pipenb-legend-item pipenb-legend-route");
     route.append(document.createElement("i"), document.createTextNode("router may jump"));
     legend.append(bp, route);
   }

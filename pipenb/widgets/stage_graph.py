@@ -29,6 +29,8 @@ from ..graph import PALETTE, to_svg
 from .follower import RunFollower
 from .snapshot import Snapshot, close_tree, inline_svg
 
+from .esm import view_module
+
 HERE = pathlib.Path(__file__).parent
 
 
@@ -59,7 +61,7 @@ def _report(event) -> dict:
 
 
 class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
-    _esm = HERE / "stage_graph.js"
+    _esm = view_module("stage_graph.js")
     _css = HERE / "stage_graph.css"
 
     svg = traitlets.Unicode("").tag(sync=True)
