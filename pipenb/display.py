@@ -92,6 +92,17 @@ def duration_text(seconds: float | None) -> str:
     return f"{s // 60}:{s % 60:02d} min"
 
 
+def size_text(size: int | None) -> str:
+    """``640 kB``, ``12 MB``, ``1.5 GB`` (decimal units), an empty string for None."""
+    if size is None:
+        return ""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale * 0.9995:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    return f"{size} B"
+
+
 def path_text(path: tuple) -> str:
     return ".".join(map(str, path))
 

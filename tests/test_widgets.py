@@ -304,7 +304,7 @@ def test_dashboard_buttons_apply_only_when_they_should(registry):
         await eventually(lambda: dash.ctx.status == "paused" and dash.ctx.state["n"] == n + 1, timeout=1)
         assert dash.ctx.state["n"] == n + 1
         assert dash.runs.value == dash.ctx.run_id
-        assert dash.run_row(dash.ctx.run_id).endswith(" left")  # e.g. "… paused  s7  0:59 left"
+        assert dash.runs.row(dash.ctx.run_id)["cells"][4].endswith(" left")  # "0:59 left"; "… paused  s7  0:59 left  262 B"
         dash.press("resume")
         await eventually(lambda: dash.ctx.status == "completed", timeout=2)
         assert dash.ctx.status == "completed" and dash.ctx.state["n"] == 30
@@ -374,7 +374,7 @@ def test_dashboard_shows_the_expiry_of_the_run_it_shows(registry):
     dash = RunDashboard(factory)
     dash.show(ctx)
     assert "not exported" in dash.checkpoint_view.value
-    assert dash.run_row(ctx.run_id).endswith(" left") and "in memory" in dash.status.value
+    assert " left  " in dash.run_row(ctx.run_id) and "in memory" in dash.status.value
     registry.expire(ctx.run_id)
     assert "exported: a/x" in dash.checkpoint_view.value
     assert "in the store" in dash.run_row(ctx.run_id)

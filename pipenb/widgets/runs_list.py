@@ -1,0 +1,114 @@
+"""``RunsList``: the dashboard's runs table, one row per run of its pipeline (SPEC 11).
+
+The rows come from two places read at two speeds. The registry holds the
+runs of this kernel: it is memory, read at every redraw, so a run that
+starts, pauses, expires or is discarded shows at once. The store holds the
+runs this kernel does not (left by a restarted kernel or another process):
+``factory.runs()`` queries it (SQLite), so it is read at most once every
+``STORE_EVERY`` seconds, never on every redraw of a running run. Each row
+says where the run is (time left in memory, or "in the store"), roughly how
+much state it holds, and its note (an artifact that cannot be saved, the
+process running it). A click on a row picks it, its buttons resume or
+discard it: both reach the dashboard through ``on_pick`` / ``on_action``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pipenb.core.ids import short_id
+from pipenb.core.lifecycle import can_run
+from pipenb.core.registry import RunRecord
+
+from ..display import size_text, time_left
+from .pick_table import PickTable
+
+RUN_COLUMNS = ["run", "pipeline", "status", "stage", "time left", "size", "note", "actions"]
+STORE_EVERY = 1.0  # seconds between two reads of the store's runs
+INTERRUPTED = "interrupted"  # a stored run whose process died mid-run: resuming continues it
+
+
+def row_actions(status: str) -> list[str]:
+    return (["resume"] if can_run(status) or status == INTERRUPTED else []) + ["discard"]
+
+
+class RunsList:
+    """The table (``self.table``, a ``PickTable``) and where its rows come from.
+
+    ``on_pick(run_id)`` hears a click on a row and ``on_action(action, run_id)`` a row's button, both
+    through ``call`` (the kernel's loop: a click may come on another thread).
+    """
+
+    def __init__(self, factory, registry, call, on_pick, on_action):
+        self.factory = factory
+        self.registry = registry
+        self.discarded: set[str] = set()  # discarded here: never listed again, even from a stale read
+        self.table = PickTable(RUN_COLUMNS, empty="no runs yet")
+        self.table.add_class("pipenb-runs")
+        self.table.observe(self._picked, names="value")
+        self.table.on_action(lambda action, run_id: call(on_action, action, run_id))
+        self._call, self._on_pick = call, on_pick
+        self._stored: list[RunRecord] = []  # the store's runs the registry did not hold at the last read
+        self._read_at: float | None = None  # time.monotonic() of the last read
+        self._refreshing = False
+
+    def _picked(self, change) -> None:
+        run_id = change["new"]
+        if self._refreshing or not run_id:
+            return
+        self._call(self._on_pick, run_id)
+
+    def stored(self, read: bool = False) -> list[RunRecord]:
+        """The runs only the store knows: as last read, or read again (``read``) when that is about
+        ``STORE_EVERY`` s old."""
+        now = time.monotonic()
+        if self._read_at is None or (read and now - self._read_at >= STORE_EVERY * 0.9):
+            self._read_at = now
+            held = {r.run_id for r in self.registry.runs()}
+            self._stored = [r for r in self.factory.runs() if r.run_id not in held and not r.live]
+        return self._stored
+
+    def records(self, read_store: bool = False) -> list[RunRecord]:
+        """This pipeline's runs: the registry's now, then the store's (see ``stored``)."""
+        pid = self.factory.pipeline.id
+        held = [r for r in self.registry.runs() if r.pipeline_id == pid]
+        ids = {r.run_id for r in held}
+        stored = [r for r in self.stored(read_store) if r.run_id not in ids]
+        return [r for r in held + stored if r.run_id not in self.discarded]
+
+    @staticmethod
+    def _row(rec: RunRecord, shown) -> dict:
+        status, at = rec.status, rec.paused_at or ""
+        if shown is not None and shown.run_id == rec.run_id:  # the shown run's own status is the newest
+            status, at = shown.status, shown.position
+        if rec.expires_at is not None:
+            left = time_left(rec.time_left)
+        elif not rec.live:
+            left = "in the store"
+        else:
+            left = ""
+        return {"id": rec.run_id,
+                "cells": [short_id(rec.run_id), rec.pipeline_id, status, at, left, size_text(rec.size), rec.note],
+                "cls": f"pipenb-pick-status-{status}", "actions": row_actions(status)}
+
+    def refresh(self, shown, read_store: bool = False) -> set[str]:
+        """Redraw the rows (``shown``: the run the dashboard shows, picked); the run ids listed."""
+        rows = [self._row(rec, shown) for rec in self.records(read_store)]
+        listed = {row["id"] for row in rows}
+        if shown is not None and shown.run_id not in listed:
+            rows.insert(0, self._row(RunRecord(shown.run_id, shown.pipeline_id, shown.status, shown.position,
+                                               None, True), shown))
+            listed.add(shown.run_id)
+        self._refreshing = True
+        try:
+            if rows != self.table.rows:
+                self.table.rows = rows
+            self.table.value = shown.run_id if shown is not None else None
+        finally:
+            self._refreshing = False
+        return listed
+
+    def row_text(self, run_id: str) -> str:
+        """The row of ``run_id`` as one line of text ("" when it is not listed)."""
+        row = self.table.row(run_id)
+        return "  ".join(c for c in row["cells"] if c) if row is not None else ""
