@@ -235,7 +235,7 @@ def test_one_palette():
     js, css = (here / "stage_graph.js").read_text(), (here / "stage_graph.css").read_text()
     assert "--pipenb-status-pending" in css  # pending follows the theme; the others' rules are made in JS
     assert "--pipenb-status-" in js and "statusRules" in js
-    for s, colours in graph.PALETTE.items():
+    for colours in graph.PALETTE.values():
         for colour in colours.values():  # no colour of the palette is written out anywhere else
             assert colour not in js and colour not in css
 
