@@ -137,6 +137,7 @@ def main() -> None:
     print(f"pipenb bench — Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
     base = raw_baseline(repeats)
     core_section(report, repeats, base)
+    import durable_bench  # runs that outlive the kernel: SQLite listing, commits, resume, same run
     import executors_bench  # where steps run: threads, abort, progress, same run
     import history_bench  # stage history, diffs, forks, same run
     import lifecycle  # pause/resume figures, same run
@@ -147,6 +148,7 @@ def main() -> None:
     widgets_bench.section(report, repeats, base)
     executors_bench.section(report, repeats, base)
     history_bench.section(report, repeats, base)
+    durable_bench.section(report, repeats, base)
     lifecycle.section(report, repeats, base)
 
 

@@ -125,24 +125,9 @@ result
 """),
 ]
 
-PAUSE_AND_RESUME = [
-    md("""
-# Pause and resume: an approval gate
-
-A model is trained, then a person must approve it before it is deployed. The
-gate's router **pauses** the run with a timeout. While paused, the run stays
-alive in the kernel (instant resume); when the timeout passes, the registry
-exports its artifacts into the checkpoint and lets it go — it can still be
-resumed from the store. With `SqliteStore` that works even after a kernel
-restart.
-"""),
-    code("""
-import asyncio
-import pathlib
-from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
-from pipenb.stores import SqliteStore
-
-
+# The pipeline of 02, declared in its first part and again after the "kernel restart" marker:
+# a new kernel has none of the first part's names, only the SQLite file.
+APPROVAL_DEFINITIONS = """
 def train(state, ctx):
     ctx.artifacts.put("model", {"coef": [0.4, 1.7], "trained_on": state["rows"]})
     return {"score": 0.93}
@@ -164,6 +149,26 @@ approval = Pipeline("approval", stages=[
           label="Approval gate"),
     Stage("deploy", steps=[Step("ship", deploy)], label="Deploy"),
 ])
+"""
+
+PAUSE_AND_RESUME = [
+    md("""
+# Pause and resume: an approval gate
+
+A model is trained, then a person must approve it before it is deployed. The
+gate's router **pauses** the run with a timeout. While paused, the run stays
+alive in the kernel (instant resume); when the timeout passes, the registry
+exports its artifacts into the checkpoint and lets it go — it can still be
+resumed from the store. With `SqliteStore` that works even after a kernel
+restart.
+"""),
+    code("""
+import asyncio
+import pathlib
+from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+from pipenb.stores import SqliteStore
+
+""" + APPROVAL_DEFINITIONS + """
 registry = PipelineRegistry(default_timeout=300)
 factory = PipelineFactory(approval, store_factory=SqliteStore.factory("approvals.sqlite"), registry=registry)
 ctx = (await factory.prepare(initial_state={"rows": 1200})).unwrap()
@@ -201,8 +206,10 @@ assert not rec.live
 ## After a kernel restart
 
 Restart the kernel now if you like (Kernel ▸ Restart), then run the cells
-below: they need only the SQLite file and the run id. First a separate Python
-process reads the file, to show that nothing here lives only in memory.
+below: they need only the SQLite file, the run id, and the definitions (the
+imports and the pipeline, declared again below, as after any restart). First a
+separate Python process reads the file, to show that nothing here lives only
+in memory.
 """),
     code("""
 import subprocess
@@ -214,11 +221,17 @@ probe = ("from pipenb.stores import SqliteStore; "
 print("another process sees:", subprocess.run([sys.executable, "-c", probe], capture_output=True,
                                               text=True, check=True).stdout)
 """),
+    md("""
+A new kernel knows nothing of the cells above: declare the pipeline again (the
+same code; in a real project it lives in a module you import), make a factory
+on the same file, and resume the run by its id.
+"""),
     code("""
 import pathlib
-from pipenb import PipelineFactory, PipelineRegistry
+from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: F811 (new kernel)
 from pipenb.stores import SqliteStore
 
+""" + APPROVAL_DEFINITIONS + """
 run_id = pathlib.Path("approval_run_id.txt").read_text()
 fresh = PipelineFactory(approval, store_factory=SqliteStore.factory("approvals.sqlite"),
                         registry=PipelineRegistry())

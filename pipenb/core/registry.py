@@ -24,6 +24,7 @@ from typing import Any, Callable
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
 from .listeners import Listeners
+from .store import InMemoryStore
 from .state import approx_size
 from .timers import WHEEL, Timer
 
@@ -260,15 +261,21 @@ class PipelineRegistry:
             entry.note = "prepared and never run; released after the registry's timeout"
             if entry.release is not None:
                 entry.release(entry.run_id)
+            entry.store = InMemoryStore()  # nothing to keep: the record must not hold the freed state
         elif not self._try_export(entry):
             return False
         entry.status = status or ctx.status
         entry.paused_at = ctx.position
         entry.disarm()
         entry.ctx = None
+        entry.sized = (None, None)  # the last state measured for runs(): it would keep that state alive
         if entry.unsubscribe is not None:
             entry.unsubscribe()
             entry.unsubscribe = None
+        if entry.store.durable:
+            unload = getattr(entry.store, "unload", None)
+            if unload is not None:  # the state is in the file: the store this entry keeps need not hold it too
+                unload()
         return True
 
     # -- for people and widgets --------------------------------------------

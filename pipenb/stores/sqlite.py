@@ -49,7 +49,7 @@ class SqliteStore(StoreBase):
         self.path = os.fspath(path)
         self.run_id = run_id
         self._db = _db if _db is not None else Database(self.path, timeout)
-        self._state = self._db.load(run_id) or EMPTY
+        self._cached: FrozenDict | None = self._db.load(run_id) or EMPTY  # None: unloaded, read again when needed
         held = self._db.lease(run_id)
         self._epoch = held.epoch if held is not None else 0  # writes need the file to still hold it
         self._dirty: set[str] = set()
@@ -86,7 +86,33 @@ class SqliteStore(StoreBase):
         return SqliteStoreFactory(path, timeout=timeout)
 
     def get(self):
-        return self._state
+        state = self._cached
+        return state if state is not None else self._state
+
+    @property
+    def _state(self) -> FrozenDict:
+        state = self._cached
+        if state is None:
+            with self._lock:
+                state = self._cached
+                if state is None:
+                    state = self._cached = self._db.load(self.run_id) or EMPTY
+        return state
+
+    @_state.setter
+    def _state(self, state: FrozenDict) -> None:
+        self._cached = state
+
+    def unload(self) -> None:
+        """Drop the in-memory copy of the state (it is in the file); the next read loads it again.
+
+        The registry calls this when it lets a paused run go, so a released
+        run's state does not stay in memory through the store it kept.
+        Nothing happens inside a transaction or with writes pending.
+        """
+        with self._lock:
+            if not self._depth and not self._dirty and not self._pending:
+                self._cached = None
 
     def set(self, patch: Mapping[str, Any]) -> None:
         if not is_mapping(patch):

@@ -1,0 +1,160 @@
+"""Runs that outlive the kernel (SPEC 11), printed by ``bench/run.py`` in the same run.
+
+    python bench/durable_bench.py [--quick]     # this section alone
+
+- ``factory.runs()`` over a SQLite file holding 10,000 paused runs (the
+  dashboard's list after a kernel restart);
+- one SQLite stage commit in a 1,000-stage run with history rows and the
+  run's lease (one driver per run), per stage;
+- ``factory.resume`` (slow path: the store opened, the checkpoint read, the
+  context rebuilt) of a run holding a 10 MiB bytes value.
+
+Speed is reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
+from pipenb.core.checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso  # noqa: E402
+from pipenb.stores import SqliteStore  # noqa: E402
+
+MIB10 = b"\3" * (10 * 1024 * 1024)
+
+
+def _noop(state):
+    return {"x": 1}
+
+
+def _gate(state, results):
+    return None if state.get("approved") else Pause("gate", timeout=0)
+
+
+GATE = Pipeline("dbench-gate", stages=[
+    Stage("a", steps=[Step("a", _noop)]),
+    Stage("gate", steps=[Step("check", lambda s: None)], router=_gate, routes=["gate"]),
+    Stage("b", steps=[Step("b", _noop)]),
+])
+
+
+def flat(stages: int) -> Pipeline:
+    return Pipeline("dbench-flat", stages=[Stage(f"s{i}", steps=[Step("t", _noop)]) for i in range(stages)])
+
+
+def median_of(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def listing(tmp: str, repeats: int, runs: int = 10_000) -> float:
+    """Seconds of ``factory.runs()`` over a file of ``runs`` paused runs (each written as a pause writes it)."""
+    path = os.path.join(tmp, "many.sqlite")
+    sf = SqliteStore.factory(path)
+    when = now_iso()
+    for i in range(runs):
+        run_id = f"run-{i:05d}"
+        cp = PipelineCheckpoint(run_id=run_id, pipeline_id=GATE.id, resume_at=("gate",), paused_at_stage_id="gate",
+                                paused_at_stage_label="gate", paused_on=when)
+        store = sf(run_id)
+        with store.transaction():
+            store.set({"x": 1})
+            store.set(checkpoint_patch(cp, status="paused"))
+    factory = PipelineFactory(GATE, store_factory=sf, registry=PipelineRegistry())
+    try:
+        assert len(factory.runs()) == runs
+        return median_of(factory.runs, repeats)
+    finally:
+        sf.close()
+
+
+def stage_commit(tmp: str, repeats: int, stages: int = 1000) -> float:
+    """Seconds per stage of a ``stages``-stage SQLite run with history and the lease (prepare excluded)."""
+    sf = SqliteStore.factory(os.path.join(tmp, "stages.sqlite"))
+    registry = PipelineRegistry()
+    factory = PipelineFactory(flat(stages), store_factory=sf, registry=registry, history=True)
+    loop = asyncio.new_event_loop()
+    count = iter(range(10**9))
+    times = []
+    try:
+        for i in range(repeats + 1):
+            ctx = loop.run_until_complete(factory.prepare(run_id=f"r{next(count)}")).unwrap()
+            assert ctx.store.leases and ctx.store.keeps_history
+            gc.collect()
+            t = time.perf_counter()
+            loop.run_until_complete(ctx.run()).unwrap()
+            if i:  # the first is a warm-up
+                times.append((time.perf_counter() - t) / stages)
+    finally:
+        loop.close()
+        registry.close()
+        sf.close()
+    return statistics.median(times)
+
+
+def resume_big(tmp: str, repeats: int) -> float:
+    """Seconds of ``factory.resume`` (slow path, a fresh factory on the file) of a run holding 10 MiB of bytes."""
+    path = os.path.join(tmp, "big.sqlite")
+    sf = SqliteStore.factory(path)
+    factory = PipelineFactory(GATE, store_factory=sf, registry=PipelineRegistry())
+    ctx = factory.prepare_sync(run_id="big", initial_state={"blob": MIB10}).unwrap()
+    assert ctx.run_sync().unwrap().status == "paused"  # timeout 0: released at once, resumable from the file
+    sf.close()
+    loop = asyncio.new_event_loop()
+    times = []
+    try:
+        for i in range(repeats + 1):
+            fresh_sf = SqliteStore.factory(path)  # a new kernel's factory: nothing of the run in memory
+            fresh = PipelineFactory(GATE, store_factory=fresh_sf, registry=PipelineRegistry())
+            gc.collect()
+            t = time.perf_counter()
+            again = loop.run_until_complete(fresh.resume("big")).unwrap()
+            took = time.perf_counter() - t
+            assert len(again.state["blob"]) == len(MIB10)
+            del again
+            fresh_sf.close()
+            if i:  # the first is a warm-up
+                times.append(took)
+    finally:
+        loop.close()
+    return statistics.median(times)
+
+
+def section(report, repeats: int, base: float | None = None) -> None:
+    tmp = tempfile.mkdtemp(prefix="pipenb-dbench-")
+    try:
+        report.add("SQLite: factory.runs() over 10,000 paused runs", f"{listing(tmp, repeats) * 1e3:.1f} ms", "",
+                   "target <= 200 ms")
+        report.add("SQLite: stage commit, 1,000-stage run, history + lease",
+                   f"{stage_commit(tmp, max(3, repeats // 3)) * 1e6:.1f} µs", "", "target <= 250 µs")
+        report.add("SQLite: resume (new factory) of a run holding 10 MiB bytes",
+                   f"{resume_big(tmp, repeats) * 1e3:.1f} ms", "", "target <= 30 ms")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from run import Report
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    section(Report(), 3 if args.quick else 15)
