@@ -273,9 +273,7 @@ class PipelineRegistry:
             entry.unsubscribe()
             entry.unsubscribe = None
         if entry.store.durable:
-            unload = getattr(entry.store, "unload", None)
-            if unload is not None:  # the state is in the file: the store this entry keeps need not hold it too
-                unload()
+            entry.store.unload()  # the state is in the file: the store this entry keeps need not hold it too
         return True
 
     # -- for people and widgets --------------------------------------------

@@ -94,6 +94,9 @@ class StoreBase:
         """A phrase saying where the run is running now, if another live context or process drives it."""
         return None
 
+    def unload(self) -> None:
+        """Drop the in-memory copy of a durable store's state (it is read again when next needed)."""
+
     def is_current(self) -> bool:
         """False once another context or process took the run over since this store was opened."""
         return True
