@@ -18,6 +18,15 @@ class _StdLogger:
     def error(self, msg, ctx=None):
         self._logger.error("%s", msg, extra={"pipenb": ctx})
 
+    def warning(self, msg, ctx=None):
+        self._logger.warning("%s", msg, extra={"pipenb": ctx})
+
+
+def warn(logger, msg: str, ctx=None) -> None:
+    """A warning through ``logger``; a seed-style logger with only ``info``/``error`` gets ``error``."""
+    method = getattr(logger, "warning", None)
+    (method if callable(method) else logger.error)(msg, ctx)
+
 
 def adapt_logger(logger):
     if logger is None:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
 from .listeners import Listeners
+from .logs import warn
 from .store import InMemoryStore
 from .state import approx_size
 from .timers import WHEEL, Timer
@@ -185,7 +186,7 @@ class PipelineRegistry:
             what = f"artifact {culprit[0]!r} ({culprit[1]})" if culprit else "its artifacts"
             entry.note = (f"{what} cannot be saved into the checkpoint, so the run stays live in this kernel "
                           f"only: {type(exc).__name__}: {exc}")
-            entry.ctx.logger.error(f"registry: run {entry.run_id}: {entry.note}", None)
+            warn(entry.ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
             return False
         entry.note = ""
         return True
