@@ -13,6 +13,11 @@ The store also keeps the run's per-stage history (``keeps_history``): a row
 given to ``append_history`` inside a transaction is written in the same
 SQLite transaction as that transaction's state keys, and dropped with them
 if it fails or is rolled back; ``load_history`` reads them back in seq order.
+The rows of the last few stages wait in the run's history journal, a row of
+the run's state table that the commit rewrites anyway, and move to the
+history table together every ``JOURNAL_ROWS`` stages (see ``sqlite_file``):
+a history row costs no page write of its own. Top-level state keys starting
+with ``RESERVED`` (U+10FFFF) are refused: they name that journal.
 
 Each row carries a CRC-32 of its stored bytes, checked when a run is loaded,
 so a value damaged on disk is a ``StoreError`` naming the run and the key, not
@@ -36,7 +41,9 @@ from ..core.listeners import Listeners
 from ..core.checkpoints import stored_status
 from ..core.store import ProviderBase, StoreBase, StoredRun
 
-from .sqlite_file import SCHEMA_VERSION, Database, article, check_location, type_name, unpicklable  # noqa: F401
+from .sqlite_file import (  # noqa: F401
+    RESERVED, SCHEMA_VERSION, Database, article, check_location, type_name, unpicklable,
+)
 
 
 class SqliteStore(StoreBase):
@@ -118,7 +125,7 @@ class SqliteStore(StoreBase):
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
         for key in patch:
-            if type(key) is not str:
+            if type(key) is not str or key[:1] == RESERVED:
                 self._refuse_key(key)
         with self._lock:
             before, dirty = self._state, set(self._dirty)
@@ -173,7 +180,12 @@ class SqliteStore(StoreBase):
 
     def _refuse_key(self, key: object) -> None:
         if isinstance(key, str):
-            return
+            if not key.startswith(RESERVED):
+                return
+            raise StoreError(
+                f"run {self.run_id}: key {key!r} starts with {RESERVED!r} (U+10FFFF), which a SqliteStore keeps for "
+                f"its own rows (the history journal); use another top-level key. Nothing was kept"
+            )
         raise StoreError(
             f"run {self.run_id}: key {key!r} is {article(type(key).__name__)}; top-level keys of a SqliteStore state must "
             f"be str (each is a row keyed by text, so {key!r} would come back as {str(key)!r}). Nothing was kept"
