@@ -111,11 +111,14 @@ class PipelineFactory:
         limit = _history_limit(self.history)
         if limit == 0:
             return None
-        if store.keeps_history:
-            rows = store.load_history()
-            if rows:
-                return replay(rows, limit)
-        return History(user_view(store.get()), limit)
+        now = user_view(store.get())
+        if store.keeps_history:  # read when first looked at: a resume need not replay the whole run
+            def stored() -> History:
+                rows = store.load_history()
+                return replay(rows, limit) if rows else History(now, limit)
+
+            return History(now, limit, loader=stored, next_seq=store.history_next_seq())
+        return History(now, limit)
 
     def _context(self, run_id, store, entry, container=None, status=PREPARED, router_only=False,
                  history: History | None | bool = True) -> RunContext:

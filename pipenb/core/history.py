@@ -101,12 +101,43 @@ def _same(a, b) -> bool:
 class History(Sequence):
     """A run's records, oldest first (read-only). ``limit`` keeps only the last N."""
 
-    def __init__(self, initial=EMPTY, limit: int | None = None, records=()):
+    def __init__(self, initial=EMPTY, limit: int | None = None, records=(), loader=None, next_seq: int | None = None,
+                 base=None):
         self._records: deque[tuple] = deque((tuple(r) + (0,) * (10 - len(r)) for r in records), maxlen=limit)
-        self._base = initial      # the state before the oldest record kept
-        self.initial = initial    # the state the run started with
+        self._base = initial if base is None else base  # the state before the oldest record kept
+        self._initial = initial   # the state the run started with
         self.limit = limit
         self._seq = self._records[-1][0] + 1 if self._records else 0
+        # Records kept in a durable store are read when first looked at, not when a run is
+        # resumed: ``loader()`` replays them; records added meanwhile follow them.
+        self._loader = loader
+        if next_seq is not None:
+            self._seq = next_seq
+        self._stored_below = self._seq  # records the loader brings: those before the ones added here
+
+    def _loaded(self) -> deque:
+        loader = self._loader
+        if loader is not None:
+            self._loader = None
+            stored = loader()
+            kept = [r for r in stored.raw() if r[0] < self._stored_below] + list(self._records)
+            base = stored.base
+            if self.limit is not None and len(kept) > self.limit:
+                drop = len(kept) - self.limit
+                base, kept = kept[drop - 1][_STATE], kept[drop:]
+            self._records = deque(kept, maxlen=self.limit)
+            self._base, self._initial = base, stored.initial
+        return self._records
+
+    def raw(self) -> list[tuple]:
+        """The records as the plain tuples kept (a record's fields, then its artifacts mark)."""
+        return list(self._loaded())
+
+    @property
+    def initial(self):
+        """The state the run started with."""
+        self._loaded()
+        return self._initial
 
     # -- written by the engine and the context ------------------------------
     def add(self, address: str, stage_id, label, patch, decision, started: float, duration: float, state,
@@ -132,6 +163,7 @@ class History(Sequence):
     @property
     def base(self):
         """The state before the oldest record kept (``initial`` unless a limit dropped records)."""
+        self._loaded()
         return self._base
 
     @property
@@ -140,31 +172,29 @@ class History(Sequence):
 
     def mark(self, index: int) -> int:
         """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``)."""
-        return self._records[self._index(index)][9]
+        return self._loaded()[self._index(index)][9]
 
     def head(self, index: int) -> History:
         """A new history holding the records before ``index`` (shared, not copied): a fork's past."""
-        i = self._index(index) if index < len(self._records) else len(self._records)
-        out = History(self.initial, self.limit)
-        out._base = self._base
-        out._records.extend(list(self._records)[:i])
-        out._seq = self._records[i][0] if i < len(self._records) else self._seq
-        return out
+        records = self._loaded()
+        i = self._index(index) if index < len(records) else len(records)
+        return History(self.initial, self.limit, list(records)[:i], base=self._base,
+                       next_seq=records[i][0] if i < len(records) else self._seq)
 
     # -- reading --------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._loaded())
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [StageRecord._make(r[:9]) for r in list(self._records)[index]]
-        return StageRecord._make(self._records[self._index(index)][:9])
+            return [StageRecord._make(r[:9]) for r in list(self._loaded())[index]]
+        return StageRecord._make(self._loaded()[self._index(index)][:9])
 
     def __iter__(self) -> Iterator[StageRecord]:
-        return iter([StageRecord._make(r[:9]) for r in self._records])
+        return iter([StageRecord._make(r[:9]) for r in self._loaded()])
 
     def _index(self, index) -> int:
-        n = len(self._records)
+        n = len(self._loaded())
         if isinstance(index, bool) or not isinstance(index, int):
             raise TypeError(f"history index must be an int, got {type(index).__name__}: {index!r}")
         i = index + n if index < 0 else index
@@ -174,26 +204,26 @@ class History(Sequence):
 
     def state_before(self, index: int):
         i = self._index(index)
-        return self._records[i - 1][_STATE] if i > 0 else self._base
+        return self._loaded()[i - 1][_STATE] if i > 0 else self._base
 
     def diff(self, index: int) -> StateDiff:
         i = self._index(index)
-        return diff_states(self.state_before(i), self._records[i][_STATE])
+        return diff_states(self.state_before(i), self._loaded()[i][_STATE])
 
     def last_index(self, address: str) -> int | None:
         """Index of the last record of the stage at ``address`` (``"train/fit"``), None if never reached."""
-        for i in range(len(self._records) - 1, -1, -1):
-            if self._records[i][1] == address:
+        for i in range(len(self._loaded()) - 1, -1, -1):
+            if self._loaded()[i][1] == address:
                 return i
         return None
 
     def address_list(self) -> list[str]:
         """Each record's address, oldest first."""
-        return [r[1] for r in self._records]
+        return [r[1] for r in self._loaded()]
 
     def addresses(self) -> set[str]:
         """The stages that committed at least once (edits excluded)."""
-        return {r[1] for r in self._records if r[2] is not None}
+        return {r[1] for r in self._loaded() if r[2] is not None}
 
     def dataframe(self):
         import pandas as pd
@@ -205,8 +235,8 @@ class History(Sequence):
         return pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
 
     def __repr__(self) -> str:
-        tail = ", ".join(r[1] for r in list(self._records)[-5:])
-        return f"<History {len(self._records)} records{': … ' + tail if tail else ''}>"
+        tail = ", ".join(r[1] for r in list(self._loaded())[-5:])
+        return f"<History {len(self._loaded())} records{': … ' + tail if tail else ''}>"
 
 
 def _show(decision: Any) -> str:
