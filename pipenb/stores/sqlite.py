@@ -15,7 +15,7 @@ SQLite transaction as that transaction's state keys, and dropped with them
 if it fails or is rolled back; ``load_history`` reads them back in seq order.
 The rows of the last few stages wait in the run's history journal, a row of
 the run's state table that the commit rewrites anyway, and move to the
-history table together every ``JOURNAL_ROWS`` stages (see ``sqlite_file``):
+history table together every ``JOURNAL_ROWS`` stages (see ``sqlite_journal``):
 a history row costs no page write of its own. Top-level state keys starting
 with ``RESERVED`` (U+10FFFF) are refused: they name that journal.
 
@@ -41,9 +41,9 @@ from ..core.listeners import Listeners
 from ..core.checkpoints import stored_status
 from ..core.store import ProviderBase, StoreBase, StoredRun
 
-from .sqlite_file import (  # noqa: F401
-    RESERVED, SCHEMA_VERSION, Database, article, check_location, type_name, unpicklable,
-)
+from .sqlite_file import SCHEMA_VERSION, Database, check_location  # noqa: F401
+from .sqlite_journal import RESERVED
+from .sqlite_rows import article, type_name, unpicklable  # noqa: F401
 
 
 class SqliteStore(StoreBase):
