@@ -105,6 +105,10 @@ class StoreBase:
         """The history rows kept for this run, ordered by seq; a store that keeps none has none."""
         return []
 
+    def history_next_seq(self) -> int:
+        """The seq the next history row gets: one past the highest stored (0 when none)."""
+        return max((r[0] for r in self.load_history()), default=-1) + 1
+
 
 class StoredRun(NamedTuple):
     """A run a provider holds: what ``factory.runs()`` lists besides the runs alive in the kernel."""

@@ -163,6 +163,13 @@ class SqliteStore(StoreBase):
                 rows = [by_seq[seq] for seq in sorted(by_seq)]
             return rows
 
+    def history_next_seq(self) -> int:
+        """The seq the next history row gets: one past the highest stored or pending (0 when none), read from the
+        table's ``MAX(seq)`` and the journal's row headers, nothing unpickled."""
+        with self._lock:
+            stored = self._db.history_next_seq(self.run_id)
+            return max([stored] + [row[0] + 1 for row in self._pending])
+
     def clear(self) -> None:
         """Delete every row of this run, state and history, in one SQLite transaction; the state becomes empty.
 
