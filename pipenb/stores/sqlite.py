@@ -15,7 +15,7 @@ SQLite transaction as that transaction's state keys, and dropped with them
 if it fails or is rolled back; ``load_history`` reads them back in seq order.
 The rows of the last few stages wait in the run's history journal, a row of
 the run's state table that the commit rewrites anyway, and move to the
-history table together every ``JOURNAL_ROWS`` stages (see ``sqlite_file``):
+history table together every ``JOURNAL_ROWS`` stages (see ``sqlite_journal``):
 a history row costs no page write of its own. Top-level state keys starting
 with ``RESERVED`` (U+10FFFF) are refused: they name that journal.
 
@@ -41,9 +41,9 @@ from ..core.listeners import Listeners
 from ..core.checkpoints import stored_status
 from ..core.store import ProviderBase, StoreBase, StoredRun
 
-from .sqlite_file import (  # noqa: F401
-    RESERVED, SCHEMA_VERSION, Database, article, check_location, type_name, unpicklable,
-)
+from .sqlite_file import SCHEMA_VERSION, Database, check_location  # noqa: F401
+from .sqlite_journal import RESERVED
+from .sqlite_rows import article, type_name, unpicklable  # noqa: F401
 
 
 class SqliteStore(StoreBase):
@@ -162,6 +162,13 @@ class SqliteStore(StoreBase):
                 by_seq.update((row[0], row) for row in self._pending)
                 rows = [by_seq[seq] for seq in sorted(by_seq)]
             return rows
+
+    def history_next_seq(self) -> int:
+        """The seq the next history row gets: one past the highest stored or pending (0 when none), read from the
+        table's ``MAX(seq)`` and the journal's row headers, nothing unpickled."""
+        with self._lock:
+            stored = self._db.history_next_seq(self.run_id)
+            return max([stored] + [row[0] + 1 for row in self._pending])
 
     def clear(self) -> None:
         """Delete every row of this run, state and history, in one SQLite transaction; the state becomes empty.
