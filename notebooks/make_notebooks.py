@@ -248,72 +248,96 @@ assert done.status == "completed" and done.state["deployed"] == [0.4, 1.7]
 
 DEBUGGING = [
     md("""
-# Debugging a pipeline
+# The debugging loop: fix, resume, look back, fork
 
-Breakpoints, stepping one stage at a time, editing the state of a paused run,
-and retrying a failed stage after fixing it — without starting over.
+A step fails. You fix the function in its cell, re-run the cell, and resume
+the run: the **fixed code** runs, from the stage that failed, with the work
+of the stages before it kept. Then look back at what each stage did, and
+fork the run from an earlier stage with one value changed.
 """),
     code("""
+import pandas as pd
 from pipenb import Pipeline, PipelineFactory, Stage, Step
 from pipenb.widgets import RunDashboard
 
-
-def parse(state):
-    return {"values": [int(x) for x in state["raw"].split(",")]}
+orders = pd.DataFrame({"item": ["tea", "cake", "tea", "jam"], "qty": [2, 1, 3, 5], "price": [3.5, 4.0, 3.5, 2.0]})
 
 
-def scale(state):
-    return {"scaled": [v / state["divisor"] for v in state["values"]]}
+def load(state):
+    return {"orders": orders, "rows": len(orders)}
 
 
-def total(state):
-    return {"total": sum(state["scaled"])}
+def price(state):                      # a typo: the column is "price"
+    df = state["orders"]
+    return {"revenue": float((df["qty"] * df["prcie"]).sum())}
 
 
-calc = Pipeline("calc", stages=[
-    Stage("parse", steps=[Step("parse", parse)]),
-    Stage("scale", steps=[Step("scale", scale)]),
-    Stage("total", steps=[Step("total", total)]),
-])
-factory = PipelineFactory(calc, initial_state_factory=lambda: {"raw": "4,8,15,16,23,42", "divisor": 0})
-dash = RunDashboard(factory)
-dash          # press Step or Run; click a stage to set a breakpoint
-"""),
-    md("Everything the buttons do is plain Python too. Set a breakpoint before `total`, then run:"),
-    code("""
+def report(state):
+    return {"report": f"{state['rows']} orders, revenue {state['revenue']:.2f} at discount {state.get('discount', 0)}"}
+
+
+def build():
+    return Pipeline("shop", stages=[
+        Stage("load", steps=[Step("load", load)]),
+        Stage("price", steps=[Step("price", price)]),
+        Stage("report", steps=[Step("report", report)]),
+    ])
+
+
+factory = PipelineFactory(build())
 ctx = (await factory.prepare()).unwrap()
-dash.show(ctx)
-log = ctx.record()                 # every event of this run, to look back at later
-ctx.breakpoints.add("total")
 res = await ctx.run()
-res
+print(ctx.status, "at", ctx.position, "|", type(res.error.__cause__).__name__, res.error.__cause__)
+assert ctx.status == "failed" and ctx.position == "price"
 """),
-    md("`divisor` is 0, so `scale` failed. The run kept a checkpoint at the failed stage:"),
+    md("Fix the step, then re-run the cell that builds the pipeline and the factory (here: one cell):"),
     code("""
-print(ctx.status, "at", ctx.position, "|", res.error)
-assert ctx.status == "failed" and ctx.position == "scale"
+def price(state):  # noqa: F811 - the fixed step, redefined on purpose
+    df = state["orders"]
+    revenue = float((df["qty"] * df["price"]).sum())
+    return {"revenue": revenue * (1 - state.get("discount", 0))}
+
+
+factory = PipelineFactory(build())     # a new definition of "shop", with the fixed step
 """),
-    md("The log tells what happened, in order, and what each step returned:"),
-    code("""
-failure = next(e for e in log if e.name == "step:failure")
-parsed = next(e for e in log if e.name == "step:success" and e.step_id == "parse")
-print(log.names())
-print(failure.step_id, "failed:", failure.error.__cause__, "| parse gave", parsed.patch)
-assert failure.stage_id == "scale" and isinstance(failure.error.__cause__, ZeroDivisionError)
+    md("""
+Resume the failed run through the new factory: `resume` returns the same live
+run, rebound to the new definition, and its retry runs the **fixed** step
+(`load` is not run again):
 """),
-    md("Fix the state and retry just that stage; the run then stops at the breakpoint:"),
     code("""
-ctx.update_state({"divisor": 2})
-res = (await ctx.run()).unwrap()
-print(res.status, "at", ctx.position, "| scaled:", ctx.state["scaled"])
-assert res.status == "paused" and ctx.position == "total"
+again = (await factory.resume(ctx.run_id)).unwrap()
+assert again is ctx and ctx.pipeline is factory.pipeline
+res = (await again.run()).unwrap()
+print(res.status, "|", res.state["report"])
+assert res.status == "completed" and res.state["revenue"] == 31.5
 """),
-    md("Step over the last stage:"),
+    md("Look back: one record per committed stage, what it changed, and the state after it:"),
     code("""
-res = (await ctx.step()).unwrap()
-print(res.status, res.state["total"])
-assert res.status == "completed" and res.state["total"] == 54.0
-dash.table.dataframe[["event", "stage", "detail"]].tail(8)
+h = ctx.history
+print([r.address for r in h])
+print("price changed:", h.diff(1))
+h.dataframe()
+"""),
+    md("""
+Fork the run from before `price`, with a discount. The fork starts from the
+state before that stage (the loaded orders are shared, not copied); an edit of
+a paused or prepared run is a record of its history too (`"price (edit)"`):
+"""),
+    code("""
+fork = (await factory.fork(ctx.run_id, at="price")).unwrap()
+fork.update_state({"discount": 0.1})
+res = (await fork.run()).unwrap()
+print(res.state["report"])
+print([r.address for r in fork.history])
+assert round(res.state["revenue"], 2) == 28.35 and ctx.state["revenue"] == 31.5   # the source run is unchanged
+assert [r.address for r in fork.history] == ["load", "price (edit)", "price", "report"]
+"""),
+    md("The dashboard shows both runs: pick one, open its History tab, pick an entry to see its diff, fork from it:"),
+    code("""
+dash = RunDashboard(factory)
+dash.show(fork)
+dash
 """),
 ]
 
