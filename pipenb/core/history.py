@@ -63,13 +63,25 @@ class StateDiff:
         return bool(self.added or self.removed or self.changed)
 
 
-def diff_states(before, after, prefix: tuple = ()) -> StateDiff:
-    """Compare two states key by key; identical objects (shared structure) are skipped at once."""
+def diff_states(before, after, prefix: tuple = (), keys=None) -> StateDiff:
+    """Compare two states key by key; identical objects (shared structure) are skipped at once.
+
+    ``keys``: the only top-level keys that can differ (a record's patch touched no
+    others: merges share every other value), so a big state costs nothing.
+    """
     added: dict = {}
     removed: dict = {}
     changed: dict = {}
 
-    def walk(a, b, path):
+    def walk(a, b, path, only=None):
+        if only is not None:
+            for key in only:
+                if key not in b and key in a:
+                    removed[path + (key,)] = a[key]
+            b = {key: b[key] for key in only if key in b}
+            a_keys = ()
+        else:
+            a_keys = a.items()
         for key, new in b.items():
             old = a.get(key, _MISSING)
             if old is new:
@@ -80,11 +92,11 @@ def diff_states(before, after, prefix: tuple = ()) -> StateDiff:
                 walk(old, new, path + (key,))
             elif not _same(old, new):
                 changed[path + (key,)] = (old, new)
-        for key, old in a.items():
+        for key, old in a_keys:
             if key not in b:
                 removed[path + (key,)] = old
 
-    walk(before, after, prefix)
+    walk(before, after, prefix, keys)
     return StateDiff(added, removed, changed)
 
 
@@ -208,7 +220,10 @@ class History(Sequence):
 
     def diff(self, index: int) -> StateDiff:
         i = self._index(index)
-        return diff_states(self.state_before(i), self._loaded()[i][_STATE])
+        record = self._loaded()[i]
+        patch = record[4]
+        return diff_states(self.state_before(i), record[_STATE],
+                           keys=tuple(patch) if is_mapping(patch) else () if patch is None else None)
 
     def last_index(self, address: str) -> int | None:
         """Index of the last record of the stage at ``address`` (``"train/fit"``), None if never reached."""
