@@ -137,6 +137,7 @@ def main() -> None:
     print(f"pipenb bench — Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
     base = raw_baseline(repeats)
     core_section(report, repeats, base)
+    import burr_bench  # pipenb's SQLite stage commit vs Apache Burr's SQLitePersister (optional), same run
     import durable_bench  # runs that outlive the kernel: SQLite listing, commits, resume, same run
     import executors_bench  # where steps run: threads, abort, progress, same run
     import history_bench  # stage history, diffs, forks, same run
@@ -149,6 +150,7 @@ def main() -> None:
     executors_bench.section(report, repeats, base)
     history_bench.section(report, repeats, base)
     durable_bench.section(report, repeats, base)
+    burr_bench.section(report, repeats, base)
     lifecycle.section(report, repeats, base)
 
 
