@@ -138,6 +138,7 @@ def main() -> None:
     base = raw_baseline(repeats)
     core_section(report, repeats, base)
     import burr_bench  # pipenb's SQLite stage commit vs Apache Burr's SQLitePersister (optional), same run
+    import dashboard_bench  # RunDashboard: following a run, picking one back, same run
     import durable_bench  # runs that outlive the kernel: SQLite listing, commits, resume, same run
     import executors_bench  # where steps run: threads, abort, progress, same run
     import history_bench  # stage history, diffs, forks, same run
@@ -147,6 +148,7 @@ def main() -> None:
     # Widgets first: the lifecycle section leaves many long-lived objects behind,
     # which would make the garbage collector (not pipenb) dominate the event figures.
     widgets_bench.section(report, repeats, base)
+    dashboard_bench.section(report, repeats, base)
     executors_bench.section(report, repeats, base)
     history_bench.section(report, repeats, base)
     durable_bench.section(report, repeats, base)
