@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import os
 import threading
-import uuid
 from typing import Any
 
 PREPARED = "prepared"
@@ -88,6 +88,7 @@ class AbortSignal:
 # context never matches again, even after a finished run's entry is dropped.
 _generations: dict[str, int] = {}
 _counter = itertools.count(1)
+_PID = os.getpid()
 
 
 def _next_generation(run_id: str) -> int:
@@ -126,7 +127,8 @@ class Lifecycle:
         self.pause_count = 0      # pauses so far (registry timers check it)
         self.pause_instruction = None  # the router's Pause of the current pause, if any
         self.generation = _next_generation(run_id)
-        self.token = uuid.uuid4().hex  # this context, in a store's lease (one driver per run across processes)
+        # This context, in a store's lease (one driver per run across processes; the lease names the host).
+        self.token = f"{_PID}-{self.generation}"
         self._before_claim: tuple | None = None
         self.lock = threading.Lock()
         self.abort_event: asyncio.Future | None = None  # done on the loop when an abort must stop a wait
