@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
+from .lifecycle import RUNNING
 from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
 
 
 def commit_stage(store, run_id: str, addr: tuple, patches, cp: PipelineCheckpoint | None, snapshot, working,
                  clear: bool = False, router_only: bool = False, row: tuple | None = None,
-                 status: str = "running") -> None:
+                 status: str = RUNNING) -> None:
     """Write a stage's patches and its checkpoint (or the checkpoint's removal, ``clear``) together,
     with its history ``row`` when the store keeps history.
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, ContextManager, Iterator, Mapping, NamedTuple,
 from .errors import StoreError
 from .listeners import Listeners
 from .checkpoints import stored_status
+from .lifecycle import PAUSED
 from .state import EMPTY, PIPELINE_DATA_KEY, freeze, is_mapping, merge
 
 
@@ -178,7 +179,7 @@ class ProviderBase:
             data = self(run_id).get().get(PIPELINE_DATA_KEY)
             cp = data.get("checkpoint") if data else None
             if cp is not None:
-                out.append(StoredRun(run_id, cp.pipeline_id, stored_status(data) or "paused", "/".join(cp.resume_at)))
+                out.append(StoredRun(run_id, cp.pipeline_id, stored_status(data) or PAUSED, "/".join(cp.resume_at)))
         return out
 
 
