@@ -24,10 +24,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
 from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
 from pipenb.core.checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso  # noqa: E402
 from pipenb.stores import SqliteStore  # noqa: E402
+from timing import median_time  # noqa: E402
 
 MIB10 = b"\3" * (10 * 1024 * 1024)
 
@@ -51,17 +53,6 @@ def flat(stages: int) -> Pipeline:
     return Pipeline("dbench-flat", stages=[Stage(f"s{i}", steps=[Step("t", _noop)]) for i in range(stages)])
 
 
-def median_of(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def listing(tmp: str, repeats: int, runs: int = 10_000) -> float:
     """Seconds of ``factory.runs()`` over a file of ``runs`` paused runs (each written as a pause writes it)."""
     path = os.path.join(tmp, "many.sqlite")
@@ -78,7 +69,7 @@ def listing(tmp: str, repeats: int, runs: int = 10_000) -> float:
     factory = PipelineFactory(GATE, store_factory=sf, registry=PipelineRegistry())
     try:
         assert len(factory.runs()) == runs
-        return median_of(factory.runs, repeats)
+        return median_time(factory.runs, repeats)
     finally:
         sf.close()
 

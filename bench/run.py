@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
+from timing import median_time  # noqa: E402
 
 STAGES = 50
 MIB10 = b"\0" * (10 * 1024 * 1024)
@@ -29,18 +30,6 @@ MIB10 = b"\0" * (10 * 1024 * 1024)
 
 def noop(state):
     return {"x": 1}
-
-
-def best_of(fn, repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` runs (after one warm-up)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def raw_baseline(repeats: int) -> float:
@@ -57,7 +46,7 @@ def raw_baseline(repeats: int) -> float:
     loop = asyncio.new_event_loop()
     try:
         inner = 200
-        t = best_of(lambda: [loop.run_until_complete(run()) for _ in range(inner)], repeats)
+        t = median_time(lambda: [loop.run_until_complete(run()) for _ in range(inner)], repeats)
     finally:
         loop.close()
     return t / inner / STAGES

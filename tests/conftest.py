@@ -108,3 +108,16 @@ def linear(pid="lin", n=3, key="n"):
 
 def stage(sid, *actions, **kw):
     return Stage(sid, steps=[Step(f"{sid}{i}", a) for i, a in enumerate(actions)], **kw)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real local Dask cluster (worker processes), started once for the whole suite and closed after."""
+    distributed = pytest.importorskip(
+        "distributed", reason='dask.distributed is not installed (pip install "pipenb[dask]")')
+    cluster = distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

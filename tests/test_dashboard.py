@@ -158,17 +158,22 @@ def test_retry_resumes_a_failed_run_through_the_factory_and_the_full_error_is_sh
     arun(scenario())
 
 
+async def two_paused_runs(dash):
+    """Press Run twice on a gate pipeline: two runs paused at the gate, the second one shown."""
+    dash.press("run")
+    await eventually(lambda: dash.ctx is not None and dash.ctx.status == "paused")
+    first = dash.ctx
+    dash.press("run")
+    await eventually(lambda: dash.ctx is not first and dash.ctx.status == "paused")
+    return first, dash.ctx
+
+
 def test_discard_aborts_forgets_and_unlists_the_run(registry):
     factory = PipelineFactory(gate(), registry=registry)
 
     async def scenario():
         dash = RunDashboard(factory)
-        dash.press("run")
-        await eventually(lambda: dash.ctx is not None and dash.ctx.status == "paused")
-        first = dash.ctx
-        dash.press("run")
-        await eventually(lambda: dash.ctx is not first and dash.ctx.status == "paused")
-        second = dash.ctx
+        first, second = await two_paused_runs(dash)
         assert {first.run_id, second.run_id} <= set(dash.runs.ids)
         dash.press("discard")
         await eventually(lambda: dash.ctx is None)
@@ -189,11 +194,7 @@ def test_clicking_a_row_picks_the_run(registry):
 
     async def scenario():
         dash = RunDashboard(factory)
-        dash.press("run")
-        await eventually(lambda: dash.ctx is not None and dash.ctx.status == "paused")
-        first = dash.ctx
-        dash.press("run")
-        await eventually(lambda: dash.ctx is not first and dash.ctx.status == "paused")
+        first, second = await two_paused_runs(dash)
         row = dash.runs.row(first.run_id)
         assert row["cells"][2] == "paused" and row["cells"][3] == "go" and row["cells"][4].endswith(" left")
         assert row["actions"] == ["resume", "discard"]

@@ -437,18 +437,6 @@ def test_dask_client_without_dask_says_which_extra(monkeypatch):
 # ---- Dask -------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip(
-        "distributed", reason='dask.distributed is not installed (pip install "pipenb[dask]")')
-    cluster = distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
-                                       dashboard_address=None)
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def test_dask_client_and_its_executor_run_notebook_lambdas(dask_client):
     offset = 100
 

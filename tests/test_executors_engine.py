@@ -312,18 +312,6 @@ def procs():
     pool.shutdown(cancel_futures=True)
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip(
-        "distributed", reason='dask.distributed is not installed (pip install "pipenb[dask]")')
-    cluster = distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
-                                       dashboard_address=None)
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def notebook_pipeline(pid="nb"):
     """Lambdas and locally defined functions, as a notebook would define them."""
     factor = 3
