@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .artifacts import ArtifactContainer
 from .bus import EventBus
 from .checkpoints import read_checkpoint
+from . import interrupt
 from .engine import Engine
 from .steps import RunParts, StepRunner
 from .errors import PipelineError, ResumeError
@@ -118,17 +119,38 @@ class RunContext:
 
     # -- running ------------------------------------------------------------
     async def run(self) -> Result:
-        """Run (or continue) to completion, a pause, a failure or an abort."""
-        return await self._drive(step=False)
+        """Run (or continue) to completion, a pause, a failure or an abort.
+
+        In a Jupyter cell the kernel's stop button ends the cell with
+        ``KeyboardInterrupt`` and leaves the run aborted and resumable.
+        """
+        return await self._awaited(step=False)
 
     async def step(self) -> Result:
         """Run exactly one stage, then pause again (reason ``"step"``)."""
-        return await self._drive(step=True)
+        return await self._awaited(step=True)
+
+    async def _awaited(self, step: bool) -> Result:
+        guard = interrupt.awaited()
+        if guard is None:  # not a kernel's main thread: nothing to take over
+            return await self._drive(step=step)
+        guard.enter(self)
+        try:
+            result = await self._drive(step=step)
+        finally:
+            interrupted = guard.leave(self)
+        if interrupted:
+            raise KeyboardInterrupt(f"run {self.run_id} interrupted; it is {self.status} and can be resumed")
+        return result
 
     def run_sync(self) -> Result:
+        """``run()`` from a plain script or a Jupyter cell (the cell waits; ``start()`` keeps it live)."""
         from .sync import run_sync
 
-        return run_sync(self.run())
+        return run_sync(self.run(), on_interrupt=self._interrupted)
+
+    def _interrupted(self) -> None:
+        self.abort(KeyboardInterrupt("interrupted while run_sync() waited"))
 
     def start(self, step: bool = False) -> asyncio.Task:
         """Run as a background task on the running loop; the notebook cell returns at once.

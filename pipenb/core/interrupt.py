@@ -1,0 +1,112 @@
+"""The kernel's stop button during a run a cell waits for (SPEC 13).
+
+ipykernel turns an interrupt during an awaiting cell into a cancel of the
+cell's task, scheduled from the signal handler *without waking the loop*: a
+run waiting on a thread or an ``asyncio.sleep`` hears nothing until that wait
+ends (seconds later), an inline sync step never hears it, and the cell ends
+with ``CancelledError``. So while a cell awaits ``ctx.run()``/``ctx.step()``
+(only then: in a Jupyter kernel, on the main thread) pipenb takes SIGINT
+itself and gives the previous handler back when the drive ends:
+
+- the signal lands while the run's own code executes (an inline sync step,
+  the engine): ``KeyboardInterrupt`` is raised right there, and the engine
+  leaves the run aborted, its stage uncommitted (SPEC 8);
+- the loop is waiting (a step on a thread or an executor, an async step): the
+  run is aborted through the loop, which is woken up; the awaiting ``run()``
+  then raises ``KeyboardInterrupt``.
+
+A run started with ``ctx.start()`` is never touched: only the drives that a
+cell awaits are registered here. Outside a kernel nothing is installed.
+
+``raise_in_step`` is the same for a run driven by a sync twin on a worker
+thread: a ``KeyboardInterrupt`` raised asynchronously in that thread when it
+is executing the run's code.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def _driving_code() -> frozenset:
+    """Code objects whose frames on a thread's stack mean "this thread is executing a run's stage"."""
+    global _DRIVING
+    if _DRIVING is None:
+        from .engine import Engine
+        from .steps import StepRunner
+
+        _DRIVING = frozenset(f.__code__ for f in (Engine._stage, Engine._level, StepRunner._each,
+                                                  StepRunner._call, StepRunner._sync_steps))
+    return _DRIVING
+
+
+_DRIVING: frozenset | None = None
+
+
+def in_run_code(frame) -> bool:
+    """Whether ``frame`` (a thread's innermost frame) is inside a run's stage."""
+    driving = _driving_code()
+    while frame is not None:
+        if frame.f_code in driving:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def raise_in_step(thread_ident: int | None) -> bool:
+    """Raise ``KeyboardInterrupt`` in thread ``thread_ident`` if it is executing a run's stage."""
+    if thread_ident is None:
+        return False
+    frame = sys._current_frames().get(thread_ident)
+    if frame is None or not in_run_code(frame):
+        return False
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_ident), ctypes.py_object(KeyboardInterrupt))
+    return True
+
+
+class _Guard:
+    """SIGINT taken by pipenb while cells await drives on the main thread; one handler for all of them."""
+
+    def __init__(self):
+        self.drives: dict[Any, bool] = {}  # context whose drive a cell awaits -> interrupted
+        self.saved = None
+
+    def enter(self, ctx) -> None:
+        if not self.drives:
+            self.saved = signal.signal(signal.SIGINT, self._on_sigint)
+        self.drives[ctx] = False
+
+    def leave(self, ctx) -> bool:
+        """The drive ended; whether the kernel interrupted it."""
+        interrupted = self.drives.pop(ctx, False)
+        if not self.drives:
+            saved, self.saved = self.saved, None
+            signal.signal(signal.SIGINT, saved if saved is not None else signal.default_int_handler)
+        return interrupted
+
+    def _on_sigint(self, signum, frame) -> None:
+        # A signal handler may not take locks the interrupted code holds: the abort goes through the
+        # loop (call_soon_threadsafe also wakes it), and only a flag is set here.
+        reason = KeyboardInterrupt("interrupted by the kernel's stop button")
+        for ctx in self.drives:
+            self.drives[ctx] = True
+            ctx.call_soon(ctx.abort, reason)
+        if in_run_code(frame):
+            raise KeyboardInterrupt
+
+
+_guard = _Guard()
+
+
+def awaited() -> _Guard | None:
+    """The guard for a drive a cell awaits, or None where pipenb leaves SIGINT alone (outside a kernel,
+    off the main thread)."""
+    app = sys.modules.get("ipykernel.kernelapp")
+    if app is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return _guard if app.IPKernelApp.initialized() else None
