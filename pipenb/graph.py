@@ -36,7 +36,7 @@ PALETTE: dict[str, dict[str, str]] = {
 STATUSES = tuple(PALETTE)
 STATUS_COLOURS = {status: colours["fill"] for status, colours in PALETTE.items()}  # older name: fills only
 BREAKPOINT_COLOUR = "#dc2626"
-ROUTE_COLOUR = "#7c3aed"
+ROUTE_COLOUR = "#8b5cf6"  # reads on light and dark backgrounds (contrast >= 3:1 on both)
 CLUSTER_COLOUR = "#64748b"
 EDGE_COLOUR = "#475569"
 

@@ -114,20 +114,36 @@ class Snapshot:
     def mark_shown(self) -> None:
         """This widget was displayed under ``display_id``: refresh that output when its run stops."""
         self._snapshot_shown = True
+        shell = _shell()
+        if shell is not None and getattr(shell, "events", None) is not None:
+            from .outbox import Outbox
+
+            Outbox.of(shell)  # hooked to the cells from now on
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
         data, metadata = self._repr_mimebundle_()
         display(data, metadata=metadata, raw=True, display_id=self.display_id)
-        self._snapshot_shown = True
+        self.mark_shown()
 
     def refresh_snapshot(self) -> None:
-        """Update the outputs showing this widget: the live view stays, the snapshot is redrawn."""
-        if not getattr(self, "_snapshot_shown", False) or getattr(self, "comm", None) is None or _shell() is None:
+        """Update the outputs showing this widget: the live view stays, the snapshot is redrawn.
+
+        Sent under the cell running now, whichever cell started the run (outbox.py).
+        """
+        shell = _shell()
+        if not getattr(self, "_snapshot_shown", False) or getattr(self, "comm", None) is None or shell is None:
             return
+        from .outbox import Outbox
+
+        Outbox.of(shell).send(self)
+
+    def _send_snapshot(self) -> None:
         from IPython.display import update_display
 
+        if getattr(self, "comm", None) is None:  # closed meanwhile
+            return
         data, metadata = self._repr_mimebundle_()
         update_display(data, metadata=metadata, raw=True, display_id=self.display_id)
 

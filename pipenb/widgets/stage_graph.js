@@ -47,8 +47,8 @@ function render({ model, el }) {
     }
     statusRules.textContent = statuses().filter((s) => s !== "pending").map((s) => {
       const v = "--pipenb-status-" + cssName(s);
-      return `.pipenb-status-${cssName(s)} { --pipenb-node-fill: var(${v}); ` +
-        `--pipenb-node-stroke: var(${v}-stroke); --pipenb-node-text: var(${v}-text); }`;
+      return `.pipenb-status-${cssName(s)} { --pipenb-node-fill: var(${v}, rgba(128, 128, 128, 0.18)); ` +
+        `--pipenb-node-stroke: var(${v}-stroke, currentColor); --pipenb-node-text: var(${v}-text, currentColor); }`;
     }).join("\n");
     legend.replaceChildren();
     for (const s of statuses()) {
