@@ -31,37 +31,50 @@ import threading
 from typing import Any
 
 
-def _driving_code() -> frozenset:
-    """Code objects whose frames on a thread's stack mean "this thread is executing a run's stage"."""
-    global _DRIVING
-    if _DRIVING is None:
+def _markers() -> tuple[frozenset, frozenset]:
+    """(code objects that call a sync step's action, every code object that marks where a drive is)."""
+    global _MARKERS
+    if _MARKERS is None:
         from .engine import Engine
+        from .lifecycle import Lifecycle
         from .steps import StepRunner
 
-        _DRIVING = frozenset(f.__code__ for f in (Engine._stage, Engine._level, StepRunner._each,
-                                                  StepRunner._call, StepRunner._sync_steps))
-    return _DRIVING
+        callers = frozenset(f.__code__ for f in (StepRunner._each, StepRunner._call))
+        others = frozenset(f.__code__ for f in (Lifecycle.interruptible, StepRunner._sync_steps, Engine._stage,
+                                                Engine._level, Engine.run))
+        _MARKERS = (callers, callers | others)
+    return _MARKERS
 
 
-_DRIVING: frozenset | None = None
+_MARKERS: tuple | None = None
 
 
-def in_run_code(frame) -> bool:
-    """Whether ``frame`` (a thread's innermost frame) is inside a run's stage."""
-    driving = _driving_code()
+def in_sync_step(frame) -> bool:
+    """Whether ``frame`` (a thread's innermost frame) is running a sync step's own code, called inline.
+
+    Only there is a ``KeyboardInterrupt`` raised into the thread: the step's
+    call is inside the stage's handling, which leaves the run aborted with its
+    stage uncommitted. Anywhere else (the engine already handling an abort,
+    an async step between awaits, the loop waiting) the abort goes through the
+    loop instead.
+    """
+    callers, markers = _markers()
+    inner = True
     while frame is not None:
-        if frame.f_code in driving:
-            return True
+        code = frame.f_code
+        if code in markers:
+            return code in callers and not inner
+        inner = False
         frame = frame.f_back
     return False
 
 
 def raise_in_step(thread_ident: int | None) -> bool:
-    """Raise ``KeyboardInterrupt`` in thread ``thread_ident`` if it is executing a run's stage."""
+    """Raise ``KeyboardInterrupt`` in thread ``thread_ident`` if it is running a sync step inline."""
     if thread_ident is None:
         return False
     frame = sys._current_frames().get(thread_ident)
-    if frame is None or not in_run_code(frame):
+    if frame is None or not in_sync_step(frame):
         return False
     import ctypes
 
@@ -96,7 +109,7 @@ class _Guard:
         for ctx in self.drives:
             self.drives[ctx] = True
             ctx.call_soon(ctx.abort, reason)
-        if in_run_code(frame):
+        if in_sync_step(frame):
             raise KeyboardInterrupt
 
 

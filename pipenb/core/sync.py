@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from typing import Awaitable, Callable, TypeVar
 
 T = TypeVar("T")
@@ -73,8 +74,8 @@ class _Beside:
         self._thread = threading.Thread(target=context.run, args=(self._main,), name="pipenb-sync", daemon=True)
 
     def wait(self, on_interrupt):
-        self._thread.start()
         try:
+            self._thread.start()  # inside: under load the interrupt can land while start() waits
             self._done.wait()
         except KeyboardInterrupt:
             self._interrupt(on_interrupt)
@@ -110,7 +111,10 @@ class _Beside:
         from . import interrupt
 
         interrupt.raise_in_step(self._thread.ident)
-        try:
-            self._done.wait(_WIND_DOWN)
-        except KeyboardInterrupt:  # a second press: stop waiting
-            pass
+        deadline = time.monotonic() + _WIND_DOWN
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                if self._done.wait(left):
+                    return
+            except KeyboardInterrupt:  # pressed again: the deadline still holds
+                continue
