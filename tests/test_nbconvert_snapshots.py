@@ -42,7 +42,7 @@ class FakeWidget:
     def refresh_snapshot(self):
         self.box.send(self)
 
-    def _send_snapshot(self):
+    def send_snapshot_update(self):
         self.sent.append(CELL.get())
 
 

@@ -32,16 +32,14 @@ from typing import Any
 
 
 def _markers() -> tuple[frozenset, frozenset]:
-    """(code objects that call a sync step's action, every code object that marks where a drive is)."""
+    """(code that calls a sync step's action, all code that marks where a drive is), as (file, name) pairs."""
     global _MARKERS
     if _MARKERS is None:
-        from .engine import Engine
-        from .lifecycle import Lifecycle
-        from .steps import StepRunner
+        from . import engine, lifecycle, steps
 
-        callers = frozenset(f.__code__ for f in (StepRunner._each, StepRunner._call))
-        others = frozenset(f.__code__ for f in (Lifecycle.interruptible, StepRunner._sync_steps, Engine._stage,
-                                                Engine._level, Engine.run))
+        callers = frozenset((steps.__file__, name) for name in ("_each", "_call"))
+        others = frozenset([(steps.__file__, "_sync_steps"), (lifecycle.__file__, "interruptible"),
+                            *((engine.__file__, name) for name in ("_stage", "_level", "run"))])
         _MARKERS = (callers, callers | others)
     return _MARKERS
 
@@ -62,8 +60,9 @@ def in_sync_step(frame) -> bool:
     inner = True
     while frame is not None:
         code = frame.f_code
-        if code in markers:
-            return code in callers and not inner
+        where = (code.co_filename, code.co_name)
+        if where in markers:
+            return where in callers and not inner
         inner = False
         frame = frame.f_back
     return False

@@ -48,9 +48,9 @@ class Outbox:
         if cell is None:
             with self._lock:
                 self.pending.add(widget)
-            widget._send_snapshot()
+            widget.send_snapshot_update()
         else:
-            cell.copy().run(widget._send_snapshot)
+            cell.copy().run(widget.send_snapshot_update)
 
     def _flush(self) -> None:
         with self._lock:

@@ -139,7 +139,8 @@ class Snapshot:
 
         Outbox.of(shell).send(self)
 
-    def _send_snapshot(self) -> None:
+    def send_snapshot_update(self) -> None:
+        """Send the snapshot update now, under whatever cell the current context names (the outbox picks it)."""
         from IPython.display import update_display
 
         if getattr(self, "comm", None) is None:  # closed meanwhile
