@@ -182,7 +182,13 @@ setup_venv() {
   fi
   # The tests start kernels named "python3": in this venv that must be this venv's python.
   "$venv/bin/python" -m ipykernel install --sys-prefix >"$log" 2>&1 || { note "ipykernel install failed:"; show_log; return 1; }
-  env PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "$venv/bin/python" - <<'PY' || return 1
+  PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" check_kernel "$venv/bin/python"
+}
+
+# check_kernel PYTHON: prints which python the kernel named "python3" runs when PYTHON's jupyter_client
+# starts it; fails when that is not PYTHON itself (tests/test_python_versions.py checks it in a kernel).
+check_kernel() {
+  "$1" - <<'PY'
 import os, shutil, sys
 from jupyter_client.kernelspec import KernelSpecManager
 spec = KernelSpecManager().get_kernel_spec("python3")
@@ -192,7 +198,7 @@ if exe in ("python", "python%d" % sys.version_info[0], "python%d.%d" % sys.versi
 exe = os.path.abspath(shutil.which(exe) or exe)
 print(f"   kernel python3: {spec.resource_dir} -> {exe}")
 if exe != os.path.abspath(sys.executable):
-    sys.exit(f"   !! the python3 kernel does not run this venv's python ({sys.executable}): see `jupyter kernelspec list`")
+    sys.exit(f"   !! the python3 kernel does not run {sys.executable}: see `jupyter kernelspec list`")
 PY
 }
 
@@ -203,6 +209,7 @@ elif [[ " ${WANTED[*]} " == *" $DEFAULT "* ]]; then
   step $i $N "Python $DEFAULT (the default python3): pytest $* (the whole suite, browser tests included) ..."
   [ ${#still[@]} -gt 0 ] && note "not installed: $(join "${still[@]}"): the tests needing them are skipped (see SKIPPED below)"
   [[ " ${PYTHONS[*]} " == *" $DEFAULT "* ]] || note "!! the default python3 ($DEFAULT) is not one of the tested Pythons (${PYTHONS[*]})"
+  check_kernel "$(python3 -c 'import sys; print(sys.executable)')" || fail 1
   run_suite python3 "" "whole suite" "$@"
 else
   step $i $N "Python $DEFAULT (the default python3): not in PIPENB_PYTHONS, not run"
