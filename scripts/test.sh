@@ -6,7 +6,7 @@
 # - Every other Python in PYTHONS runs it without the browser tests (-m "not needs_chromium") in its own
 #   venv, .venv-pyX.Y/ in the repo (git-ignored, reused when present), made from pyenv's pythonX.Y or
 #   pythonX.Y on PATH, with `pip install -e .[dev,lab]`; its `python3` Jupyter kernel is that venv's python.
-#   The venv of IPYKERNEL6_ON gets ipykernel 6.29.x, the others ipykernel 7.x.
+#   The venv of IPYKERNEL6_ON gets ipykernel 6 (>=6.29,<7), the others ipykernel 7.x.
 # - A Python that cannot be found is reported loudly (a warning block in CI), never skipped silently.
 # - PIPENB_NO_INSTALL=1: no `pip install -e .` into the default python3 (e.g. when its editable install
 #   must keep pointing at another checkout); the .venv-pyX.Y venvs are still set up.
