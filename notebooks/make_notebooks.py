@@ -1,8 +1,11 @@
 """Writes the demo notebooks from the cell sources below: ``python notebooks/make_notebooks.py``.
 
 Keeping the sources here makes notebook changes reviewable as plain Python;
-the .ipynb files are committed without outputs, and the test suite runs each
-one top to bottom in a real kernel.
+the .ipynb files are committed without outputs (regenerate them after editing
+this file). The test suite generates the notebooks from this file into a
+temporary directory and runs those top to bottom in a real kernel, so what a
+person saves in notebooks/ (outputs, edits, an Untitled.ipynb) never changes
+what it tests; it checks that the committed files match this file.
 """
 
 from __future__ import annotations
@@ -538,16 +541,32 @@ NOTEBOOKS = {
 }
 
 
+def build(name: str) -> nbformat.NotebookNode:
+    """Notebook ``name`` (a key of NOTEBOOKS) as it is committed: cells only, no outputs."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.from_dict(cell) for cell in NOTEBOOKS[name]]  # copies: NOTEBOOKS stays untouched
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating changes only what changed
+    return nb
+
+
+def write(directory: pathlib.Path = HERE) -> list[pathlib.Path]:
+    """Writes every notebook into ``directory``; returns their paths (the test suite writes them to a
+    temporary directory and runs those, whatever a person saved in notebooks/)."""
+    directory = pathlib.Path(directory)
+    paths = []
+    for name in NOTEBOOKS:
+        path = directory / f"{name}.ipynb"
+        nbformat.write(build(name), path)
+        paths.append(path)
+    return paths
+
+
 def main() -> None:
-    for name, cells in NOTEBOOKS.items():
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.metadata["language_info"] = {"name": "python"}
-        for i, cell in enumerate(cells):
-            cell.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating changes only what changed
-        nb.cells = cells
-        nbformat.write(nb, HERE / f"{name}.ipynb")
-        print("wrote", HERE / f"{name}.ipynb")
+    for path in write(HERE):
+        print("wrote", path)
 
 
 if __name__ == "__main__":
