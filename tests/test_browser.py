@@ -20,16 +20,23 @@ lab, browser = lab_browser.lab, lab_browser.browser  # the module's fixtures: Ju
 
 NOTEBOOK_CODE = """
 import asyncio
+import threading
 from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
 from pipenb.widgets import RunDashboard
 
+paused = threading.Event()  # the person clicked Pause: until then stage s1 waits, so the run is
+                            # still going when the click lands, however slow the machine
+
 async def work(state):
+    if state.get("n", 0) == 1:
+        await asyncio.to_thread(paused.wait, 120)
     await asyncio.sleep(0.15)
     return {"n": state.get("n", 0) + 1}
 
 stages = [Stage(f"s{i}", steps=[Step("work", work)], label=f"Stage <{i}>") for i in range(12)]
 demo = Pipeline("browser-demo", stages=stages)
 dash = RunDashboard(PipelineFactory(demo, registry=PipelineRegistry(default_timeout=600)))
+dash.buttons["pause"].on_click(lambda _b: paused.set())  # after the dashboard's own handler: the pause is asked first
 dash
 """
 
@@ -106,13 +113,13 @@ def test_run_pause_resume_from_the_browser(page):
     assert pg.is_disabled("button.pipenb-btn-pause") and pg.is_disabled("button.pipenb-btn-resume")
     click(pg, "run")
     wait_status(pg, "running")
-    pg.wait_for_selector(".pipenb-node.pipenb-status-success", timeout=20_000)
+    pg.wait_for_selector(".pipenb-node.pipenb-status-success")  # s0 done: s1 waits for the click
     click(pg, "pause")
     wait_status(pg, "paused")
-    pg.wait_for_selector(".pipenb-node.pipenb-status-paused", timeout=10_000)
-    pg.wait_for_selector('.pipenb-event-table tr[data-event="pipeline:paused"]', timeout=10_000)
+    pg.wait_for_selector(".pipenb-node.pipenb-status-paused")
+    pg.wait_for_selector('.pipenb-event-table tr[data-event="pipeline:paused"]')
     paused_at = pg.get_attribute(".pipenb-node.pipenb-status-paused", "data-address")
-    assert paused_at in status_text(pg)
+    assert paused_at == "s2" and paused_at in status_text(pg)  # the pause lands when s1, which waited, ends
     # Each button is a widget of its own: its state may land a message after the status.
     expect(button(pg, "resume")).to_be_enabled()
     expect(button(pg, "pause")).to_be_disabled()
@@ -121,15 +128,14 @@ def test_run_pause_resume_from_the_browser(page):
     pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-paused.png"))
     click(pg, "resume")
     wait_status(pg, "completed")
-    pg.wait_for_function("() => document.querySelectorAll('.pipenb-node.pipenb-status-success').length === 12",
-                         timeout=20_000)
+    pg.wait_for_function("() => document.querySelectorAll('.pipenb-node.pipenb-status-success').length === 12")
     pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-completed.png"))
 
 
 def test_clicking_a_stage_sets_a_breakpoint_the_next_run_stops_before(page):
     pg = page
     pg.click('.pipenb-dashboard [id="pipenb-stage-s4"]')
-    pg.wait_for_selector('.pipenb-dashboard [id="pipenb-stage-s4"].pipenb-breakpoint', timeout=10_000)
+    pg.wait_for_selector('.pipenb-dashboard [id="pipenb-stage-s4"].pipenb-breakpoint')
     click(pg, "run")
     wait_status(pg, "paused")
     wait_status(pg, "at s4")
@@ -144,8 +150,8 @@ def test_a_long_sync_step_shows_live_progress_and_aborts_from_the_browser(progre
     bar = '.pipenb-dashboard .pipenb-progress[data-address="load"]'
     click(pg, "run")
     wait_status(pg, "running")
-    pg.wait_for_selector('.pipenb-dashboard [id="pipenb-stage-load"].pipenb-status-running', timeout=10_000)
-    pg.wait_for_selector(bar + '[data-done]:not([data-done=""])', timeout=10_000)
+    pg.wait_for_selector('.pipenb-dashboard [id="pipenb-stage-load"].pipenb-status-running')
+    pg.wait_for_selector(bar + '[data-done]:not([data-done=""])')
     done = float(pg.get_attribute(bar, "data-done"))
     width = float(pg.get_attribute(bar + " rect.pipenb-progress-fill", "width"))
     counts = pg.inner_text(".pipenb-event-counts")
@@ -155,9 +161,9 @@ def test_a_long_sync_step_shows_live_progress_and_aborts_from_the_browser(progre
         const g = document.querySelector(sel); if (!g) return false;
         const w = parseFloat(g.querySelector("rect.pipenb-progress-fill").getAttribute("width"));
         return parseFloat(g.dataset.done) > done && w > width;
-    }""", arg=[bar, done, width], timeout=5_000)
+    }""", arg=[bar, done, width])
     pg.wait_for_function("c => document.querySelector('.pipenb-event-counts').innerText !== c",
-                         arg=counts, timeout=5_000)
+                         arg=counts)
     message = pg.inner_text(bar + " .pipenb-progress-message")
     assert "reading rows from <i>big.csv</i>, chunk" in message  # user text shown as text
     assert pg.locator(bar + " i").count() == 0
@@ -166,11 +172,13 @@ def test_a_long_sync_step_shows_live_progress_and_aborts_from_the_browser(progre
     expect(progress_rows.first).to_contain_text(re.compile(r"\d+/\d+ — reading rows"))
     pg.locator(".pipenb-dashboard").screenshot(path=str(SHOTS / "dashboard-progress-2.png"))
     assert "running" in status_text(pg)  # the step runs until it is aborted
+    # SPEC: Abort lands within milliseconds; here within 1 s from the click to the page showing it (a bound on
+    # the latency through browser, server and kernel, which a loaded 2-core machine meets).
     clicked = time.monotonic()
     click(pg, "abort")
     wait_status(pg, "aborted", timeout=1_000)
     assert time.monotonic() - clicked < 1.0
-    pg.wait_for_selector(bar, state="detached", timeout=2_000)
+    pg.wait_for_selector(bar, state="detached")
     assert pg.get_attribute('.pipenb-dashboard [id="pipenb-stage-load"]', "data-status") != "success"
     expect(button(pg, "resume")).to_be_enabled()
     state = pg.inner_text(".pipenb-dashboard .pipenb-state")
@@ -183,10 +191,10 @@ def test_widgets_and_a_run_leave_no_error_in_the_browser_console(browser, lab):
     and no console error (each EventTable display used to log ``TypeError ... create_view``)."""
     errors: list = []
     with open_notebook(browser, lab, "widgets.ipynb", errors) as pg:
-        pg.wait_for_selector(".pipenb-run-panel .pipenb-node", timeout=30_000)
-        pg.wait_for_function("() => document.querySelectorAll('.pipenb-node.pipenb-status-success').length >= 24",
-                             timeout=30_000)  # graph, dashboard and panel: 8 stages each
-        pg.wait_for_selector('.pipenb-event-table tr[data-event="pipeline:success"]', timeout=10_000)
+        pg.wait_for_selector(".pipenb-run-panel .pipenb-node")
+        # graph, dashboard and panel: 8 stages each
+        pg.wait_for_function("() => document.querySelectorAll('.pipenb-node.pipenb-status-success').length >= 24")
+        pg.wait_for_selector('.pipenb-event-table tr[data-event="pipeline:success"]')
         # Late errors (view teardown, layout) land too: the kernel has answered every message the page sent,
         # and the page has drawn what it received.
         pg.wait_for_function(KERNEL_IDLE, arg="widgets.ipynb")
