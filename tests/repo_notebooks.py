@@ -9,9 +9,10 @@ build them from the generator into a temporary directory.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import pathlib
 import subprocess
+import sys
+import types
 
 import nbformat
 
@@ -21,10 +22,12 @@ GENERATOR = ROOT / "notebooks" / "make_notebooks.py"
 
 @functools.cache
 def generator():
-    """notebooks/make_notebooks.py as a module (it is a script, not part of a package)."""
-    spec = importlib.util.spec_from_file_location("pipenb_make_notebooks", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """notebooks/make_notebooks.py as a module (it is a script, not part of a package); compiled here, so no
+    notebooks/__pycache__ is written into the checkout."""
+    module = types.ModuleType("pipenb_make_notebooks")
+    module.__file__ = str(GENERATOR)
+    sys.modules[module.__name__] = module  # dataclasses and the like look their module up by name
+    exec(compile(GENERATOR.read_text(encoding="utf-8"), str(GENERATOR), "exec"), module.__dict__)
     return module
 
 
