@@ -20,15 +20,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "notebooks" / "make_notebooks.py"
 
 
+def load_generator(source: str, name: str = "pipenb_make_notebooks"):
+    """A module from make_notebooks.py's ``source``; compiled here, so no notebooks/__pycache__ is written."""
+    module = types.ModuleType(name)
+    module.__file__ = str(GENERATOR)
+    sys.modules[name] = module  # dataclasses and the like look their module up by name
+    exec(compile(source, str(GENERATOR), "exec"), module.__dict__)
+    return module
+
+
 @functools.cache
 def generator():
-    """notebooks/make_notebooks.py as a module (it is a script, not part of a package); compiled here, so no
-    notebooks/__pycache__ is written into the checkout."""
-    module = types.ModuleType("pipenb_make_notebooks")
-    module.__file__ = str(GENERATOR)
-    sys.modules[module.__name__] = module  # dataclasses and the like look their module up by name
-    exec(compile(GENERATOR.read_text(encoding="utf-8"), str(GENERATOR), "exec"), module.__dict__)
-    return module
+    """notebooks/make_notebooks.py as a module (it is a script, not part of a package)."""
+    return load_generator(GENERATOR.read_text(encoding="utf-8"))
 
 
 def names() -> list[str]:
@@ -45,21 +49,29 @@ def code_sources(nb) -> list[str]:
     return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
-def committed(name: str) -> nbformat.NotebookNode | None:
-    """notebooks/NAME.ipynb as committed at HEAD (not as saved in the working tree), or None when this
-    is not a git checkout or the file is not committed."""
+def git(*args: str) -> str | None:
+    """``git -C ROOT *args``'s output, or None outside a git checkout of ROOT (or without git)."""
     try:
-        text = subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:notebooks/{name}.ipynb"],
-                              capture_output=True, text=True, check=True).stdout
+        top = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        if pathlib.Path(top).resolve() != ROOT:
+            return None
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return nbformat.reads(text, as_version=4)
 
 
-def in_git_checkout() -> bool:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--show-toplevel"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return False
-    return pathlib.Path(out).resolve() == ROOT
+def at_head() -> tuple[object, dict[str, nbformat.NotebookNode]] | None:
+    """(make_notebooks.py as committed at HEAD, as a module; {name: notebooks/NAME.ipynb as committed at HEAD}),
+    or None outside a git checkout. HEAD, not the working tree: what a person saved, or a change not yet
+    committed, does not count."""
+    source = git("show", "HEAD:notebooks/make_notebooks.py")
+    listed = git("ls-tree", "--name-only", "HEAD", "notebooks/")
+    if source is None or listed is None:
+        return None
+    files = {}
+    for path in listed.split():
+        if path.endswith(".ipynb"):
+            files[path.removeprefix("notebooks/").removesuffix(".ipynb")] = nbformat.reads(
+                git("show", f"HEAD:{path}"), as_version=4)
+    return load_generator(source, "pipenb_make_notebooks_head"), files
