@@ -139,7 +139,7 @@ def train(state, ctx):
 def approval_gate(state, results):
     if state.get("approved"):
         return None                                   # go on to "deploy"
-    return Pause("gate", timeout=2.0)                 # wait for a person; stay live for 2 s
+    return Pause("gate", timeout=600)                 # wait for a person; stay live in memory for 10 min
 
 
 def deploy(state, ctx):
@@ -166,7 +166,6 @@ resumed from the store. With `SqliteStore` that works even after a kernel
 restart.
 """),
     code("""
-import asyncio
 import pathlib
 from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
 from pipenb.stores import SqliteStore
@@ -194,12 +193,14 @@ dash
 """),
     md("""
 Within the window, `resume` hands back **the same object** — nothing is read
-from the file. After it, the context is released and `resume` rebuilds it
-from SQLite, artifacts included.
+from the file. When the window ends, the registry exports the artifacts into
+the checkpoint and releases the context; `resume` then rebuilds it from
+SQLite, artifacts included. `registry.expire(run_id)` ends the window now,
+as ten minutes would:
 """),
     code("""
 assert (await factory.resume(ctx.run_id)).unwrap() is ctx       # fast path
-await asyncio.sleep(2.5)                                        # let the 2 s window pass
+registry.expire(ctx.run_id)                                     # the window ends now
 rec = registry.runs()[0]
 print("live in memory:", rec.live, "| artifacts exported into the checkpoint:",
       ctx.checkpoint.container_bundle is not None)
