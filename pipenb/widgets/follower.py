@@ -51,9 +51,19 @@ class RunFollower:
         self._own_logs.append(log)
         return log
 
-    def follow(self, ctx) -> None:
-        """Hear ``ctx``'s root edges and draw it now (``stop()`` first whatever was followed before)."""
+    def follow(self, ctx, setup: Callable[[], None] | None = None) -> None:
+        """Hear ``ctx``'s root edges, run ``setup()``, then tick while it runs and draw it now
+        (``stop()`` first whatever was followed before).
+
+        Listeners hear an edge in the order they subscribed: a view whose parts
+        follow the same run attaches them in ``setup``, so it hears each edge
+        before they do (the dashboard's snapshot update goes out before its
+        graph's closing redraw, so the browser redraws the output before it
+        shows the final statuses, not after).
+        """
         self._listening = [ctx.on(name, self._on_edge) for name in ROOT_EDGES]
+        if setup is not None:
+            setup()
         if ctx.status == RUNNING:
             self.ticker.start()
         self.ticker.flush_now()

@@ -201,6 +201,9 @@ class RunDashboard(Snapshot, widgets.VBox):
             return
         self.detach()
         self.ctx = ctx
+        self.follower.follow(ctx, setup=lambda: self._show_parts(ctx))
+
+    def _show_parts(self, ctx) -> None:
         self.runs.discarded.discard(ctx.run_id)
         self.graph.attach(ctx)  # colours the stages the run already passed (its history, rebuilt from a store too)
         self.table.attach(ctx, history=self._logs_for(ctx))  # one run's events; .dataframe is that run's
@@ -208,7 +211,6 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.history.follow(ctx)
         self.editor.message.value = ""
         self.message.value = ""  # what was said was about the run shown before
-        self.follower.follow(ctx)
 
     def detach(self) -> None:
         """Let go of the shown run (the graph and table too); what is drawn stays."""
