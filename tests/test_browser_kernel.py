@@ -4,10 +4,12 @@ page shows. Screenshots in ``test-artifacts/``. (The stop button is tested with 
 tests/test_kernel_interrupt.py: jupyter_server interrupts a kernel the same way, with SIGINT.)
 """
 
-import nbformat
 import pytest
 
-from .jupyterlab import SHOTS, lab_server, launch, open_lab_notebook
+from . import lab_browser
+from .lab_browser import SHOTS, open_notebook
+
+lab, browser = lab_browser.lab, lab_browser.browser  # the module's fixtures: JupyterLab serving NOTEBOOKS, Chromium
 
 pytestmark = pytest.mark.needs_chromium
 
@@ -46,41 +48,18 @@ def output_of(pg, i: int, text: str, timeout: int = 60_000) -> None:
             return out && out.innerText.includes(text); }""", arg=[i, text], timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    base = tmp_path_factory.mktemp("lab-sync")
-    work = base / "work"
-    work.mkdir()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c.strip()) for c in CELLS]
-    nbformat.write(nb, work / "sync.ipynb")
-    with lab_server(work, base) as url:
-        yield url
+NOTEBOOKS = {"sync.ipynb": CELLS}
 
 
-def test_run_all_through_sync_twins_and_dask_in_jupyterlab(lab):
+def test_run_all_through_sync_twins_and_dask_in_jupyterlab(browser, lab):
     pytest.importorskip("distributed")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(exist_ok=True)
     errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        pg = open_lab_notebook(browser, lab, "sync.ipynb")
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            output_of(pg, 1, "sync run: completed")
-            output_of(pg, 2, "after the sync run")
-            output_of(pg, 3, "dask says 42", timeout=120_000)
-            output_of(pg, 4, "every cell ran")
-            output_of(pg, 5, "crunched")
-            pg.wait_for_selector(".pipenb-dashboard .pipenb-status:has-text('completed')", timeout=10_000)
-            pg.screenshot(path=str(SHOTS / "kernel-run-all.png"), full_page=True)
-        except Exception:
-            pg.screenshot(path=str(SHOTS / "failure-kernel-sync.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
-    assert not errors, errors
+    with open_notebook(browser, lab, "sync.ipynb", errors=errors, viewport=(1300, 1400)) as pg:  # runs all cells
+        output_of(pg, 1, "sync run: completed")
+        output_of(pg, 2, "after the sync run")
+        output_of(pg, 3, "dask says 42", timeout=120_000)
+        output_of(pg, 4, "every cell ran")
+        output_of(pg, 5, "crunched")
+        pg.wait_for_selector(".pipenb-dashboard .pipenb-status:has-text('completed')")
+        pg.screenshot(path=str(SHOTS / "kernel-run-all.png"), full_page=True)
+    assert not [e for e in errors if "pageerror" in e], errors
