@@ -6,7 +6,7 @@
 # - Every other Python in PYTHONS runs it without the browser tests (-m "not needs_chromium") in its own
 #   venv, .venv-pyX.Y/ in the repo (git-ignored, reused when present), made from pyenv's pythonX.Y or
 #   pythonX.Y on PATH, with `pip install -e .[dev,lab]`; its `python3` Jupyter kernel is that venv's python.
-#   The venv of IPYKERNEL6_ON gets ipykernel 6 (>=6.29,<7), the others ipykernel 7.x.
+#   The venv of IPYKERNEL6_ON gets ipykernel 6.29 (the oldest pipenb supports), the others ipykernel 7.x.
 # - A Python that cannot be found is reported loudly (a warning block in CI), never skipped silently.
 # - PIPENB_NO_INSTALL=1: no `pip install -e .` into the default python3 (e.g. when its editable install
 #   must keep pointing at another checkout); the .venv-pyX.Y venvs are still set up.
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 # The Pythons pipenb is tested on. pyproject.toml's classifiers and requires-python must say exactly
 # these (tests/test_python_versions.py reads both files).
 PYTHONS=(3.10 3.11 3.12 3.13)
-IPYKERNEL6_ON=3.10  # this Python's venv gets ipykernel>=6.29,<7; the other venvs get ipykernel>=7
+IPYKERNEL6_ON=3.10  # this Python's venv gets ipykernel 6.29.x (the oldest supported); the other venvs get ipykernel>=7
 
 DEFAULT=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo none)
 WANTED=(${PIPENB_PYTHONS:-${PYTHONS[*]}})
@@ -175,7 +175,7 @@ setup_venv() {
     note "creating .venv-py$v from $py ..."
     "$py" -m venv "$venv" >"$log" 2>&1 || { note "python -m venv failed:"; show_log; return 1; }
   fi
-  if [ "$v" = "$IPYKERNEL6_ON" ]; then kernel="ipykernel>=6.29,<7"; else kernel="ipykernel>=7"; fi
+  if [ "$v" = "$IPYKERNEL6_ON" ]; then kernel="ipykernel==6.29.*"; else kernel="ipykernel>=7"; fi
   note "pip install -e .[dev,lab] \"$kernel\" (pip's wheel cache makes a second venv quick) ..."
   if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev,lab]" "$kernel" >"$log" 2>&1; then
     note "pip install failed:"; show_log 30; return 1
