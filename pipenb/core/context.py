@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable
 
 from .artifacts import ArtifactContainer
+from .breakpoints import Breakpoints
 from .bus import EventBus
 from .checkpoints import read_checkpoint
 from . import interrupt
@@ -43,10 +44,12 @@ class RunContext:
         self.store = store
         self.logger = logger
         self.artifacts = container if container is not None else ArtifactContainer()
-        self.breakpoints: set[str] = set()
+        self.breakpoints = Breakpoints(pipeline)
         self.lifecycle = Lifecycle(run_id, status, entry, router_only)
         self._bus = EventBus(run_id, logger)
         self._history = history
+        if history is not None:
+            history.definition = pipeline  # what ``history.stale()`` compares with
         self._parts = RunParts(run_id, self._bus, self.lifecycle, self.artifacts, logger)
         self._steps = StepRunner(self._parts, executor)
         self._on_finish = on_finish
@@ -282,7 +285,9 @@ class RunContext:
                 f"run {self.run_id} continues at {self.position!r}, which the new definition of pipeline "
                 f"{pipeline.id!r} does not have ({exc.args[0]}); it keeps running the old definition"
             ) from None
-        self.pipeline = pipeline
+        self.pipeline = self.breakpoints.pipeline = pipeline
+        if self._history is not None:
+            self._history.definition = pipeline
         self._steps.factory_executor = executor
         self._steps.replan()
 

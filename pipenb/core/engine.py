@@ -25,6 +25,7 @@ from .routing import END, Pause, check_decision, where
 from .state import PIPELINE_DATA_KEY
 from .commit import commit_stage
 from .history import combined
+from .lookback import stage_code
 
 if TYPE_CHECKING:
     from .steps import RunParts, StepRunner
@@ -236,7 +237,7 @@ class Engine:
             raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
                                reason=life.signal.reason)
         leaf = stage.pipeline is None  # request and step pauses land on a stage with steps
-        found = life.take_pause_reason(leaf, addr, self.breakpoints)
+        found = life.take_pause_reason(leaf, addr, self.breakpoints, self.view)
         if found is None:
             return
         cp = self._checkpoint(addr, stage)
@@ -262,7 +263,7 @@ class Engine:
         t0 = _perf()
         history = self.history
         if history is not None:
-            started, mark = _now(), self.artifacts.mark()
+            started, mark, code = _now(), self.artifacts.mark(), stage_code(pipe, stage)
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
@@ -309,7 +310,7 @@ class Engine:
             row = None
             if self._rows and stage.pipeline is None:  # the history row commits with the stage
                 row = (history.next_seq, "/".join(addr), stage.id, stage.label, tuple(patches), decision, started,
-                       _perf() - t0)
+                       _perf() - t0, code)
             try:
                 commit_stage(self.store, self.run_id, addr, patches, cp, snapshot, working, clear, router_only,
                              row, PAUSED if type(decision) is Pause else RUNNING)
@@ -341,7 +342,7 @@ class Engine:
                 life.step_budget -= 1
             if history is not None:
                 history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1 else combined(patches),
-                            decision, started, duration, working, mark)
+                            decision, started, duration, working, mark, code)
         if results:
             self.artifacts.record(key + "/", results)
         if type(decision) is Pause:

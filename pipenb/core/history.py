@@ -126,6 +126,7 @@ class History(Sequence):
         if next_seq is not None:
             self._seq = next_seq
         self._stored_below = self._seq  # records the loader brings: those before the ones added here
+        self.definition = None  # the pipeline its run now holds (set by its RunContext): what ``stale`` compares with
 
     def _loaded(self) -> deque:
         loader = self._loader
@@ -153,15 +154,16 @@ class History(Sequence):
 
     # -- written by the engine and the context ------------------------------
     def add(self, address: str, stage_id, label, patch, decision, started: float, duration: float, state,
-            mark: int = 0) -> int:
-        """Append a record; ``mark`` is the artifacts' point when the stage started. Returns its seq."""
+            mark: int = 0, code: str | None = None) -> int:
+        """Append a record; ``mark`` is the artifacts' point when the stage started, ``code`` the fingerprint of
+        the code its stage ran (``lookback.stage_code``). Returns its seq."""
         records = self._records
         seq = self._seq
         if records.maxlen is not None and len(records) == records.maxlen:
             if records.maxlen == 0:
                 return seq
             self._base = records[0][_STATE]
-        records.append((seq, address, stage_id, label, patch, decision, started, duration, state, mark))
+        records.append((seq, address, stage_id, label, patch, decision, started, duration, state, mark, code))
         self._seq = seq + 1
         return seq
 
@@ -249,6 +251,43 @@ class History(Sequence):
                          "duration": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
         return pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
 
+    # -- looking back (SPEC 14; see ``lookback``) ------------------------------
+    def code(self, index: int) -> str | None:
+        """The fingerprint of the code record ``index``'s stage ran; None for edits and records kept without one."""
+        record = self._loaded()[self._index(index)]
+        return record[10] if len(record) > 10 else None
+
+    def visits(self) -> dict[str, int]:
+        """``{address: count}`` of the committed stage records. Edits (``"<stage> (edit)"``) are not visits:
+        SPEC 14 counts the stages the run went through; an edit runs none."""
+        from .lookback import visits
+        return visits(self)
+
+    def transitions(self) -> dict[tuple[str, str], int]:
+        """``{(from_address, to_address): count}`` of the moves between consecutive stage records: undeclared
+        jumps and moves into (or out of) a sub-pipeline included; an edit between two stages is not a move."""
+        from .lookback import transitions
+        return transitions(self)
+
+    def blame(self, key) -> list[tuple]:
+        """``(seq, address, old, new)`` for every record that changed ``key`` (a top-level key or a key path tuple,
+        ``("model", "coef")``), oldest first; edits have address ``"(edit)"``; None stands for an absent key."""
+        from .lookback import blame
+        return blame(self, key)
+
+    def compare(self, other: History):
+        """A ``RunComparison`` of this run (``a``) with ``other`` (``b``), aligned record by record."""
+        from .lookback import compare
+        return compare(self, other)
+
+    def stale(self, pipeline=None) -> list[StageRecord]:
+        """The records whose stage's step actions or router now have other code than when they ran, compared
+        with ``pipeline``, by default the definition the run's context holds now (after ``ctx.rebind``). Compiled
+        code and constants count, so a comment or a blank line is no change; a stage the definition lost is stale.
+        Edits, and records kept without a fingerprint (older SQLite rows), are unknown: never stale."""
+        from .lookback import stale
+        return stale(self, pipeline if pipeline is not None else self.definition)
+
     def __repr__(self) -> str:
         tail = ", ".join(r[1] for r in list(self._loaded())[-5:])
         return f"<History {len(self._loaded())} records{': … ' + tail if tail else ''}>"
@@ -284,11 +323,11 @@ def replay(rows, limit: int | None) -> History:
             state = merge(state, patch)
         rows = rows[1:]
     history = History(state, limit)
-    for seq, address, stage_id, label, patches, decision, started, duration in rows:
+    for seq, address, stage_id, label, patches, decision, started, duration, *code in rows:
         for patch in patches:
             state = merge(state, patch)
         history.add(address, stage_id, label, patches[0] if len(patches) == 1 else combined(patches), decision,
-                    started, duration, state)
+                    started, duration, state, code=code[0] if code else None)
         history.renumber(seq)
     return history
 
@@ -302,7 +341,7 @@ def rows_of(history: History) -> list[tuple]:
     """
     rows = [(-1, "", None, "initial", (dict(history.base),), None, 0.0, 0.0)]
     state = history.base
-    for r in history:
+    for i, r in enumerate(history):
         patch = r.patch
         if patch and not _same(merge(state, patch), r.state):
             # A stage's steps combined into one patch do not always merge to the state they made
@@ -310,7 +349,7 @@ def rows_of(history: History) -> list[tuple]:
             # the exact change instead.
             patch = _exact_patch(diff_states(state, r.state))
         rows.append((r.seq, r.address, r.stage_id, r.label, (patch,) if patch else (), r.decision,
-                     r.started, r.duration))
+                     r.started, r.duration, history.code(i)))
         state = r.state
     return rows
 

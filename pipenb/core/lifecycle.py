@@ -244,8 +244,9 @@ class Lifecycle:
             while task.cancelling():
                 task.uncancel()
 
-    def take_pause_reason(self, leaf: bool, address: tuple, breakpoints) -> tuple[str, float | None] | None:
-        """Whether to pause before the stage at ``address``: (reason, timeout) or None."""
+    def take_pause_reason(self, leaf: bool, address: tuple, breakpoints, view=None) -> tuple[str, float | None] | None:
+        """Whether to pause before the stage at ``address``: (reason, timeout) or None. ``view()``: the user state,
+        for a conditional breakpoint (``Breakpoints.check``)."""
         if leaf and self.pause_request is not None:
             timeout = self.pause_request[0]
             self.pause_request = None
@@ -253,5 +254,8 @@ class Lifecycle:
         if leaf and self.step_budget is not None and self.step_budget <= 0:
             return "step", None
         if breakpoints and "/".join(address) in breakpoints:
-            return "breakpoint", None
+            check = getattr(breakpoints, "check", None)  # a plain set: unconditional breakpoints
+            reason = "breakpoint" if check is None else check("/".join(address), view)
+            if reason is not None:
+                return reason, None
         return None

@@ -1,0 +1,219 @@
+"""Looking back at a run (SPEC 14): visits, moves, who wrote a key, two runs side by side, stale code.
+
+Everything here reads a ``History`` through its public API (records as
+``StageRecord``, ``state_before``, ``initial``) and never changes it.
+
+Stale records need to know which code a record's stage ran: ``stage_code``
+fingerprints a stage's step actions and router by their compiled code
+(``co_code``, constants with nested code objects fingerprinted recursively,
+names), so a comment, a blank line or a moved function is no change, while
+any change of what runs is. Fingerprints are computed once per stage of a
+definition (cached per ``Pipeline`` object, dropped with it) and are short
+strings, so they cost one dict look-up per commit and persist with durable
+history rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import types
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from .history import EDIT, StateDiff, diff_states
+from .state import is_mapping
+
+_CODES: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()  # pipeline -> {id(stage): code}
+
+
+def stage_code(pipe, stage) -> str:
+    """The fingerprint of what ``stage`` (a stage of ``pipe``) runs: its steps' actions and its router."""
+    try:
+        codes = _CODES[pipe]
+    except KeyError:
+        codes = _CODES[pipe] = {}
+    except TypeError:  # a pipeline that cannot be weakly referenced: no cache
+        return _fingerprint(stage)
+    code = codes.get(id(stage))
+    if code is None:
+        code = codes[id(stage)] = _fingerprint(stage)
+    return code
+
+
+def _fingerprint(stage) -> str:
+    parts = [("step", getattr(step, "id", None), _callable_key(getattr(step, "action", step)))
+             for step in stage.steps]
+    parts.append(("router", _callable_key(stage.router) if stage.router is not None else None))
+    return hashlib.blake2b(repr(parts).encode(), digest_size=10).hexdigest()
+
+
+def _callable_key(fn) -> Any:
+    """What ``fn`` runs, as plain comparable values (the same in every process of one Python version)."""
+    if isinstance(fn, functools.partial):
+        return ("partial", _callable_key(fn.func), _const(fn.args), _const(tuple(sorted(fn.keywords.items()))))
+    try:
+        fn = inspect.unwrap(fn)
+    except ValueError:
+        pass
+    fn = getattr(fn, "__func__", fn)  # a bound method: its function
+    code = getattr(fn, "__code__", None)
+    if code is None and not isinstance(fn, (types.BuiltinFunctionType, type)):
+        code = getattr(getattr(type(fn), "__call__", None), "__code__", None)  # a callable object
+    if code is None:
+        return ("named", getattr(fn, "__module__", None), getattr(fn, "__qualname__", type(fn).__qualname__))
+    return _code_key(code)
+
+
+def _code_key(code: types.CodeType) -> tuple:
+    return (code.co_code, tuple(_const(c) for c in code.co_consts), code.co_names, code.co_varnames,
+            code.co_freevars, code.co_cellvars)
+
+
+def _const(value) -> Any:
+    if isinstance(value, types.CodeType):
+        return _code_key(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_const(v) for v in value)
+    if isinstance(value, frozenset):  # iteration order changes with the process's hash seed
+        return ("frozenset",) + tuple(sorted(repr(_const(v)) for v in value))
+    if value is None or isinstance(value, (str, bytes, int, float, complex, bool)) or value is Ellipsis:
+        return value
+    return ("object", type(value).__qualname__)
+
+
+# -- questions about one history ------------------------------------------------
+
+def visits(history) -> dict:
+    counts: dict = {}
+    for r in history:
+        if r.stage_id is not None:
+            counts[r.address] = counts.get(r.address, 0) + 1
+    return counts
+
+
+def transitions(history) -> dict:
+    counts: dict = {}
+    before = None
+    for r in history:
+        if r.stage_id is None:  # an edit happens between two stages: not a move
+            continue
+        if before is not None:
+            move = (before, r.address)
+            counts[move] = counts.get(move, 0) + 1
+        before = r.address
+    return counts
+
+
+_ABSENT = object()
+
+
+def _at(state, path: tuple):
+    for key in path:
+        if not is_mapping(state):
+            return _ABSENT
+        state = state.get(key, _ABSENT)
+        if state is _ABSENT:
+            return _ABSENT
+    return state
+
+
+def blame(history, key) -> list[tuple]:
+    path = tuple(key) if isinstance(key, tuple) else (key,)
+    if not path:
+        raise ValueError("blame needs a top-level key or a non-empty key path")
+    top = path[0]
+    out = []
+    before = history.base if hasattr(history, "base") else history.initial
+    for r in history:
+        patch = r.patch
+        if patch is not None and (not is_mapping(patch) or top in patch):
+            old, new = _at(before, path), _at(r.state, path)
+            if old is not new and (old is _ABSENT or new is _ABSENT or not _equal(old, new)):
+                address = "(edit)" if r.stage_id is None and r.address.endswith(EDIT) else r.address
+                out.append((r.seq, address, None if old is _ABSENT else old, None if new is _ABSENT else new))
+        before = r.state
+    return out
+
+
+def _equal(a, b) -> bool:
+    if is_mapping(a) and is_mapping(b):
+        return not diff_states(a, b)
+    try:
+        return bool(a == b)
+    except Exception:  # arrays compare element-wise: different objects count as changed
+        return False
+
+
+# -- two runs -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Two histories aligned record by record: where they part, and how their states differ at an index."""
+
+    a: Any
+    b: Any
+    diverged_at: int | None
+
+    def __len__(self) -> int:
+        """Records both runs have (the aligned indexes)."""
+        return min(len(self.a), len(self.b))
+
+    def diff(self, i: int) -> StateDiff:
+        """The state after record ``i`` of the second run compared with the first's (``added``: only the second has)."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"comparison index {i} out of range: the runs share {len(self)} aligned records")
+        return diff_states(self.a[i].state, self.b[i].state)
+
+    def __repr__(self) -> str:
+        return (f"<RunComparison {len(self.a)} vs {len(self.b)} records, "
+                f"{'no divergence' if self.diverged_at is None else f'diverged at {self.diverged_at}'}>")
+
+
+def compare(a, b) -> RunComparison:
+    ra, rb = list(a), list(b)
+    diverged = None
+    if not _equal(a.initial, b.initial):
+        diverged = 0
+    else:
+        for i, (x, y) in enumerate(zip(ra, rb)):
+            if x.address != y.address or (x.state is not y.state and diff_states(x.state, y.state)):
+                diverged = i
+                break
+        else:
+            if len(ra) != len(rb):
+                diverged = min(len(ra), len(rb))
+    return RunComparison(a, b, diverged)
+
+
+# -- stale records ----------------------------------------------------------------
+
+def stale(history, pipeline) -> list:
+    """The records whose stage now runs other code than when they were made (see ``History.stale``)."""
+    if pipeline is None:
+        raise ValueError("stale() needs the pipeline definition to compare with: pass stale(pipeline), "
+                         "or read the history from its RunContext (ctx.history.stale())")
+    now: dict = {}
+    out = []
+    for i, r in enumerate(history):
+        code = history.code(i)
+        if code is None or r.stage_id is None:
+            continue  # an edit, or a record made before fingerprints were kept: unknown, not stale
+        current = now.get(r.address, _ABSENT)
+        if current is _ABSENT:
+            current = now[r.address] = _current_code(pipeline, r.address)
+        if current != code:
+            out.append(r)
+    return out
+
+
+def _current_code(pipeline, address: str) -> str | None:
+    """The fingerprint of the stage at ``address`` in ``pipeline``; None when it has no such stage."""
+    try:
+        chain = pipeline.resolve(tuple(address.split("/")))
+    except KeyError:
+        return None
+    parent = chain[-2].pipeline if len(chain) > 1 else pipeline
+    return stage_code(parent, chain[-1])
