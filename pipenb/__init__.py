@@ -7,20 +7,20 @@ stays fast and never pulls in pandas, ipywidgets or graphviz.
 
 from . import rich
 from .core import (
-    DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer, DataStore,
+    DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer, Breakpoints, DataStore,
     DefinitionError, EventLog, FrozenDict, History, InMemoryStore, PathNode, Pause, Pipeline, PipelineCheckpoint,
     PipelineError, PipelineFactory, PipelineRegistry, PipelineRunResult, PrepareError, Result, ResumeError,
-    RoutingError, RunContext, RunEvent, RunRecord, Stage, StageRecord, StateDiff, Step, StepContext, StepError,
+    RoutingError, RunComparison, RunContext, RunEvent, RunRecord, Stage, StageRecord, StateDiff, Step, StepContext, StepError,
     StoreError, clear_checkpoint, is_pause_instruction, read_checkpoint, run_sync, write_checkpoint,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "Breakpoints", "DELETE", "DataStore", "DefinitionError", "END",
     "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause",
     "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
-    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
+    "PrepareError", "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
     "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint",
     "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]

@@ -6,10 +6,10 @@ import sys
 import pipenb
 
 EXPECTED = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "Breakpoints", "DELETE", "DataStore", "DefinitionError", "END",
     "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause",
     "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
-    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
+    "PrepareError", "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
     "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint",
     "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]

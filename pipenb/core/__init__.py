@@ -1,6 +1,7 @@
 """The pipenb engine: standard library only, no widgets, no pandas."""
 
 from .artifacts import ArtifactContainer
+from .breakpoints import Breakpoints
 from .checkpoints import PipelineCheckpoint, clear_checkpoint, read_checkpoint, write_checkpoint
 from .context import RunContext
 from .definitions import Pipeline, Stage, Step
@@ -13,6 +14,7 @@ from .step_context import StepContext
 from .factory import PipelineFactory
 from .history import History, StageRecord, StateDiff
 from .lifecycle import AbortSignal
+from .lookback import RunComparison
 from .registry import PipelineRegistry, RunRecord
 from .result import PipelineRunResult, Result
 from .routing import Pause, is_pause_instruction
@@ -22,10 +24,10 @@ from .store import DataStore, InMemoryStore
 from .sync import run_sync
 
 __all__ = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END", "EVENT_NAMES",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "Breakpoints", "DELETE", "DataStore", "DefinitionError", "END", "EVENT_NAMES",
     "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
     "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult", "PrepareError",
-    "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "Stage", "StageRecord",
+    "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext", "RunEvent", "RunRecord", "Stage", "StageRecord",
     "StateDiff", "Step", "StepContext", "StepError", "StoreError",
     "clear_checkpoint", "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]
