@@ -13,9 +13,10 @@ state that stage really started from.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Iterator, NamedTuple, Sequence
 
+from .diffs import StateDiff, diff_states  # noqa: F401  (StateDiff: imported from here too)
+from .diffs import same as _same
 from .state import EMPTY, is_mapping, merge
 
 EDIT = " (edit)"
@@ -40,74 +41,6 @@ class StageRecord(NamedTuple):
 
 
 _STATE = 8  # a record's state, by position: records are kept as plain tuples and typed when read
-
-
-@dataclass(frozen=True)
-class StateDiff:
-    """What a record changed, by key path (tuples): ``added``, ``removed``, ``changed`` (old, new)."""
-
-    added: dict
-    removed: dict
-    changed: dict
-
-    @property
-    def keys(self) -> list:
-        """The changed top-level keys, in order of first appearance."""
-        seen: dict = {}
-        for part in (self.added, self.removed, self.changed):
-            for path in part:
-                seen.setdefault(path[0], None)
-        return list(seen)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-
-def diff_states(before, after, prefix: tuple = (), keys=None) -> StateDiff:
-    """Compare two states key by key; identical objects (shared structure) are skipped at once.
-
-    ``keys``: the only top-level keys that can differ (a record's patch touched no
-    others: merges share every other value), so a big state costs nothing.
-    """
-    added: dict = {}
-    removed: dict = {}
-    changed: dict = {}
-
-    def walk(a, b, path, only=None):
-        if only is not None:
-            for key in only:
-                if key not in b and key in a:
-                    removed[path + (key,)] = a[key]
-            b = {key: b[key] for key in only if key in b}
-            a_keys = ()
-        else:
-            a_keys = a.items()
-        for key, new in b.items():
-            old = a.get(key, _MISSING)
-            if old is new:
-                continue
-            if old is _MISSING:
-                added[path + (key,)] = new
-            elif is_mapping(old) and is_mapping(new):
-                walk(old, new, path + (key,))
-            elif not _same(old, new):
-                changed[path + (key,)] = (old, new)
-        for key, old in a_keys:
-            if key not in b:
-                removed[path + (key,)] = old
-
-    walk(before, after, prefix, keys)
-    return StateDiff(added, removed, changed)
-
-
-_MISSING = object()
-
-
-def _same(a, b) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # arrays and frames compare element-wise: different objects count as changed
-        return False
 
 
 class History(Sequence):

@@ -23,7 +23,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from .history import EDIT, StateDiff, diff_states
+from .diffs import StateDiff, diff_states, same
 from .state import is_mapping
 
 _CODES: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()  # pipeline -> {id(stage): code}
@@ -132,7 +132,7 @@ def blame(history, key) -> list[tuple]:
         if patch is not None and (not is_mapping(patch) or top in patch):
             old, new = _at(before, path), _at(r.state, path)
             if old is not new and (old is _ABSENT or new is _ABSENT or not _equal(old, new)):
-                address = "(edit)" if r.stage_id is None and r.address.endswith(EDIT) else r.address
+                address = "(edit)" if r.stage_id is None else r.address  # SPEC 14: edits are "(edit)"
                 out.append((r.seq, address, None if old is _ABSENT else old, None if new is _ABSENT else new))
         before = r.state
     return out
@@ -141,10 +141,7 @@ def blame(history, key) -> list[tuple]:
 def _equal(a, b) -> bool:
     if is_mapping(a) and is_mapping(b):
         return not diff_states(a, b)
-    try:
-        return bool(a == b)
-    except Exception:  # arrays compare element-wise: different objects count as changed
-        return False
+    return same(a, b)  # arrays compare element-wise: different objects count as changed
 
 
 # -- two runs -------------------------------------------------------------------
