@@ -187,6 +187,33 @@ def fork_cost(records: int = 10_000) -> dict:
     return out
 
 
+def lookback_cost(records: int = 100_000) -> dict:
+    """Seconds of ``visits``/``transitions``/``blame``/``compare``/``stale`` on a ``records``-record history
+    (a loop of 5 stages, each writing ``n`` and one of 100 keys; an edit every 1,000 records)."""
+    pipe = flat(5, "hbench-look")
+    addresses = [f"s{i}" for i in range(5)]
+    state = FrozenDict({f"k{i}": i for i in range(100)})
+    h = History(state)
+    for i in range(records):
+        patch = {"n": i, f"k{i % 100}": i} if i % 1000 else {"model": {"coef": i}}
+        state = merge(state, patch)
+        address = addresses[i % 5] if i % 1000 else "s0 (edit)"
+        h.add(address, address if i % 1000 else None, address, patch, None, 0.0, 0.0, state, code="0" * 20)
+    h.definition = pipe
+    out = {}
+    for name, call in (("visits", h.visits), ("transitions", h.transitions), ("blame('n')", lambda: h.blame("n")),
+                       ("blame(('model', 'coef'))", lambda: h.blame(("model", "coef"))),
+                       ("compare (same run)", lambda: h.compare(h)), ("stale", h.stale)):
+        times = []
+        for _ in range(5):
+            gc.collect()
+            t = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t)
+        out[name] = statistics.median(times)
+    return out
+
+
 def section(report, repeats: int, base: float | None = None) -> None:
     on, off, extra = per_stage_cost(repeats)
     report.add("history on: single-step stage (in memory)", f"{on * 1e6:.2f} µs")
@@ -208,6 +235,9 @@ def section(report, repeats: int, base: float | None = None) -> None:
     for name, seconds in forks.items():
         report.add(f"fork of a 10,000-record run from memory ({name})", f"{seconds * 1e3:.2f} ms", "",
                    "target <= 50 ms")
+    for name, seconds in lookback_cost().items():
+        report.add(f"h.{name} of 100,000 records", f"{seconds * 1e3:.1f} ms", "",
+                   "target <= 100 ms" if name.startswith(("visits", "transitions", "blame")) else "")
 
 
 if __name__ == "__main__":

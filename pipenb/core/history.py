@@ -190,6 +190,10 @@ class History(Sequence):
         record = self._loaded()[self._index(index)]
         return record[10] if len(record) > 10 else None
 
+    def codes(self) -> list[str | None]:
+        """``code(i)`` of every record, oldest first."""
+        return [r[10] if len(r) > 10 else None for r in self._loaded()]
+
     def visits(self) -> dict[str, int]:
         """``{address: count}`` of the committed stage records. Edits (``"<stage> (edit)"``) are not visits:
         SPEC 14 counts the stages the run went through; an edit runs none."""

@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import types
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,26 +86,18 @@ def _const(value) -> Any:
 
 
 # -- questions about one history ------------------------------------------------
+# The records are read as ``history.raw()`` gives them (a ``StageRecord``'s fields in SPEC 10's order, then
+# what the history keeps besides): building 100,000 ``StageRecord`` objects would cost more than the question.
+SEQ, ADDRESS, STAGE_ID, PATCH, STATE = 0, 1, 2, 4, 8
+
 
 def visits(history) -> dict:
-    counts: dict = {}
-    for r in history:
-        if r.stage_id is not None:
-            counts[r.address] = counts.get(r.address, 0) + 1
-    return counts
+    return dict(Counter(r[ADDRESS] for r in history.raw() if r[STAGE_ID] is not None))
 
 
 def transitions(history) -> dict:
-    counts: dict = {}
-    before = None
-    for r in history:
-        if r.stage_id is None:  # an edit happens between two stages: not a move
-            continue
-        if before is not None:
-            move = (before, r.address)
-            counts[move] = counts.get(move, 0) + 1
-        before = r.address
-    return counts
+    stages = [r[ADDRESS] for r in history.raw() if r[STAGE_ID] is not None]  # an edit is not a move
+    return dict(Counter(zip(stages, stages[1:])))
 
 
 _ABSENT = object()
@@ -124,21 +117,26 @@ def blame(history, key) -> list[tuple]:
     path = tuple(key) if isinstance(key, tuple) else (key,)
     if not path:
         raise ValueError("blame needs a top-level key or a non-empty key path")
-    top = path[0]
+    top, deep = path[0], len(path) > 1
     out = []
-    before = history.base if hasattr(history, "base") else history.initial
-    for r in history:
-        patch = r.patch
-        if patch is not None and (not is_mapping(patch) or top in patch):
-            old, new = _at(before, path), _at(r.state, path)
+    before = history.base
+    for r in history.raw():
+        patch = r[PATCH]
+        if patch is not None and (top in patch if type(patch) is dict or is_mapping(patch) else True):
+            if deep:
+                old, new = _at(before, path), _at(r[STATE], path)
+            else:  # states are mappings: one look-up each
+                old, new = before.get(top, _ABSENT), r[STATE].get(top, _ABSENT)
             if old is not new and (old is _ABSENT or new is _ABSENT or not _equal(old, new)):
-                address = "(edit)" if r.stage_id is None else r.address  # SPEC 14: edits are "(edit)"
-                out.append((r.seq, address, None if old is _ABSENT else old, None if new is _ABSENT else new))
-        before = r.state
+                out.append((r[SEQ], "(edit)" if r[STAGE_ID] is None else r[ADDRESS],  # SPEC 14: edits are "(edit)"
+                            None if old is _ABSENT else old, None if new is _ABSENT else new))
+        before = r[STATE]
     return out
 
 
 def _equal(a, b) -> bool:
+    if type(a) is int and type(b) is int:  # the common counter
+        return a == b
     if is_mapping(a) and is_mapping(b):
         return not diff_states(a, b)
     return same(a, b)  # arrays compare element-wise: different objects count as changed
@@ -170,13 +168,13 @@ class RunComparison:
 
 
 def compare(a, b) -> RunComparison:
-    ra, rb = list(a), list(b)
+    ra, rb = a.raw(), b.raw()
     diverged = None
     if not _equal(a.initial, b.initial):
         diverged = 0
     else:
         for i, (x, y) in enumerate(zip(ra, rb)):
-            if x.address != y.address or (x.state is not y.state and diff_states(x.state, y.state)):
+            if x[ADDRESS] != y[ADDRESS] or (x[STATE] is not y[STATE] and diff_states(x[STATE], y[STATE])):
                 diverged = i
                 break
         else:
@@ -194,16 +192,18 @@ def stale(history, pipeline) -> list:
                          "or read the history from its RunContext (ctx.history.stale())")
     now: dict = {}
     out = []
-    for i, r in enumerate(history):
-        code = history.code(i)
-        if code is None or r.stage_id is None:
+    for i, (r, code) in enumerate(zip(history.raw(), history.codes())):
+        if code is None or r[STAGE_ID] is None:
             continue  # an edit, or a record made before fingerprints were kept: unknown, not stale
-        current = now.get(r.address, _ABSENT)
+        current = now.get(r[ADDRESS], _ABSENT)
         if current is _ABSENT:
-            current = now[r.address] = _current_code(pipeline, r.address)
+            current = now[r[ADDRESS]] = _current_code(pipeline, r[ADDRESS])
         if current != code:
-            out.append(r)
-    return out
+            out.append(i)
+    if len(out) < 100:
+        return [history[i] for i in out]
+    records = history[:]
+    return [records[i] for i in out]
 
 
 def _current_code(pipeline, address: str) -> str | None:
