@@ -27,21 +27,33 @@ from typing import Any
 from .diffs import StateDiff, diff_states, same
 from .state import is_mapping
 
-_CODES: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()  # pipeline -> {id(stage): code}
+_CODES: dict[int, tuple] = {}  # id(stage) -> (weak reference to its pipeline, fingerprint)
 
 
 def stage_code(pipe, stage) -> str:
-    """The fingerprint of what ``stage`` (a stage of ``pipe``) runs: its steps' actions and its router."""
+    """The fingerprint of what ``stage`` (a stage of ``pipe``) runs: its steps' actions and its router.
+
+    Asked at each stage commit, so the cache is one dict look-up: an entry is
+    good while its pipeline (which holds the stage, so its id is not reused)
+    lives, and goes with it.
+    """
+    entry = _CODES.get(id(stage))
+    if entry is not None and entry[0]() is pipe:
+        return entry[1]
+    code = _fingerprint(stage)
+    key = id(stage)
     try:
-        codes = _CODES[pipe]
-    except KeyError:
-        codes = _CODES[pipe] = {}
+        ref = weakref.ref(pipe, lambda gone, key=key: _forget(key, gone))
     except TypeError:  # a pipeline that cannot be weakly referenced: no cache
-        return _fingerprint(stage)
-    code = codes.get(id(stage))
-    if code is None:
-        code = codes[id(stage)] = _fingerprint(stage)
+        return code
+    _CODES[key] = (ref, code)
     return code
+
+
+def _forget(key: int, gone) -> None:
+    entry = _CODES.get(key)
+    if entry is not None and entry[0] is gone:
+        del _CODES[key]
 
 
 def _fingerprint(stage) -> str:
@@ -212,5 +224,4 @@ def _current_code(pipeline, address: str) -> str | None:
         chain = pipeline.resolve(tuple(address.split("/")))
     except KeyError:
         return None
-    parent = chain[-2].pipeline if len(chain) > 1 else pipeline
-    return stage_code(parent, chain[-1])
+    return _fingerprint(chain[-1])  # fresh, not cached: code changed in place (autoreload) shows too
