@@ -36,7 +36,7 @@ def route(state, results):
     return "load" if state["n"] < LOOPS else "report" if state.get("skip") else None
 
 def fit(state):
-    return {"fitted": True}
+    return {"fitted": True, "mode": state.get("mode") in {"a", "b", "c"}}  # a frozenset constant
 
 def report(state):
     return {"report": "n=%d" % state["n"]}
@@ -66,6 +66,15 @@ def run(pipeline, initial=None, registry=None):
 
 LOOP_VISITS = {"load": 3, "check": 3, "train/fit": 1, "report": 1}
 LOOP_MOVES = {("load", "check"): 3, ("check", "load"): 2, ("check", "train/fit"): 1, ("train/fit", "report"): 1}
+
+
+def test_records_are_read_by_stage_record_field_positions():
+    from pipenb.core import lookback
+    from pipenb.core.history import StageRecord
+
+    fields = StageRecord._fields
+    assert [fields.index(f) for f in ("seq", "address", "stage_id", "patch", "state")] == [
+        lookback.SEQ, lookback.ADDRESS, lookback.STAGE_ID, lookback.PATCH, lookback.STATE]
 
 
 @pytest.mark.parametrize("loops, initial, visits, moves", [
@@ -145,7 +154,8 @@ EDITS = [
     ("moved down", "\ndef load(state):", "\n\n\n\ndef load(state):", set()),
     ("step code", "* 10", "* 11", {"check"}),
     ("router code", "< LOOPS", "<= LOOPS - 1 + 0 * 7", {"check"}),
-    ("sub-pipeline step", '{"fitted": True}', '{"fitted": 1}', {"train/fit"}),
+    ("sub-pipeline step", '{"fitted": True,', '{"fitted": 1,', {"train/fit"}),
+    ("a set constant", '{"a", "b", "c"}', '{"a", "b", "d"}', {"train/fit"}),
     ("nested function", "def fit(state):\n    return",
      "def fit(state):\n    inner = lambda: 1\n    return", {"train/fit"}),
 ]
