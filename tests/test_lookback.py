@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from pipenb import (
-    Breakpoints, Pause, Pipeline, PipelineFactory, PipelineRegistry, RunComparison, Stage, StateDiff, Step,
+    Breakpoints, PipelineFactory, PipelineRegistry, RunComparison, StateDiff,
 )
 from pipenb.core.history import replay
 from pipenb.stores import SqliteStore

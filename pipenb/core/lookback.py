@@ -74,7 +74,8 @@ def _callable_key(fn) -> Any:
     fn = getattr(fn, "__func__", fn)  # a bound method: its function
     code = getattr(fn, "__code__", None)
     if code is None and not isinstance(fn, (types.BuiltinFunctionType, type)):
-        code = getattr(getattr(type(fn), "__call__", None), "__code__", None)  # a callable object
+        call = next((vars(k)["__call__"] for k in type(fn).__mro__ if "__call__" in vars(k)), None)
+        code = getattr(call, "__code__", None)  # a callable object: its class's __call__
     if code is None:
         return ("named", getattr(fn, "__module__", None), getattr(fn, "__qualname__", type(fn).__qualname__))
     return _code_key(code)
@@ -109,7 +110,7 @@ def visits(history) -> dict:
 
 def transitions(history) -> dict:
     stages = [r[ADDRESS] for r in history.raw() if r[STAGE_ID] is not None]  # an edit is not a move
-    return dict(Counter(zip(stages, stages[1:])))
+    return dict(Counter(zip(stages, stages[1:], strict=False)))
 
 
 _ABSENT = object()
@@ -185,7 +186,7 @@ def compare(a, b) -> RunComparison:
     if not _equal(a.initial, b.initial):
         diverged = 0
     else:
-        for i, (x, y) in enumerate(zip(ra, rb)):
+        for i, (x, y) in enumerate(zip(ra, rb, strict=False)):
             if x[ADDRESS] != y[ADDRESS] or (x[STATE] is not y[STATE] and diff_states(x[STATE], y[STATE])):
                 diverged = i
                 break
@@ -204,7 +205,7 @@ def stale(history, pipeline) -> list:
                          "or read the history from its RunContext (ctx.history.stale())")
     now: dict = {}
     out = []
-    for i, (r, code) in enumerate(zip(history.raw(), history.codes())):
+    for i, (r, code) in enumerate(zip(history.raw(), history.codes(), strict=True)):
         if code is None or r[STAGE_ID] is None:
             continue  # an edit, or a record made before fingerprints were kept: unknown, not stale
         current = now.get(r[ADDRESS], _ABSENT)
