@@ -202,6 +202,8 @@ def test_breakpoints_keep_their_set_behaviour():
     assert sorted(bps) == ["report", "train/fit"] and set(bps) | {"x"} == {"report", "train/fit", "x"}
     assert bps.conditional == {"train/fit"} and bps.condition("report") is None
     # What StageGraph does with them: update and difference_update keep the conditions of those kept.
+    bps |= {"train/fit"}
+    assert bps.conditional == {"train/fit"}
     bps.update({"report", "train/fit", "train"})
     bps.difference_update(bps - {"train/fit", "train"})
     assert bps == {"train/fit", "train"} and bps.conditional == {"train/fit"}

@@ -61,6 +61,10 @@ class Breakpoints(MutableSet):
                 if address not in self._when:
                     self.add(address)
 
+    def __ior__(self, other):
+        self.update(other)  # ``bps |= {...}``: like update, conditions kept
+        return self
+
     def difference_update(self, *others: Iterable[str]) -> None:
         for other in others:
             for address in list(other):
