@@ -21,7 +21,7 @@ from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_che
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
-from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
+from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
 from .routing import END, Pause, check_decision, where
 from .state import PIPELINE_DATA_KEY
 from .commit import commit_stage
@@ -225,25 +225,24 @@ class Engine:
         self.life.finished(status)
 
     def _boundary(self, stage: Stage, addr: tuple) -> None:
-        """Pause before a stage if asked to (request, step budget, breakpoint)."""
+        """The run reaches the stage at ``addr`` (the cursor moves there); stop before it if aborted, or
+        pause if asked to (request, step budget, breakpoint)."""
         life = self.life
         if self._skip is not None:
             if self._skip[: len(addr)] == addr:
                 if len(addr) == len(self._skip):
                     self._skip = None
+                life.move_to(addr)
                 return
             self._skip = None
-        signal = self.drive.signal
-        if signal.aborted:
-            life.move_to(addr)
-            raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
-                               reason=signal.reason)
-        leaf = stage.pipeline is None  # request and step pauses land on a stage with steps
-        found = life.take_pause_reason(leaf, addr, self.breakpoints)
+        # request and step pauses land on a stage with steps
+        found = life.arrive(addr, stage.pipeline is None, self.breakpoints)
         if found is None:
             return
+        if found is ABORT:
+            raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
+                               reason=self.drive.signal.reason)
         cp = self._checkpoint(addr, stage)
-        life.move_to(addr)
         self.store.set(checkpoint_patch(cp, status=PAUSED))
         raise _PauseSignal(cp, found[1], found[0], None)
 
@@ -261,7 +260,6 @@ class Engine:
         path = self._paths.get(addr)
         if path is None:
             path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
-        life.move_to(addr)
         t0 = _perf()
         history = self.history
         if history is not None:

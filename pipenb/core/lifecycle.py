@@ -8,8 +8,8 @@ next (``refusal``). Two objects, split by how long they live:
 - ``Lifecycle``: the run's facts, as long as the context lives: the status,
   the cursor (where the run is or continues), a person's pause request, the
   pauses so far, the driver generation and its lock. It moves only through
-  named transitions (``claim``, ``paused``, ``stopped``, ``finished``,
-  ``abort``, ``move_to``...).
+  named transitions (``claim``, ``arrive``, ``move_to``, ``paused``,
+  ``stopped``, ``finished``, ``abort``...).
 - ``Drive``: one ``run()``/``step()``/``start()`` call's plumbing: the loop,
   thread and task driving it, the abort signal and abort future of this
   attempt, the step budget, whether user code may be cancelled, the default
@@ -44,6 +44,8 @@ TERMINATED = "terminated"
 FAILED = "failed"
 ABORTED = "aborted"
 STATUSES = (PREPARED, RUNNING, PAUSED, COMPLETED, TERMINATED, FAILED, ABORTED)
+
+ABORT = ("abort", None)  # what ``Lifecycle.arrive`` answers when the drive was aborted
 
 FINISHED = frozenset({COMPLETED, TERMINATED})       # ended for good: nothing continues it
 RESUMABLE = frozenset({PAUSED, FAILED, ABORTED})    # stopped with a checkpoint to continue from
@@ -323,15 +325,19 @@ class Lifecycle:
         if not can_edit(self.status):
             raise RunStateError(f"{self._name()} {refusal(self.status, 'edit')}")
 
-    def take_pause_reason(self, leaf: bool, address: tuple, breakpoints) -> tuple[str, float | None] | None:
-        """Whether to pause before the stage at ``address``: (reason, timeout) or None."""
-        if leaf and self.pause_request is not None:
-            timeout = self.pause_request[0]
-            self.pause_request = None
-            return "request", timeout
-        if leaf:
-            budget = self.drive.step_budget
-            if budget is not None and budget <= 0:
+    def arrive(self, address: tuple, leaf: bool, breakpoints) -> tuple[str, float | None] | None:
+        """The run reaches the stage at ``address`` (the cursor moves there): whether to stop before it,
+        ``ABORT`` (the drive was aborted), a pause (reason, timeout), or None. Once per stage: kept flat."""
+        self.cursor = address
+        drive = self.drive
+        if drive.signal.aborted:
+            return ABORT
+        if leaf:  # request and step pauses land on a stage with steps
+            if self.pause_request is not None:
+                timeout = self.pause_request[0]
+                self.pause_request = None
+                return "request", timeout
+            if drive.step_budget is not None and drive.step_budget <= 0:
                 return "step", None
         if breakpoints and "/".join(address) in breakpoints:
             return "breakpoint", None
