@@ -10,7 +10,8 @@ from .core import (
     DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer, DataStore,
     DefinitionError, EventLog, FrozenDict, History, InMemoryStore, PathNode, Pause, Pipeline, PipelineCheckpoint,
     PipelineError, PipelineFactory, PipelineRegistry, PipelineRunResult, PrepareError, Result, ResumeError,
-    RoutingError, RunContext, RunEvent, RunRecord, Stage, StageRecord, StateDiff, Step, StepContext, StepError,
+    RoutingError, RunContext, RunEvent, RunRecord, RunStateError,
+    Stage, StageRecord, StateDiff, Step, StepContext, StepError,
     StoreError, clear_checkpoint, is_pause_instruction, read_checkpoint, run_sync, write_checkpoint,
 )
 
@@ -20,7 +21,8 @@ __all__ = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
     "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause",
     "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
-    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
+    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "RunStateError",
+    "SqliteStore",
     "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint",
     "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]
