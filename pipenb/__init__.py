@@ -10,7 +10,7 @@ from .core import *  # noqa: F403 - the engine's public names, listed once in co
 
 __version__ = "0.1.0"
 
-__all__ = [*core.__all__, "SqliteStore"]
+__all__ = [*core.__all__, "SqliteStore"]  # noqa: F405 - SqliteStore loads on first use (__getattr__)
 
 rich.install()  # rich display of runs and results in IPython, wired from outside the engine
 
