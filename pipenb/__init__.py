@@ -5,7 +5,7 @@ The engine (``pipenb.core``) is re-exported here; widgets live in
 stays fast and never pulls in pandas, ipywidgets or graphviz.
 """
 
-from . import rich
+from . import report, rich
 from .core import (
     DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer, DataStore,
     DefinitionError, EventLog, FrozenDict, History, InMemoryStore, PathNode, Pause, Pipeline, PipelineCheckpoint,
@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 rich.install()  # rich display of runs and results in IPython, wired from outside the engine
+report.install()  # ctx.report(): the run report page, wired from outside the engine too
 
 
 def __getattr__(name):
