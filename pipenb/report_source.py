@@ -118,12 +118,18 @@ def run_map_svg(source: RunSource) -> str:
     """The stages the run reached, in first-visit order, each with its visit count, and every move taken."""
     count, moves = visits(source.history), transitions(source.history)
     nodes = list(count)
+    status = {a: "success" for a in nodes}
+    if source.position and source.status in ("paused", "failed", "aborted"):
+        if source.position not in status:  # where it stopped (failed) or continues (paused): no record there
+            nodes.append(source.position)
+            count[source.position] = 0
+            ran = [r.address for r in source.history if r.stage_id is not None]
+            if source.status != "paused" and ran:
+                moves[(ran[-1], source.position)] = 1
+        status[source.position] = "failed" if source.status == "aborted" else source.status
     if not nodes:
         return ""
-    status = {a: "success" for a in nodes}
-    if source.position in status and source.status in ("paused", "failed", "aborted"):
-        status[source.position] = source.status
-    row_h, box_w, x = 40, 260, 20
+    row_h, box_w, x = 52, 220, 20
     y_of = {a: 12 + i * row_h for i, a in enumerate(nodes)}
     width, height = x + box_w + 40 + 36 * min(len(moves), 12) + 80, 24 + row_h * len(nodes)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="pipenb-runmap" width="{width}" height="{height}" '
