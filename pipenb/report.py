@@ -71,7 +71,8 @@ def _status_badge(status: str) -> str:
 
 
 def _header(src) -> str:
-    at = f" · at <code>{_esc(src.position)}</code>" if src.position else ""
+    stopped = src.status in ("paused", "failed", "aborted", "prepared", "running", "interrupted")
+    at = f" · at <code>{_esc(src.position)}</code>" if src.position and stopped else ""
     notes = "".join(f'<p class="note">{_esc(n)}</p>' for n in src.notes)
     return (f"<h1>Run <code>{_esc(src.run_id)}</code> of <code>{_esc(src.pipeline_id)}</code></h1>"
             f'<div class="meta">{_status_badge(src.status)}{at} · {len(src.history)} records · from '

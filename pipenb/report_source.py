@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .graph import EDGE_COLOUR, PALETTE, ROUTE_COLOUR, clean_text
+from .graph import PALETTE, ROUTE_COLOUR, clean_text
 
 EDIT = " (edit)"
 FINISHED = "completed"
@@ -135,15 +135,15 @@ def run_map_svg(source: RunSource) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="pipenb-runmap" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
            '<defs><marker id="pipenb-runmap-arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" '
-           f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="{EDGE_COLOUR}"/></marker></defs>']
+           f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="currentColor" fill-opacity="0.75"/></marker></defs>']
     lane = 0
     for (a, b), n in moves.items():
         if a not in y_of or b not in y_of:
             continue
         y1, y2 = y_of[a] + 14, y_of[b] + 14
         if nodes.index(b) == nodes.index(a) + 1:
-            out.append(f'<path d="M{x + 40},{y1 + 14} L{x + 40},{y2 - 15}" stroke="{EDGE_COLOUR}" fill="none" '
-                       f'marker-end="url(#pipenb-runmap-arrow)"/><text x="{x + 48}" y="{(y1 + y2) / 2 + 4:.0f}" '
+            out.append(f'<path d="M{x + 40},{y1 + 14} L{x + 40},{y2 - 15}" stroke="currentColor" stroke-opacity="0.75" '
+                       f'fill="none" marker-end="url(#pipenb-runmap-arrow)"/><text x="{x + 48}" y="{(y1 + y2) / 2 + 4:.0f}" '
                        f'fill="currentColor">×{n}</text>')
             continue
         bend = x + box_w + 30 + 36 * (lane % 12)

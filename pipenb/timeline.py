@@ -23,6 +23,8 @@ from .graph import PALETTE, clean_text
 # Outcomes the palette may not have (yet): drawn in these colours, pastel fills like the others.
 _EXTRA = {
     "aborted": {"fill": "#e5e7eb", "stroke": "#4b5563", "text": "#1f2937"},
+    "completed": PALETTE["success"],
+    "terminated": {"fill": "#e5e7eb", "stroke": "#4b5563", "text": "#1f2937"},
     "edit": {"fill": "#e9d5ff", "stroke": "#7e22ce", "text": "#1f2937"},
 }
 ROW_H, BAR_H, STEP_H = 30, 20, 4
