@@ -5,7 +5,7 @@ The engine (``pipenb.core``) is re-exported here; widgets live in
 stays fast and never pulls in pandas, ipywidgets or graphviz.
 """
 
-from . import core, rich
+from . import core, report, rich
 from .core import *  # noqa: F403 - the engine's public names, listed once in core.__all__
 
 __version__ = "0.1.0"
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [*core.__all__, "SqliteStore"]  # noqa: F405 - SqliteStore loads on first use (__getattr__)
 
 rich.install()  # rich display of runs and results in IPython, wired from outside the engine
+report.install()  # ctx.report(): the run report page, wired from outside the engine too
 
 
 def __getattr__(name):
