@@ -62,7 +62,7 @@ def transitions(history) -> dict[tuple, int]:
         return dict(own())
     out: dict[tuple, int] = {}
     stages = [r.address for r in history if r.stage_id is not None]
-    for pair in zip(stages, stages[1:]):
+    for pair in zip(stages, stages[1:], strict=False):
         out[pair] = out.get(pair, 0) + 1
     return out
 
