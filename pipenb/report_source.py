@@ -135,7 +135,7 @@ def run_map_svg(source: RunSource) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="pipenb-runmap" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
            '<defs><marker id="pipenb-runmap-arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" '
-           f'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="currentColor" fill-opacity="0.75"/></marker></defs>']
+           'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="currentColor" fill-opacity="0.75"/></marker></defs>']
     lane = 0
     for (a, b), n in moves.items():
         if a not in y_of or b not in y_of:
