@@ -3,7 +3,8 @@
 One async implementation serves every entry point (``run``, ``step``,
 ``start``, ``run_sync``). The engine gets everything it needs as arguments
 (definition, store, bus, lifecycle, artifacts, history) and returns an
-``Outcome``; it moves the run's ``Lifecycle`` forward through its methods.
+``Outcome``; it moves the run's ``Lifecycle`` forward through its named
+transitions and reads the claimed ``Drive`` (abort signal, step budget).
 Inside, control leaves a level by exception: ``_PauseSignal`` unwinds a pause
 through the parent stages so that each level closes its ``stage:start`` /
 ``pipeline:start`` with a matching event; errors do the same for failures.
@@ -20,7 +21,7 @@ from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_che
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
-from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
+from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
 from .routing import END, Pause, check_decision, where
 from .state import PIPELINE_DATA_KEY
 from .commit import commit_stage
@@ -64,10 +65,11 @@ class Engine:
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
                  "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_rows", "_router_only", "_paths", "routing_after_sub",
-                 "_landed")
+                 "_landed", "drive")
 
     def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner):
         self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
+        self.drive = self.life.drive    # the drive claimed for this engine
         self.pipeline = pipeline
         self.store = store
         self.history = history          # None when the factory keeps none
@@ -79,8 +81,7 @@ class Engine:
         self._durable = store.durable
         self._rows = history is not None and store.keeps_history  # history rows persist with each commit
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
-        self._router_only: tuple | None = self.life.cursor if self.life.router_only else None
-        self.life.router_only = False
+        self._router_only: tuple | None = self.life.take_router_only()
         # Event paths by stage address: one shared tuple per stage, not a new
         # one for each of its events that an EventLog keeps.
         self._paths: dict[tuple, tuple] = {}
@@ -91,7 +92,7 @@ class Engine:
         """Drive from the lifecycle's cursor. A ``BaseException`` that is not an
         ``Exception`` (KeyboardInterrupt) leaves the run aborted and propagates."""
         life = self.life
-        entry, resumed = life.cursor, life.resumed
+        entry, resumed = life.cursor, self.drive.resumed
         self._skip = entry if resumed else None
         try:
             status = await self._level(self.pipeline, (), (), entry, resumed, ())
@@ -116,7 +117,7 @@ class Engine:
                                              entry="/".join(entry) if entry else pipe.ordered[0].id,
                                              state=self.view(), resumed=resumed)
                 if pending is not None:
-                    await self.life.interruptible(pending)
+                    await self.drive.interruptible(pending)
             idx = pipe.position[entry[0]] if entry else 0
             sub_entry = entry[1:] if entry else ()
             count = 0
@@ -179,12 +180,12 @@ class Engine:
         """The error a failure is reported as, and whether the original must propagate."""
         if isinstance(exc, PipelineError):
             return exc, False
-        life = self.life
+        drive = self.drive
         where_ = "/".join(addr)
-        if isinstance(exc, asyncio.CancelledError) and life.signal.aborted:
-            life.uncancel()
+        if isinstance(exc, asyncio.CancelledError) and drive.signal.aborted:
+            drive.uncancel()
             return AbortedError(f"run {self.run_id} aborted in stage {where_!r}; the stage was not committed",
-                                reason=life.signal.reason), False
+                                reason=drive.signal.reason), False
         if isinstance(exc, Exception):  # a fault of pipenb or a store: the run fails, resumable
             err = PipelineError(f"run {self.run_id}: stage {where_!r} failed inside pipenb: "
                                 f"{type(exc).__name__}: {exc}")
@@ -204,9 +205,10 @@ class Engine:
             # The interrupt came after the stage reached the store, whose commit
             # (durable stores) already says where to continue, or that the run ended.
             stored = read_checkpoint(self.store, self.pipeline.id, self.run_id)
-            if stored is not None:
-                life.cursor = tuple(stored.resume_at)
-            life.stopped(status, stored is not None and stored_router_only(self.store))
+            if stored is None:
+                life.stopped(status)
+            else:
+                life.stopped(status, stored_router_only(self.store), at=tuple(stored.resume_at))
             return
         try:
             stage = self.pipeline.resolve(life.cursor)[-1]
@@ -224,24 +226,24 @@ class Engine:
         self.life.finished(status)
 
     def _boundary(self, stage: Stage, addr: tuple) -> None:
-        """Pause before a stage if asked to (request, step budget, breakpoint)."""
+        """The run reaches the stage at ``addr`` (the cursor moves there); stop before it if aborted, or
+        pause if asked to (request, step budget, breakpoint)."""
         life = self.life
         if self._skip is not None:
             if self._skip[: len(addr)] == addr:
                 if len(addr) == len(self._skip):
                     self._skip = None
+                life.move_to(addr)
                 return
             self._skip = None
-        if life.signal.aborted:
-            life.cursor = addr
-            raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
-                               reason=life.signal.reason)
-        leaf = stage.pipeline is None  # request and step pauses land on a stage with steps
-        found = life.take_pause_reason(leaf, addr, self.breakpoints, self.view)
+        # request and step pauses land on a stage with steps
+        found = life.arrive(addr, stage.pipeline is None, self.breakpoints, self.view)
         if found is None:
             return
+        if found is ABORT:
+            raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
+                               reason=self.drive.signal.reason)
         cp = self._checkpoint(addr, stage)
-        life.cursor = addr
         self.store.set(checkpoint_patch(cp, status=PAUSED))
         raise _PauseSignal(cp, found[1], found[0], None)
 
@@ -259,7 +261,6 @@ class Engine:
         path = self._paths.get(addr)
         if path is None:
             path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
-        life.cursor = addr
         t0 = _perf()
         history = self.history
         if history is not None:
@@ -267,7 +268,7 @@ class Engine:
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
-                await self.life.interruptible(pending)
+                await self.drive.interruptible(pending)
         try:
             if stage.pipeline is not None:
                 if self._router_only == addr:
@@ -277,7 +278,7 @@ class Engine:
                                  else _RouterOnly(addr))
                     await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry), sub_after)
                 self.routing_after_sub = addr
-                life.cursor = addr
+                life.move_to(addr)
                 patches, results, snapshot = (), {}, None
                 working = self.view() if stage.router is not None else None
             else:
@@ -290,10 +291,10 @@ class Engine:
                                           and type(decision) is not Pause and inspect.isawaitable(decision)):
                     decision = await self._await_route(pipe, stage, decision)
                 decision = check_decision(pipe, stage, decision)
-            if life.signal.aborted:
+            if self.drive.signal.aborted:
                 raise AbortedError(
                     f"run {self.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not committed",
-                    reason=life.signal.reason,
+                    reason=self.drive.signal.reason,
                 )
             cp, clear, router_only = None, False, False
             if type(decision) is Pause:
@@ -338,8 +339,8 @@ class Engine:
         duration = _perf() - t0
         key = "/".join(addr)
         if stage.pipeline is None:
-            if life.step_budget is not None:
-                life.step_budget -= 1
+            if self.drive.step_budget is not None:
+                self.drive.spend_step()
             if history is not None:
                 history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1 else combined(patches),
                             decision, started, duration, working, mark, code)
@@ -355,7 +356,7 @@ class Engine:
             pending = bus.stage_success(path, stage_id=stage.id, results=results, next=decision,
                                         duration=duration)
             if pending is not None:
-                await self.life.interruptible(pending)
+                await self.drive.interruptible(pending)
         return decision
 
     @staticmethod
@@ -379,7 +380,7 @@ class Engine:
 
     async def _await_route(self, pipe: Pipeline, stage: Stage, pending):
         try:
-            return await self.life.interruptible(pending)
+            return await self.drive.interruptible(pending)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
