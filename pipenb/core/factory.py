@@ -18,7 +18,7 @@ from .context import RunContext
 from .definitions import Pipeline
 from .executor import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
-from .history import EDIT, History, fork_index, replay, rows_of
+from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from .ids import uuid7
 from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
 from .logs import adapt_logger
@@ -175,8 +175,7 @@ class PipelineFactory:
                             paused_at_stage_label=stage.label, paused_on=now_iso()), status=PREPARED))
                     if store.keeps_history and _history_limit(self.history) != 0:
                         # The state the history starts from (none written: empty), for forks after a restart.
-                        store.append_history((-1, "", None, "initial", (dict(initial_state),), None,
-                                              time.time(), 0.0))
+                        store.append_history(HistoryRow.initial(initial_state, time.time()))
             return Result.ok(self._context(run_id, store, start))
         except PipelineError as exc:
             return Result.err(exc)

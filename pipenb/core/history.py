@@ -39,6 +39,38 @@ class StageRecord(NamedTuple):
         return self.stage_id is None
 
 
+class HistoryRow(NamedTuple):
+    """A record as a durable store keeps it: the stage's patches in order instead of the state they made.
+
+    Built here only (``of_stage``, ``of_edit``, ``initial``); a store keeps it
+    as a plain tuple. Seq -1 is the run's initial state (``patches ==
+    (initial_state,)``); replaying the rows in seq order rebuilds the states.
+    """
+
+    seq: int
+    address: str
+    stage_id: str | None
+    label: str
+    patches: tuple
+    decision: Any
+    started: float
+    duration: float
+
+    @classmethod
+    def of_stage(cls, seq: int, addr: tuple, stage, patches, decision, started: float, duration: float) -> HistoryRow:
+        return tuple.__new__(cls, (seq, "/".join(addr), stage.id, stage.label, tuple(patches), decision, started,
+                                   duration))
+
+    @classmethod
+    def of_edit(cls, seq: int, position: str, patch, started: float) -> HistoryRow:
+        """``update_state(patch)`` of a run that continues at ``position``."""
+        return tuple.__new__(cls, (seq, position + EDIT, None, "edit", (dict(patch),), None, started, 0.0))
+
+    @classmethod
+    def initial(cls, state, started: float = 0.0) -> HistoryRow:
+        return tuple.__new__(cls, (-1, "", None, "initial", (dict(state),), None, started, 0.0))
+
+
 _STATE = 8  # a record's state, by position: records are kept as plain tuples and typed when read
 
 
@@ -300,7 +332,7 @@ def rows_of(history: History) -> list[tuple]:
     dropped older records: then it is the state those records left, so the
     rows replay to the same states (the patches of dropped records are gone).
     """
-    rows = [(-1, "", None, "initial", (dict(history.base),), None, 0.0, 0.0)]
+    rows = [HistoryRow.initial(history.base)]
     state = history.base
     for r in history:
         patch = r.patch
@@ -309,8 +341,8 @@ def rows_of(history: History) -> list[tuple]:
             # (a key deleted or replaced by one step, then set to a mapping by a later one): write
             # the exact change instead.
             patch = _exact_patch(diff_states(state, r.state))
-        rows.append((r.seq, r.address, r.stage_id, r.label, (patch,) if patch else (), r.decision,
-                     r.started, r.duration))
+        rows.append(HistoryRow(r.seq, r.address, r.stage_id, r.label, (patch,) if patch else (), r.decision,
+                               r.started, r.duration))
         state = r.state
     return rows
 

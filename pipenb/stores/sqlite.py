@@ -145,10 +145,10 @@ class SqliteStore(StoreBase):
         state keys, and dropped with them if it fails or is rolled back. A row
         whose seq is already kept replaces it.
         """
-        if type(row) is not tuple or not row or type(row[0]) is not int:
+        if not isinstance(row, tuple) or not row or type(row[0]) is not int:
             raise StoreError(f"run {self.run_id}: a history row must be a tuple starting with its int seq, got {row!r}")
         with self._lock:
-            self._pending.append(row)
+            self._pending.append(tuple(row))  # kept as a plain tuple: the file never names a pipenb class
             if self._depth:
                 return
             self._flush(self._state, set(self._dirty), 0)
