@@ -19,13 +19,14 @@ from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
 
 
 class StageWork(NamedTuple):
-    """What running a stage produced: its steps' patches and results, the state they made, and the store
-    snapshot that state was built on (None when the stage ran no steps)."""
+    """What running a stage produced: its steps' patches and results, the state they made, the store
+    snapshot that state was built on (None when the stage ran no steps) and its user state (``base``)."""
 
     patches: Any
     results: dict
     working: Any
     snapshot: Any
+    base: Any
 
 
 def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | None, work: StageWork,

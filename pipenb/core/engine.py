@@ -24,7 +24,7 @@ from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
 from .routing import Pause, check_decision, where
 from .state import PIPELINE_DATA_KEY
 from .commit import StageWork, commit_stage
-from .history import HistoryRow, combined
+from .history import HistoryRow
 from .plan import HISTORY_MEMORY, HISTORY_OFF, HISTORY_ROWS, StagePlan, plan_stage, sub_after
 
 if TYPE_CHECKING:
@@ -262,7 +262,12 @@ class Engine:
             if pending is not None:
                 await life.interruptible(pending)
         try:
-            work = await self._run(pipe, stage, path, addr, sub_entry, after)
+            if stage.pipeline is None:  # the hot path, kept inline: a stage costs a few µs
+                snapshot, base = self.store.get(), self.view()
+                patches, results, working = await self.steps.run(pipe, stage, path, addr, base)
+                work = _new(StageWork, (patches, results, working, snapshot, base))
+            else:
+                work = await self._run_sub(pipe, stage, path, addr, sub_entry, after)
             decision = await self._decide(pipe, stage, work) if stage.router is not None else None
             if life.signal.aborted:
                 raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not "
@@ -270,27 +275,27 @@ class Engine:
             plan = plan_stage(pipe, stage, addr, decision, after, self._durable, self._keep)
             cp = self._commit(plan, stage, work, decision, clock)
         except _PauseSignal as sig:
-            if "stage:paused" in bus.heard:
-                pending = bus.stage_paused(path, stage_id=stage.id, instruction=sig.instruction,
-                                           duration=_perf() - clock[0])
-                if pending is not None:
-                    await pending
+            await self._stage_paused(path, stage, sig.instruction, clock[0])
             raise
         except BaseException as exc:
             err = await self._stage_failed(path, stage, addr, exc, clock[0])
             if err is exc:
                 raise
             raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
-        await self._report(plan, stage, path, work, decision, cp, clock)
+        duration = self._report(plan, stage, work, decision, clock)
+        if plan.paused:
+            await self._stage_paused(path, stage, decision, clock[0], duration)
+            raise _PauseSignal(cp, decision.timeout, "router", decision)
+        if "stage:success" in bus.heard:
+            pending = bus.stage_success(path, stage_id=stage.id, results=work.results, next=decision,
+                                        duration=duration)
+            if pending is not None:
+                await life.interruptible(pending)
         return plan
 
-    async def _run(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple, sub_entry: tuple,
-                   after: tuple | None) -> StageWork:
-        """The stage's steps, or its sub-pipeline (whose stages commit on their own)."""
-        if stage.pipeline is None:
-            snapshot = self.store.get()
-            patches, results, working = await self.steps.run(pipe, stage, path, addr, self.view())
-            return _new(StageWork, (patches, results, working, snapshot))
+    async def _run_sub(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple, sub_entry: tuple,
+                       after: tuple | None) -> StageWork:
+        """A pipeline stage's sub-pipeline (whose stages commit on their own)."""
         if self._router_only == addr:
             self._router_only = None  # its sub-pipeline finished before the pause or crash
         else:
@@ -298,7 +303,8 @@ class Engine:
                               sub_after(pipe, stage, addr, after))
         self.routing_after_sub = addr
         self.life.cursor = addr
-        return _new(StageWork, ((), {}, self.view() if stage.router is not None else None, None))
+        working = self.view() if stage.router is not None else None
+        return _new(StageWork, ((), {}, working, None, working))
 
     async def _decide(self, pipe: Pipeline, stage: Stage, work: StageWork):
         """The router's checked answer."""
@@ -333,31 +339,24 @@ class Engine:
                 await pending
         return exc if reraise else err
 
-    async def _report(self, plan: StagePlan, stage: Stage, path: tuple, work: StageWork, decision, cp,
-                      clock: tuple) -> None:
-        """After the commit: the step budget, the history record, the artifacts, the stage's event."""
-        bus = self.bus
+    def _report(self, plan: StagePlan, stage: Stage, work: StageWork, decision, clock: tuple) -> float:
+        """After the commit: the step budget, the history record, the artifacts; the stage's duration."""
         duration = _perf() - clock[0]
         key = "/".join(plan.address)
+        if plan.record:
+            self.history.add_stage(key, stage, decision, clock, duration, work)
         if stage.pipeline is None and self.life.step_budget is not None:
             self.life.step_budget -= 1
-        if plan.record:
-            patches = work.patches
-            self.history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1 else combined(patches),
-                             decision, clock[1], duration, work.working, clock[2])
         if work.results:
             self.artifacts.record(key + "/", work.results)
-        if plan.paused:
-            if "stage:paused" in bus.heard:
-                pending = bus.stage_paused(path, stage_id=stage.id, instruction=decision, duration=duration)
-                if pending is not None:
-                    await pending
-            raise _PauseSignal(cp, decision.timeout, "router", decision)
-        if "stage:success" in bus.heard:
-            pending = bus.stage_success(path, stage_id=stage.id, results=work.results, next=decision,
-                                        duration=duration)
+        return duration
+
+    async def _stage_paused(self, path: tuple, stage: Stage, instruction, t0: float, duration=None) -> None:
+        if "stage:paused" in self.bus.heard:
+            pending = self.bus.stage_paused(path, stage_id=stage.id, instruction=instruction,
+                                            duration=_perf() - t0 if duration is None else duration)
             if pending is not None:
-                await self.life.interruptible(pending)
+                await pending
 
     def _route(self, pipe: Pipeline, stage: Stage, working, results):
         try:

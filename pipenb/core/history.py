@@ -13,9 +13,11 @@ state that stage really started from.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Iterator, NamedTuple, Sequence
 
+from . import chain
+from .chain import Link
+from .diff import StateDiff, diff_states, exact_patch, same
 from .state import EMPTY, is_mapping, merge
 
 EDIT = " (edit)"
@@ -71,75 +73,24 @@ class HistoryRow(NamedTuple):
         return tuple.__new__(cls, (-1, "", None, "initial", (dict(state),), None, started, 0.0))
 
 
-_STATE = 8  # a record's state, by position: records are kept as plain tuples and typed when read
+class Kept(NamedTuple):
+    """A record as a ``History`` keeps it: a ``StageRecord``'s fields, its state as a ``chain.Link`` (whole
+    or the keys its stage wrote), and the artifacts' mark when its stage started."""
+
+    seq: int
+    address: str
+    stage_id: str | None
+    label: str
+    patch: Any
+    decision: Any
+    started: float
+    duration: float
+    link: Link
+    mark: int
 
 
-@dataclass(frozen=True)
-class StateDiff:
-    """What a record changed, by key path (tuples): ``added``, ``removed``, ``changed`` (old, new)."""
-
-    added: dict
-    removed: dict
-    changed: dict
-
-    @property
-    def keys(self) -> list:
-        """The changed top-level keys, in order of first appearance."""
-        seen: dict = {}
-        for part in (self.added, self.removed, self.changed):
-            for path in part:
-                seen.setdefault(path[0], None)
-        return list(seen)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-
-def diff_states(before, after, prefix: tuple = (), keys=None) -> StateDiff:
-    """Compare two states key by key; identical objects (shared structure) are skipped at once.
-
-    ``keys``: the only top-level keys that can differ (a record's patch touched no
-    others: merges share every other value), so a big state costs nothing.
-    """
-    added: dict = {}
-    removed: dict = {}
-    changed: dict = {}
-
-    def walk(a, b, path, only=None):
-        if only is not None:
-            for key in only:
-                if key not in b and key in a:
-                    removed[path + (key,)] = a[key]
-            b = {key: b[key] for key in only if key in b}
-            a_keys = ()
-        else:
-            a_keys = a.items()
-        for key, new in b.items():
-            old = a.get(key, _MISSING)
-            if old is new:
-                continue
-            if old is _MISSING:
-                added[path + (key,)] = new
-            elif is_mapping(old) and is_mapping(new):
-                walk(old, new, path + (key,))
-            elif not _same(old, new):
-                changed[path + (key,)] = (old, new)
-        for key, old in a_keys:
-            if key not in b:
-                removed[path + (key,)] = old
-
-    walk(before, after, prefix, keys)
-    return StateDiff(added, removed, changed)
-
-
-_MISSING = object()
-
-
-def _same(a, b) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:  # arrays and frames compare element-wise: different objects count as changed
-        return False
+_new = tuple.__new__
+_CACHED = 8  # rebuilt states kept, newest first: reading a record twice gives the same object
 
 
 class History(Sequence):
@@ -147,34 +98,56 @@ class History(Sequence):
 
     def __init__(self, initial=EMPTY, limit: int | None = None, records=(), loader=None, next_seq: int | None = None,
                  base=None):
-        self._records: deque[tuple] = deque((tuple(r) + (0,) * (10 - len(r)) for r in records), maxlen=limit)
-        self._base = initial if base is None else base  # the state before the oldest record kept
+        self._records: deque[Kept] = deque(records, maxlen=limit)
+        # The state before the oldest record kept, as a link (``initial`` unless a limit dropped records).
+        self._base: Link = base if type(base) is list else chain.root(initial if base is None else base)
         self._initial = initial   # the state the run started with
         self.limit = limit
-        self._seq = self._records[-1][0] + 1 if self._records else 0
+        self._seq = self._records[-1].seq + 1 if self._records else 0
         # Records kept in a durable store are read when first looked at, not when a run is
         # resumed: ``loader()`` replays them; records added meanwhile follow them.
         self._loader = loader
         if next_seq is not None:
             self._seq = next_seq
         self._stored_below = self._seq  # records the loader brings: those before the ones added here
+        self._rebuilt: dict[int, tuple] = {}  # id(link) -> (link, its state rebuilt)
 
     def _loaded(self) -> deque:
         loader = self._loader
         if loader is not None:
             self._loader = None
             stored = loader()
-            kept = [r for r in stored.raw() if r[0] < self._stored_below] + list(self._records)
-            base = stored.base
+            kept = [r for r in stored.raw() if r.seq < self._stored_below] + list(self._records)
+            base = stored.base_link
             if self.limit is not None and len(kept) > self.limit:
                 drop = len(kept) - self.limit
-                base, kept = kept[drop - 1][_STATE], kept[drop:]
+                base, kept = kept[drop - 1].link, kept[drop:]
             self._records = deque(kept, maxlen=self.limit)
             self._base, self._initial = base, stored.initial
         return self._records
 
-    def raw(self) -> list[tuple]:
-        """The records as the plain tuples kept (a record's fields, then its artifacts mark)."""
+    @property
+    def base_link(self) -> Link:
+        """The state before the oldest record kept, as a link."""
+        self._loaded()
+        return self._base
+
+    def _state(self, link: Link):
+        """A link's whole state; rebuilt ones are cached a little, so reading one twice gives the same object."""
+        state = link[chain.STATE]
+        if state is not None:
+            return state
+        hit = self._rebuilt.get(id(link))
+        if hit is not None and hit[0] is link:
+            return hit[1]
+        state = chain.state_of(link)
+        if len(self._rebuilt) >= _CACHED:
+            del self._rebuilt[next(iter(self._rebuilt))]
+        self._rebuilt[id(link)] = (link, state)
+        return state
+
+    def raw(self) -> list[Kept]:
+        """The records as kept (``Kept``: a record's fields, its state's link, its artifacts mark)."""
         return list(self._loaded())
 
     @property
@@ -184,31 +157,49 @@ class History(Sequence):
         return self._initial
 
     # -- written by the engine and the context ------------------------------
-    def add(self, address: str, stage_id, label, patch, decision, started: float, duration: float, state,
-            mark: int = 0) -> int:
-        """Append a record; ``mark`` is the artifacts' point when the stage started. Returns its seq."""
+    def add(self, record: StageRecord, base=None, mark: int = 0) -> int:
+        """Append ``record`` (its ``seq`` is given here; returned). ``base``: the state its stage started from
+        (when it is the previous record's, the record keeps only what changed); ``mark``: the artifacts' point
+        when the stage started."""
         records = self._records
         seq = self._seq
         if records.maxlen is not None and len(records) == records.maxlen:
             if records.maxlen == 0:
                 return seq
-            self._base = records[0][_STATE]
-        records.append((seq, address, stage_id, label, patch, decision, started, duration, state, mark))
+            self._base = records[0].link
+        link = chain.after(records[-1].link if records else self._base, base, record.state, record.patch)
+        records.append(_new(Kept, (seq, record.address, record.stage_id, record.label, record.patch,
+                                   record.decision, record.started, record.duration, link, mark)))
         self._seq = seq + 1
         return seq
+
+    def add_stage(self, address: str, stage, decision, clock: tuple, duration: float, work) -> None:
+        """The engine's ``add``: a stage at ``address`` that ran ``work`` (a ``commit.StageWork``) and decided
+        ``decision``; ``clock`` is (perf counter, time, artifacts mark) when it started."""
+        records = self._records
+        if records.maxlen is not None and len(records) == records.maxlen:
+            if records.maxlen == 0:
+                return
+            self._base = records[0].link
+        patches = work.patches
+        patch = patches[0] if len(patches) == 1 else combined(patches)
+        link = chain.after(records[-1].link if records else self._base, work.base, work.working, patch)
+        seq = self._seq
+        records.append(_new(Kept, (seq, address, stage.id, stage.label, patch, decision, clock[1], duration, link,
+                                   clock[2])))
+        self._seq = seq + 1
 
     def renumber(self, seq: int) -> None:
         """The last record's seq is ``seq`` (records rebuilt from a store keep their numbers)."""
         if self._records:
-            last = self._records[-1]
-            self._records[-1] = (seq,) + last[1:]
+            self._records[-1] = self._records[-1]._replace(seq=seq)
         self._seq = seq + 1
 
     @property
     def base(self):
         """The state before the oldest record kept (``initial`` unless a limit dropped records)."""
         self._loaded()
-        return self._base
+        return self._state(self._base)
 
     @property
     def next_seq(self) -> int:
@@ -216,26 +207,29 @@ class History(Sequence):
 
     def mark(self, index: int) -> int:
         """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``)."""
-        return self._loaded()[self._index(index)][9]
+        return self._loaded()[self._index(index)].mark
 
     def head(self, index: int) -> History:
         """A new history holding the records before ``index`` (shared, not copied): a fork's past."""
         records = self._loaded()
         i = self._index(index) if index < len(records) else len(records)
         return History(self.initial, self.limit, list(records)[:i], base=self._base,
-                       next_seq=records[i][0] if i < len(records) else self._seq)
+                       next_seq=records[i].seq if i < len(records) else self._seq)
 
     # -- reading --------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._loaded())
 
+    def _record(self, r: Kept) -> StageRecord:
+        return _new(StageRecord, (*r[:8], self._state(r.link)))
+
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [StageRecord._make(r[:9]) for r in list(self._loaded())[index]]
-        return StageRecord._make(self._loaded()[self._index(index)][:9])
+            return [self._record(r) for r in list(self._loaded())[index]]
+        return self._record(self._loaded()[self._index(index)])
 
     def __iter__(self) -> Iterator[StageRecord]:
-        return iter([StageRecord._make(r[:9]) for r in self._loaded()])
+        return iter([self._record(r) for r in self._loaded()])
 
     def _index(self, index) -> int:
         n = len(self._loaded())
@@ -246,43 +240,49 @@ class History(Sequence):
             raise IndexError(f"history index {index} out of range: the history has {n} records")
         return i
 
+    def _link_before(self, i: int) -> Link:
+        return self._loaded()[i - 1].link if i > 0 else self._base
+
     def state_before(self, index: int):
-        i = self._index(index)
-        return self._loaded()[i - 1][_STATE] if i > 0 else self._base
+        return self._state(self._link_before(self._index(index)))
 
     def diff(self, index: int) -> StateDiff:
         i = self._index(index)
         record = self._loaded()[i]
-        patch = record[4]
-        return diff_states(self.state_before(i), record[_STATE],
-                           keys=tuple(patch) if is_mapping(patch) else () if patch is None else None)
+        patch = record.patch
+        keys = tuple(patch) if is_mapping(patch) else () if patch is None else None
+        if keys is None:  # no patch to go by: compare the whole states
+            return diff_states(self.state_before(i), self._state(record.link))
+        # Only the keys the patch wrote can differ: read just those, nothing rebuilt.
+        return diff_states(chain.KeyView(self._link_before(i)), chain.KeyView(record.link), keys=keys)
 
     def last_index(self, address: str) -> int | None:
         """Index of the last record of the stage at ``address`` (``"train/fit"``), None if never reached."""
-        for i in range(len(self._loaded()) - 1, -1, -1):
-            if self._loaded()[i][1] == address:
+        records = self._loaded()
+        for i in range(len(records) - 1, -1, -1):
+            if records[i].address == address:
                 return i
         return None
 
     def address_list(self) -> list[str]:
         """Each record's address, oldest first."""
-        return [r[1] for r in self._loaded()]
+        return [r.address for r in self._loaded()]
 
     def addresses(self) -> set[str]:
         """The stages that committed at least once (edits excluded)."""
-        return {r[1] for r in self._loaded() if r[2] is not None}
+        return {r.address for r in self._loaded() if r.stage_id is not None}
 
     def dataframe(self):
         import pandas as pd
 
         rows = []
-        for i, r in enumerate(self):
+        for i, r in enumerate(self._loaded()):
             rows.append({"seq": r.seq, "address": r.address, "label": r.label, "started": r.started,
                          "duration": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
         return pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
 
     def __repr__(self) -> str:
-        tail = ", ".join(r[1] for r in list(self._loaded())[-5:])
+        tail = ", ".join(r.address for r in list(self._loaded())[-5:])
         return f"<History {len(self._loaded())} records{': … ' + tail if tail else ''}>"
 
 
@@ -317,10 +317,12 @@ def replay(rows, limit: int | None) -> History:
         rows = rows[1:]
     history = History(state, limit)
     for seq, address, stage_id, label, patches, decision, started, duration in rows:
+        base = state
         for patch in patches:
             state = merge(state, patch)
-        history.add(address, stage_id, label, patches[0] if len(patches) == 1 else combined(patches), decision,
-                    started, duration, state)
+        patch = patches[0] if len(patches) == 1 else combined(patches)
+        history.add(_new(StageRecord, (seq, address, stage_id, label, patch, decision, started, duration, state)),
+                    base)
         history.renumber(seq)
     return history
 
@@ -336,31 +338,15 @@ def rows_of(history: History) -> list[tuple]:
     state = history.base
     for r in history:
         patch = r.patch
-        if patch and not _same(merge(state, patch), r.state):
+        if patch and not same(merge(state, patch), r.state):
             # A stage's steps combined into one patch do not always merge to the state they made
             # (a key deleted or replaced by one step, then set to a mapping by a later one): write
             # the exact change instead.
-            patch = _exact_patch(diff_states(state, r.state))
+            patch = exact_patch(diff_states(state, r.state))
         rows.append(HistoryRow(r.seq, r.address, r.stage_id, r.label, (patch,) if patch else (), r.decision,
                                r.started, r.duration))
         state = r.state
     return rows
-
-
-def _exact_patch(diff: StateDiff) -> dict:
-    """A patch that merges ``diff``'s before-state into its after-state exactly."""
-    from .sentinel import DELETE
-
-    out: dict = {}
-    parts = [(path, new) for path, new in diff.added.items()]
-    parts += [(path, new) for path, (_old, new) in diff.changed.items()]
-    parts += [(path, DELETE) for path in diff.removed]
-    for path, value in parts:
-        node = out
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-    return out
 
 
 def fork_index(history: History, at, run_id: str) -> int:

@@ -87,6 +87,10 @@ def plan_stage(pipe, stage, addr: tuple, decision, after: tuple | None, durable:
     leaf = stage.pipeline is None
     row = history == HISTORY_ROWS and leaf
     record = history != HISTORY_OFF and leaf
+    if decision is None and not durable:  # the hot path: advance, nothing written but the patches
+        i = pipe.position[stage.id] + 1
+        return _new(StagePlan, (addr, i if i < len(pipe.ordered) else None, False, False, None, False, False,
+                                RUNNING, row, record))
     if decision is None:
         i = pipe.position[stage.id] + 1
         goto, terminated = (i, False) if i < len(pipe.ordered) else (None, False)
