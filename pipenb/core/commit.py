@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
 from .plan import StagePlan
-from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
+from .state import RunNote, run_note, with_note
 
 
 class StageWork(NamedTuple):
@@ -38,11 +38,10 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
     try:
         if snapshot is not None and row is None:
             if cp is not None:
-                reserved = (FrozenDict(checkpoint=cp, router_only=True, status=plan.status) if plan.router_only
-                            else FrozenDict(checkpoint=cp, status=plan.status))
+                note = RunNote.make(cp, plan.router_only, plan.status)
             else:
-                reserved = None if plan.clear else snapshot.get(PIPELINE_DATA_KEY)
-            new = work.working if reserved is None else with_key(work.working, PIPELINE_DATA_KEY, reserved)
+                note = None if plan.clear else run_note(snapshot)
+            new = work.working if note is None else with_note(work.working, note)
             if store.compare_and_set(snapshot, new):
                 return
         with store.transaction():

@@ -22,7 +22,7 @@ from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
 from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
 from .routing import Pause, check_decision, where
-from .state import PIPELINE_DATA_KEY
+from .state import run_note
 from .commit import StageWork, commit_stage
 from .history import HistoryRow
 from .plan import HISTORY_MEMORY, HISTORY_OFF, HISTORY_ROWS, StagePlan, plan_stage, sub_after
@@ -212,7 +212,7 @@ class Engine:
         life.stopped(status, router_only)
 
     def _finished(self, status: str) -> None:
-        if PIPELINE_DATA_KEY in self.store.get():
+        if run_note(self.store.get()) is not None:
             try:
                 self.store.set(checkpoint_patch(None))
             except Exception as exc:
@@ -344,7 +344,8 @@ class Engine:
         duration = _perf() - clock[0]
         key = "/".join(plan.address)
         if plan.record:
-            self.history.add_stage(key, stage, decision, clock, duration, work)
+            # The state as committed (the store's user state, the next stage's input): so records share it.
+            self.history.add_stage(key, stage, decision, clock, duration, work, self.view())
         if stage.pipeline is None and self.life.step_budget is not None:
             self.life.step_budget -= 1
         if work.results:

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable
 
 from .artifacts import ArtifactContainer
-from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint, router_only, stored_status
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint, router_only
 from .context import RunContext
 from .definitions import Pipeline
 from .executor import check_executor
@@ -24,7 +24,7 @@ from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
 from .logs import adapt_logger
 from .registry import PipelineRegistry, RunRecord
 from .result import Result
-from .state import PIPELINE_DATA_KEY, is_mapping, user_view
+from .state import PIPELINE_DATA_KEY, is_mapping, run_note, user_view
 from .store import as_provider, as_store, default_provider
 
 _DEFAULT = object()
@@ -214,7 +214,8 @@ class PipelineFactory:
                 ) from None
             container = ArtifactContainer.from_bundle(cp.container_bundle,
                                                       keep_log=_history_limit(self.history) != 0)
-            stored = stored_status(store.get().get(PIPELINE_DATA_KEY))
+            note = run_note(store.get())
+            stored = note.status if note is not None else None
             status = stored if stored in (PREPARED, FAILED, ABORTED) else PAUSED
             return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status=status,
                                            router_only=router_only(store)))

@@ -173,9 +173,9 @@ class History(Sequence):
         self._seq = seq + 1
         return seq
 
-    def add_stage(self, address: str, stage, decision, clock: tuple, duration: float, work) -> None:
-        """The engine's ``add``: a stage at ``address`` that ran ``work`` (a ``commit.StageWork``) and decided
-        ``decision``; ``clock`` is (perf counter, time, artifacts mark) when it started."""
+    def add_stage(self, address: str, stage, decision, clock: tuple, duration: float, work, state) -> None:
+        """The engine's ``add``: a stage at ``address`` that ran ``work`` (a ``commit.StageWork``), decided
+        ``decision`` and committed ``state``; ``clock`` is (perf counter, time, artifacts mark) when it started."""
         records = self._records
         if records.maxlen is not None and len(records) == records.maxlen:
             if records.maxlen == 0:
@@ -183,7 +183,7 @@ class History(Sequence):
             self._base = records[0].link
         patches = work.patches
         patch = patches[0] if len(patches) == 1 else combined(patches)
-        link = chain.after(records[-1].link if records else self._base, work.base, work.working, patch)
+        link = chain.after(records[-1].link if records else self._base, work.base, state, patch)
         seq = self._seq
         records.append(_new(Kept, (seq, address, stage.id, stage.label, patch, decision, clock[1], duration, link,
                                    clock[2])))

@@ -36,9 +36,8 @@ import threading
 from typing import Any, Callable, Iterator, Mapping
 
 from ..core.errors import StoreError
-from ..core.state import EMPTY, FrozenDict, is_mapping, merge
+from ..core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
 from ..core.listeners import Listeners
-from ..core.checkpoints import stored_status
 from ..core.store import ProviderBase, StoreBase, StoredRun
 
 from .sqlite_file import SCHEMA_VERSION, Database, check_location  # noqa: F401
@@ -287,10 +286,11 @@ class SqliteStoreFactory(ProviderBase):
         leases = db.leases()
         out = []
         for run_id, data in db.stored_data():
-            cp = data.get("checkpoint") if is_mapping(data) else None
+            note = RunNote.of(data)
+            cp = note.checkpoint if note is not None else None
             if cp is None:
                 continue
-            status = stored_status(data) or "paused"
+            status = note.status or "paused"
             held = leases.get(run_id)
             if held is not None and held.running:
                 status = "running" if held.alive else "interrupted"
