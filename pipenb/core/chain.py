@@ -52,24 +52,26 @@ def after(prev: Link | None, base, state, patch) -> Link:
     the two records, or there is no ``prev``), the new link stays whole.
     ``prev`` (the newest link until now) settles: it keeps only its changes unless it is due to stay whole.
     """
-    if prev is None or base is not prev[STATE] or base is None:
+    # Indexes by number on this path (one link a stage): 0 STATE, 1 PARENT, 3 SINCE.
+    if prev is None or base is not prev[0] or base is None:
         return [state, None, None, 0]
-    changes = _NONE if patch is None else patch
-    if patch is not None:
-        if type(patch) is dict or type(patch) is FrozenDict:
-            for value in patch.values():  # a patch of plain values is its own change set
-                if type(value) not in _SCALARS and (value is DELETE or is_mapping(value)):
-                    get = state.get
-                    changes = {key: get(key, GONE) for key in patch}
-                    break
-        else:
-            get = state.get
-            changes = {key: get(key, GONE) for key in patch}
-    since = prev[SINCE]
-    if prev[PARENT] is not None and since * KEYFRAME_EVERY < len(base):  # prev settles (see ``settle``)
-        prev[STATE] = None
+    changes = patch
+    if patch is None:
+        changes = _NONE
+    elif type(patch) is dict or type(patch) is FrozenDict:
+        for value in patch.values():  # a patch of plain values is its own change set
+            if type(value) not in _SCALARS and (value is DELETE or is_mapping(value)):
+                get = state.get
+                changes = {key: get(key, GONE) for key in patch}
+                break
     else:
-        since = 0
+        get = state.get
+        changes = {key: get(key, GONE) for key in patch}
+    since = prev[3]
+    if prev[1] is not None and since * KEYFRAME_EVERY < len(base):  # prev keeps only its changes
+        prev[0] = None
+    else:
+        since = 0  # prev stays whole: count again from here
     return [state, prev, changes, since + (len(changes) or 1)]
 
 

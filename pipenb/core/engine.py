@@ -344,8 +344,10 @@ class Engine:
         duration = _perf() - clock[0]
         key = "/".join(plan.address)
         if plan.record:
-            # The state as committed (the store's user state, the next stage's input): so records share it.
-            self.history.add_stage(key, stage, decision, clock, duration, work, self.view())
+            # The state as committed: the next stage's input, so the records share it. A store that merged the
+            # patches itself (a history row goes with a transaction) holds its own equal copy of ``working``.
+            self.history.add_stage(key, stage, decision, clock, duration, work,
+                                   self.view() if plan.row else work.working)
         if stage.pipeline is None and self.life.step_budget is not None:
             self.life.step_budget -= 1
         if work.results:

@@ -90,6 +90,7 @@ class Kept(NamedTuple):
 
 
 _new = tuple.__new__
+_after = chain.after
 _CACHED = 8  # rebuilt states kept, newest first: reading a record twice gives the same object
 
 
@@ -183,7 +184,7 @@ class History(Sequence):
             self._base = records[0].link
         patches = work.patches
         patch = patches[0] if len(patches) == 1 else combined(patches)
-        link = chain.after(records[-1].link if records else self._base, work.base, state, patch)
+        link = _after(records[-1].link if records else self._base, work.base, state, patch)
         seq = self._seq
         records.append(_new(Kept, (seq, address, stage.id, stage.label, patch, decision, clock[1], duration, link,
                                    clock[2])))
