@@ -118,6 +118,14 @@ def merge(base: FrozenDict, patch: Mapping) -> FrozenDict:
     """
     if type(base) is Snapshot:
         return _merge_snapshot(base, patch)
+    out = _deep(base, patch)
+    if PIPELINE_DATA_KEY in patch and PIPELINE_DATA_KEY in out:  # a top-level state now holds the reserved key
+        return with_note(user_view(out), out[PIPELINE_DATA_KEY])
+    return out
+
+
+def _deep(base: FrozenDict, patch: Mapping) -> FrozenDict:
+    """``merge`` without the reserved key's care (nested mappings, the engine's note)."""
     out = FrozenDict(base)  # the one copy; filled through dict's own methods below
     for key, value in patch.items():
         if value is DELETE:
@@ -127,11 +135,9 @@ def merge(base: FrozenDict, patch: Mapping) -> FrozenDict:
         if old is value:
             continue
         if old is not DELETE and is_mapping(value) and is_mapping(old):
-            _set(out, key, merge(old, value))
+            _set(out, key, _deep(old, value))
         else:
             _set(out, key, freeze(value))
-    if PIPELINE_DATA_KEY in patch and PIPELINE_DATA_KEY in out:
-        return with_note(user_view(out), out[PIPELINE_DATA_KEY])
     return out
 
 
@@ -139,7 +145,7 @@ def _merge_snapshot(base: Snapshot, patch: Mapping) -> FrozenDict:
     note = base[PIPELINE_DATA_KEY]
     if PIPELINE_DATA_KEY in patch:
         value = patch[PIPELINE_DATA_KEY]
-        note = None if value is DELETE else merge(note, value) if is_mapping(value) else freeze(value)
+        note = None if value is DELETE else _deep(note, value) if is_mapping(value) else freeze(value)
         patch = {k: v for k, v in patch.items() if k != PIPELINE_DATA_KEY}
     user = merge(base.user, patch) if patch else base.user
     return user if note is None else with_note(user, note)

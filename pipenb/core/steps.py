@@ -149,7 +149,7 @@ class StepRunner:
                     results[step.id] = out
             if not fast:
                 try:
-                    working = self._take(pipe, stage, step, addr, out, working, patches, results)
+                    working = self._take(pipe, stage, step, addr, out, working, (patches, results))
                 except StepError as err:
                     await self._failed(path, stage, step, err, t0)
                     raise
@@ -173,7 +173,7 @@ class StepRunner:
     def _call(self, step, stage, path, working, progress):
         if step.nargs == 2:
             return step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
-                                                    self.life.signal, self.logger, progress))
+                                                    self.life.signal, self.logger, progress=progress))
         return step.action(working)  # a step that takes only the state
 
     async def _hop(self, call, ex, fn, args, stage, step):
@@ -221,7 +221,7 @@ class StepRunner:
             if signal.aborted:  # the run went on without this step: say nothing more
                 raise AbortedError(f"run {self.run_id} aborted during step {step.id!r}")
             try:
-                working = self._take(pipe, stage, step, addr, out, working, patches, results)
+                working = self._take(pipe, stage, step, addr, out, working, (patches, results))
             except StepError as err:
                 if "step:failure" in bus.heard:
                     _deliver(bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
@@ -239,8 +239,10 @@ class StepRunner:
             raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
                                reason=signal.reason)
 
-    def _take(self, pipe, stage, step, addr, out, working, patches, results):
-        """Check a step's patch and merge it into the working state (StepError when it is not one)."""
+    def _take(self, pipe, stage, step, addr, out, working, kept):
+        """Check a step's patch and merge it into the working state (StepError when it is not one); ``kept`` is
+        the stage's (patches, results) so far."""
+        patches, results = kept
         if out is None:
             out = EMPTY
         elif type(out) is not dict and not is_mapping(out):
