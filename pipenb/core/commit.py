@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
 from .plan import StagePlan
-from .state import RunNote, run_note, with_note
+from .state import PIPELINE_DATA_KEY, RunNote, with_note
 
 
 class StageWork(NamedTuple):
@@ -39,8 +39,8 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
         if snapshot is not None and row is None:
             if cp is not None:
                 note = RunNote.make(cp, plan.router_only, plan.status)
-            else:
-                note = None if plan.clear else run_note(snapshot)
+            else:  # the store's note stays (a Snapshot holds it as a RunNote; with_note takes any)
+                note = None if plan.clear else snapshot.get(PIPELINE_DATA_KEY)
             new = work.working if note is None else with_note(work.working, note)
             if store.compare_and_set(snapshot, new):
                 return

@@ -118,7 +118,18 @@ def merge(base: FrozenDict, patch: Mapping) -> FrozenDict:
     """
     if type(base) is Snapshot:
         return _merge_snapshot(base, patch)
-    out = _deep(base, patch)
+    out = FrozenDict(base)  # the one copy; filled through dict's own methods below (as in ``_deep``, inline: hot)
+    for key, value in patch.items():
+        if value is DELETE:
+            _pop(out, key, None)
+            continue
+        old = out.get(key, DELETE)
+        if old is value:
+            continue
+        if old is not DELETE and is_mapping(value) and is_mapping(old):
+            _set(out, key, _deep(old, value))
+        else:
+            _set(out, key, freeze(value))
     if PIPELINE_DATA_KEY in patch and PIPELINE_DATA_KEY in out:  # a top-level state now holds the reserved key
         return with_note(user_view(out), out[PIPELINE_DATA_KEY])
     return out
