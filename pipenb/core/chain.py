@@ -45,7 +45,8 @@ def root(state) -> Link:
     return [state, None, None, 0]
 
 
-def after(prev: Link | None, base, state, patch) -> Link:
+def after(prev: Link | None, base, state, patch, _scalars=frozenset({int, float, str, bool, bytes, type(None)}),
+          _frozen=FrozenDict, _every=KEYFRAME_EVERY) -> Link:
     """The link of ``state``, made by a stage that wrote ``patch`` (top-level keys) on ``base``.
 
     When ``base`` is not ``prev``'s state (something changed the state between
@@ -58,9 +59,9 @@ def after(prev: Link | None, base, state, patch) -> Link:
     changes = patch
     if patch is None:
         changes = _NONE
-    elif type(patch) is dict or type(patch) is FrozenDict:
+    elif type(patch) is dict or type(patch) is _frozen:
         for value in patch.values():  # a patch of plain values is its own change set
-            if type(value) not in _SCALARS and (value is DELETE or is_mapping(value)):
+            if type(value) not in _scalars and (value is DELETE or is_mapping(value)):
                 get = state.get
                 changes = {key: get(key, GONE) for key in patch}
                 break
@@ -68,7 +69,7 @@ def after(prev: Link | None, base, state, patch) -> Link:
         get = state.get
         changes = {key: get(key, GONE) for key in patch}
     since = prev[3]
-    if prev[1] is not None and since * KEYFRAME_EVERY < len(base):  # prev keeps only its changes
+    if prev[1] is not None and since * _every < len(base):  # prev keeps only its changes
         prev[0] = None
     else:
         since = 0  # prev stays whole: count again from here
@@ -76,7 +77,6 @@ def after(prev: Link | None, base, state, patch) -> Link:
 
 
 _NONE: dict = {}
-_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
 
 
 def state_of(link: Link):

@@ -178,17 +178,17 @@ class History(Sequence):
         """The engine's ``add``: a stage at ``address`` that ran ``work`` (a ``commit.StageWork``), decided
         ``decision`` and committed ``state``; ``clock`` is (perf counter, time, artifacts mark) when it started."""
         records = self._records
-        if records.maxlen is not None and len(records) == records.maxlen:
-            if records.maxlen == 0:
+        if self.limit is not None and len(records) == self.limit:
+            if not self.limit:
                 return
             self._base = records[0].link
         patches = work.patches
         patch = patches[0] if len(patches) == 1 else combined(patches)
-        link = _after(records[-1].link if records else self._base, work.base, state, patch)
         seq = self._seq
-        records.append(_new(Kept, (seq, address, stage.id, stage.label, patch, decision, clock[1], duration, link,
-                                   clock[2])))
         self._seq = seq + 1
+        records.append(_new(Kept, (seq, address, stage.id, stage.label, patch, decision, clock[1], duration,
+                                   _after(records[-1].link if records else self._base, work.base, state, patch),
+                                   clock[2])))
 
     def renumber(self, seq: int) -> None:
         """The last record's seq is ``seq`` (records rebuilt from a store keep their numbers)."""
