@@ -45,9 +45,9 @@ def following(report, repeats: int) -> None:
             times[kind].append(seconds)
             if dash is not None:
                 assert dash.table.total == STAGES * 4 + 2, dash.table.total
-                redraws.append((dash.table.redraws, dash.graph.redraws, dash.redraws))
-                worst_rate = max(worst_rate, dash.table._ticker.max_per_second(),
-                                 dash.graph._ticker.max_per_second(), dash._ticker.max_per_second())
+                redraws.append((dash.table.follower.redraws, dash.graph.follower.redraws, dash.follower.redraws))
+                worst_rate = max(worst_rate, dash.table.follower.ticker.max_per_second(),
+                                 dash.graph.follower.ticker.max_per_second(), dash.follower.ticker.max_per_second())
                 dash.close()  # ipywidgets keeps every open widget; a growing heap would skew later runs
 
     ratios = sorted(t / b for t, b in zip(times["dashboard"], times["bare"], strict=True))
@@ -103,7 +103,7 @@ def picking(report, repeats: int) -> None:
             # second, so picks 10 a second would measure the rate limit's wait (up to 1 s), not the draw.
             await asyncio.sleep(1.0)
             gc.collect()
-            table0 = dash.table.redraws
+            table0 = dash.table.follower.redraws
             before = asyncio.all_tasks()
             t = time.perf_counter()
             dash.runs.value = big.run_id  # a click on its row
@@ -111,7 +111,7 @@ def picking(report, repeats: int) -> None:
             while first is None:
                 # The header and state are redrawn by the dashboard's ticker or by the pick's own
                 # redraw when its task ends, whichever comes first: read the state view itself.
-                if (dash.ctx is big and dash.table.redraws > table0
+                if (dash.ctx is big and dash.table.follower.redraws > table0
                         and "DataFrame 200000" in dash.state_view.value):
                     first = time.perf_counter() - t
                 else:

@@ -69,8 +69,8 @@ def section(report, repeats: int, base: float) -> None:
                 if kind == "watched":
                     table, graph = widgets
                     assert table.total == STAGES * 4 + 2
-                    redraws.append((table.redraws, graph.redraws))
-                    worst_rate = max(worst_rate, table._ticker.max_per_second(), graph._ticker.max_per_second())
+                    redraws.append((table.follower.redraws, graph.follower.redraws))
+                    worst_rate = max(worst_rate, table.follower.ticker.max_per_second(), graph.follower.ticker.max_per_second())
                 for w in widgets:
                     w.close()  # ipywidgets keeps every open widget; a growing heap would skew later runs
 

@@ -1,8 +1,11 @@
 """Writes the demo notebooks from the cell sources below: ``python notebooks/make_notebooks.py``.
 
 Keeping the sources here makes notebook changes reviewable as plain Python;
-the .ipynb files are committed without outputs, and the test suite runs each
-one top to bottom in a real kernel.
+the .ipynb files are committed without outputs (regenerate them after editing
+this file). The test suite generates the notebooks from this file into a
+temporary directory and runs those top to bottom in a real kernel, so what a
+person saves in notebooks/ (outputs, edits, an Untitled.ipynb) never changes
+what it tests; it checks that the committed files match this file.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def train(state, ctx):
 def approval_gate(state, results):
     if state.get("approved"):
         return None                                   # go on to "deploy"
-    return Pause("gate", timeout=2.0)                 # wait for a person; stay live for 2 s
+    return Pause("gate", timeout=600)                 # wait for a person; stay live in memory for 10 min
 
 
 def deploy(state, ctx):
@@ -163,7 +166,6 @@ resumed from the store. With `SqliteStore` that works even after a kernel
 restart.
 """),
     code("""
-import asyncio
 import pathlib
 from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
 from pipenb.stores import SqliteStore
@@ -191,12 +193,14 @@ dash
 """),
     md("""
 Within the window, `resume` hands back **the same object** — nothing is read
-from the file. After it, the context is released and `resume` rebuilds it
-from SQLite, artifacts included.
+from the file. When the window ends, the registry exports the artifacts into
+the checkpoint and releases the context; `resume` then rebuilds it from
+SQLite, artifacts included. `registry.expire(run_id)` ends the window now,
+as ten minutes would:
 """),
     code("""
 assert (await factory.resume(ctx.run_id)).unwrap() is ctx       # fast path
-await asyncio.sleep(2.5)                                        # let the 2 s window pass
+registry.expire(ctx.run_id)                                     # the window ends now
 rec = registry.runs()[0]
 print("live in memory:", rec.live, "| artifacts exported into the checkpoint:",
       ctx.checkpoint.container_bundle is not None)
@@ -538,16 +542,32 @@ NOTEBOOKS = {
 }
 
 
+def build(name: str) -> nbformat.NotebookNode:
+    """Notebook ``name`` (a key of NOTEBOOKS) as it is committed: cells only, no outputs."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.from_dict(cell) for cell in NOTEBOOKS[name]]  # copies: NOTEBOOKS stays untouched
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating changes only what changed
+    return nb
+
+
+def write(directory: pathlib.Path = HERE) -> list[pathlib.Path]:
+    """Writes every notebook into ``directory``; returns their paths (the test suite writes them to a
+    temporary directory and runs those, whatever a person saved in notebooks/)."""
+    directory = pathlib.Path(directory)
+    paths = []
+    for name in NOTEBOOKS:
+        path = directory / f"{name}.ipynb"
+        nbformat.write(build(name), path)
+        paths.append(path)
+    return paths
+
+
 def main() -> None:
-    for name, cells in NOTEBOOKS.items():
-        nb = nbformat.v4.new_notebook()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nb.metadata["language_info"] = {"name": "python"}
-        for i, cell in enumerate(cells):
-            cell.id = f"{name[:2]}-{i:02d}"  # stable ids: regenerating changes only what changed
-        nb.cells = cells
-        nbformat.write(nb, HERE / f"{name}.ipynb")
-        print("wrote", HERE / f"{name}.ipynb")
+    for path in write(HERE):
+        print("wrote", path)
 
 
 if __name__ == "__main__":

@@ -5,27 +5,15 @@ The engine (``pipenb.core``) is re-exported here; widgets live in
 stays fast and never pulls in pandas, ipywidgets or graphviz.
 """
 
-from . import rich
-from .core import (
-    DELETE, END, EVENT_NAMES, PIPELINE_DATA_KEY, AbortedError, AbortSignal, ArtifactContainer, DataStore,
-    DefinitionError, EventLog, FrozenDict, History, InMemoryStore, PathNode, Pause, Pipeline, PipelineCheckpoint,
-    PipelineError, PipelineFactory, PipelineRegistry, PipelineRunResult, PrepareError, Result, ResumeError,
-    RoutingError, RunContext, RunEvent, RunRecord, Stage, StageRecord, StateDiff, Step, StepContext, StepError,
-    StoreError, clear_checkpoint, is_pause_instruction, read_checkpoint, run_sync, write_checkpoint,
-)
+from . import core, report, rich
+from .core import *  # noqa: F403 - the engine's public names, listed once in core.__all__
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
-    "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause",
-    "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
-    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
-    "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint",
-    "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
-]
+__all__ = [*core.__all__, "SqliteStore"]  # noqa: F405 - SqliteStore loads on first use (__getattr__)
 
 rich.install()  # rich display of runs and results in IPython, wired from outside the engine
+report.install()  # ctx.report(): the run report page, wired from outside the engine too
 
 
 def __getattr__(name):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install pipenb with JupyterLab and open the demo notebooks.
+# Install pipenb with everything the demo notebooks use, and open them in JupyterLab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/steps.sh
@@ -21,9 +21,20 @@ else
   note "stage graphs use pipenb's built-in layout (apt-get install graphviz for dot's)"
 fi
 
-step 2 3 "pip install -e .[lab]: pipenb with JupyterLab ..."
-python3 -m pip install -q --disable-pip-version-check -e ".[lab]" 2>&1 | grep -v "Running pip as the 'root' user" || true
-step_done
+# The `notebooks` extra is everything the demo notebooks import (JupyterLab, numpy, a local Dask cluster);
+# tests/test_newcomer.py fails if a notebook imports a module this line does not install.
+step 2 3 "pip install -e .[notebooks]: pipenb with JupyterLab, numpy and Dask (all the notebooks import) ..."
+log=$(mktemp)
+if python3 -m pip install -q --disable-pip-version-check -e ".[notebooks]" >"$log" 2>&1; then
+  rm -f "$log"
+  step_done
+else
+  step_done "FAILED"
+  grep -v "Running pip as the 'root' user" "$log" | tail -n 30 | sed 's/^/   | /'
+  rm -f "$log"
+  note "the notebooks need these packages: fix the error above and run this script again"
+  exit 1
+fi
 
 extra=()
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)

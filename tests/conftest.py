@@ -1,6 +1,7 @@
 import asyncio
 import importlib.util
 import shutil
+import time
 
 import pytest
 
@@ -44,13 +45,31 @@ def arun(coro):
     return asyncio.run(coro)
 
 
+def wait_for(cond, what: str = "", timeout: float = 5.0, proc=None):
+    """Poll ``cond()`` until it is truthy (and return it); fail after ``timeout`` s, or when ``proc`` (a
+    subprocess.Popen) exited first. The one polling helper of the suite: it waits on a condition, never on time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            value = cond()
+            if value:
+                return value
+            raise AssertionError(f"{what or cond}: the process exited ({proc.returncode}) first: "
+                                 f"{proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout} s: {what or cond}")
+        time.sleep(0.005)
+
+
 async def eventually(cond, timeout: float = 2.0) -> None:
-    """Let the loop run until ``cond()`` holds; fail after ``timeout`` seconds."""
-    for _ in range(int(timeout / 0.01)):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    assert cond(), f"still not true after {timeout} s: {cond}"
+    """``wait_for`` inside a test's event loop: the loop runs between polls."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"still not true after {timeout} s: {cond}"
+        await asyncio.sleep(0.005)
 
 
 class Recorder:

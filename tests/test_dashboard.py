@@ -45,17 +45,17 @@ def test_history_entries_picking_shows_state_and_diff_and_fork_lists_the_new_run
         dash.press("run")
         await eventually(lambda: dash.ctx is not None and dash.ctx.status == "completed")
         source = dash.ctx
-        rows = dash.history.rows
+        rows = dash.history.entries.rows
         assert [r["cells"][1] for r in rows] == ["load", "clean", "score"]
         assert rows[1]["cells"][0] == "1" and set(rows[1]["cells"][4].split(", ")) == {"rows", "cleaned"}
         assert ":" in rows[0]["cells"][2] and rows[0]["cells"][3].endswith(("ms", "s"))  # 14:03:12, "3 ms"
         dash.pick_record(1)
         await asyncio.sleep(0)
-        view = dash.record_view.value
+        view = dash.history.record_view.value
         assert "changed" in view and "cleaned" in view and "pipenb-changed" in view
         assert "<code class=\"pipenb-old\">3</code> → <code class=\"pipenb-new\">2</code>" in view  # rows: 3 → 2
         assert "<img" not in view and "&lt;img" in view
-        assert not dash.fork_button.disabled
+        assert not dash.history.fork_button.disabled
         dash.fork_here()
         await eventually(lambda: dash.ctx is not source)
         new = dash.ctx
@@ -80,13 +80,13 @@ def test_state_editor_approves_a_paused_run_and_refuses_bad_values_and_running_r
         ctx = dash.ctx
         assert dash.editor.layout.display is None  # shown for a run that waits
         assert not dash.edit_state("approved", "Tru e")
-        assert "'Tru e'" in unescape(dash.edit_message.value) and "not a Python literal" in unescape(dash.edit_message.value)
-        assert "nothing applied" in unescape(dash.edit_message.value) and "approved" not in ctx.state
+        assert "'Tru e'" in unescape(dash.editor.message.value) and "not a Python literal" in unescape(dash.editor.message.value)
+        assert "nothing applied" in unescape(dash.editor.message.value) and "approved" not in ctx.state
         assert not dash.edit_state("approved", "__import__('os').getcwd()")  # never eval
         assert "approved" not in ctx.state
-        assert not dash.edit_state("", "1") and "key" in unescape(dash.edit_message.value)
+        assert not dash.edit_state("", "1") and "key" in unescape(dash.editor.message.value)
         assert dash.edit_state("approved", "True")
-        assert ctx.state["approved"] is True and "set approved = True" in unescape(dash.edit_message.value)
+        assert ctx.state["approved"] is True and "set approved = True" in unescape(dash.editor.message.value)
         assert dash.edit_state("limits", "{'rows': [1, 2], 'note': '<b>'}")
         assert dict(ctx.state["limits"]) == {"rows": [1, 2], "note": "<b>"}
         assert "&#x27;&lt;b&gt;&#x27;" in dash.state_view.value
@@ -113,7 +113,7 @@ def test_state_editor_refuses_a_running_run(registry):
         dash.press("run")
         await eventually(lambda: dash.ctx is not None and dash.ctx.status == "running")
         assert not dash.edit_state("n", "5")
-        assert "running" in unescape(dash.edit_message.value) and "nothing applied" in unescape(dash.edit_message.value)
+        assert "running" in unescape(dash.editor.message.value) and "nothing applied" in unescape(dash.editor.message.value)
         await eventually(lambda: dash.ctx.status == "completed")
         assert dash.ctx.state["n"] == 1
         assert dash.editor.layout.display == "none"

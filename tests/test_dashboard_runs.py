@@ -61,7 +61,7 @@ def test_a_stored_run_is_listed_picked_with_its_passed_stages_green_and_resumed(
         assert ctx.run_id == run_id and ctx.status == "paused" and ctx.state["rows"] == 3
         assert registry.get_live_context(run_id) is ctx  # resumed through the factory: registered
         await eventually(lambda: dash.graph.status == {"load": "success", "check": "success", "publish": "paused"})
-        assert [r["cells"][1] for r in dash.history.rows] == ["load", "check"]  # the history rebuilt from the file
+        assert [r["cells"][1] for r in dash.history.entries.rows] == ["load", "check"]  # the history rebuilt from the file
         await eventually(lambda: dash.runs.row(run_id)["cells"][5] != "")  # held now: it has a size
         dash.press("resume")
         await eventually(lambda: ctx.status == "completed")
@@ -140,7 +140,7 @@ def test_the_store_is_read_about_once_a_second_not_on_every_redraw(registry):
         dash.press("run")
         await eventually(lambda: dash.ctx is not None and dash.ctx.status == "completed", timeout=4)
         took = 30 * 0.05
-        assert dash.redraws >= 4  # redrawn 4 times a second while it went ...
+        assert dash.follower.redraws >= 4  # redrawn 4 times a second while it went ...
         assert len(reads) <= 1 + took / 0.9 + 2, reads  # ... the store read at most about once a second
         dash.close()
 

@@ -26,6 +26,7 @@ import pytest
 from pipenb import PipelineFactory, PipelineRegistry, ResumeError
 from pipenb.core.store import default_provider
 from pipenb.stores import SqliteStore
+from .conftest import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -199,23 +200,6 @@ def run_role(tmp_path, *args, timeout: float = 60) -> None:
     out = subprocess.run([sys.executable, str(tmp_path / "durable_defs.py"), *map(str, args)], cwd=str(tmp_path),
                          env=env(), capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr
-
-
-def wait_for(cond, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None):
-    """Poll ``cond()`` until it is truthy; fail after ``timeout`` s (or when ``proc`` died first)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            value = cond()
-            if value:
-                return value
-            raise AssertionError(f"{what}: the process exited ({proc.returncode}) first: {proc.stderr.read()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still no {what} after {timeout} s")
-        time.sleep(0.01)
 
 
 def said(tmp_path, name: str, proc=None, timeout: float = 30.0) -> dict:

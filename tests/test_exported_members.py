@@ -9,7 +9,8 @@ EXPECTED = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END",
     "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause",
     "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult",
-    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "SqliteStore",
+    "PrepareError", "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "RunStateError",
+    "SqliteStore",
     "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError", "StoreError", "clear_checkpoint",
     "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]
@@ -27,7 +28,7 @@ def test_every_exported_name_resolves():
 
 def test_error_tree():
     for sub in ("DefinitionError", "RoutingError", "StepError", "AbortedError", "PrepareError", "ResumeError",
-                "StoreError"):
+                "RunStateError", "StoreError"):
         assert issubclass(getattr(pipenb, sub), pipenb.PipelineError)
     assert pipenb.PIPELINE_DATA_KEY == "__pipeline_data__"
     assert pipenb.is_pause_instruction(pipenb.Pause("a")) and not pipenb.is_pause_instruction("a")

@@ -42,7 +42,14 @@ def first(state):
 def last(state):
     return {"last": 1}
 
-KINDS = {"async": Step("slow", async_slow), "thread": Step("slow", busy_slow, executor="thread"),
+def sleepy_slow(state):  # sync code on a thread, never looks at ctx.signal (a busy pure-Python thread would
+    print("step started", flush=True)  # also starve the kernel's own thread of the GIL: 5 ms a hand-off)
+    end = time.monotonic() + 60
+    while SLOW and time.monotonic() < end:
+        time.sleep(0.005)
+    return {"slow": "done"}
+
+KINDS = {"async": Step("slow", async_slow), "thread": Step("slow", sleepy_slow, executor="thread"),
          "inline": Step("slow", busy_slow)}
 registry = PipelineRegistry(default_timeout=300)
 

@@ -15,7 +15,7 @@ from pipenb import (
     AbortedError, DefinitionError, Pause, Pipeline, PipelineFactory, PrepareError, Stage, Step, StepError,
 )
 
-from .conftest import add, arun
+from .conftest import add, arun, wait_for
 
 
 def counted(key, calls):
@@ -32,16 +32,6 @@ def counted(key, calls):
 
 def record_of(registry, run_id):
     return [r for r in registry.runs() if r.run_id == run_id][0]
-
-
-def wait_until(cond, timeout=3.0):
-    """Poll from a plain (loop-less) test, in small steps."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    assert cond(), f"still not true after {timeout} s"
 
 
 # -- 1. KeyboardInterrupt inside a sync step ---------------------------------------------
@@ -284,7 +274,7 @@ def test_paused_then_aborted_run_is_released_when_timer_fires(make, registry):
     assert record_of(registry, ctx.run_id).live is True
     ctx.abort()
     assert ctx.status == "aborted"
-    wait_until(lambda: record_of(registry, ctx.run_id).live is False, 3.0)
+    wait_for(lambda: record_of(registry, ctx.run_id).live is False, timeout=3.0)
 
 
 # -- 6. an old context of a run resumed after expiry is not its driver anymore ------------
@@ -343,7 +333,7 @@ def test_endless_pause_is_held_and_timers_keep_working(make, registry, timeout):
     _, short, _ = make(_pausing("short", 0.2))
     res = short.run_sync()
     assert res.is_ok and res.value.status == "paused", res
-    wait_until(lambda: record_of(registry, short.run_id).live is False, 3.0)
+    wait_for(lambda: record_of(registry, short.run_id).live is False, timeout=3.0)
     assert record_of(registry, ctx.run_id).live is True  # the long one is still held
 
 

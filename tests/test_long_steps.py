@@ -57,8 +57,8 @@ def test_dashboard_runs_a_long_sync_step_on_a_thread_live_and_aborts_it(registry
         assert re.fullmatch(r"\d+/100 — reading rows <b>\d+</b>", rows[0][7]), rows
         assert "running" in dash.status.value and "load" in dash.status.value
         assert dash.graph.caption.endswith("· running")
-        redraws = dash.graph.redraws
-        await eventually(lambda: dash.graph.redraws > redraws + 2, timeout=1)  # the graph keeps redrawing
+        redraws = dash.graph.follower.redraws
+        await eventually(lambda: dash.graph.follower.redraws > redraws + 2, timeout=1)  # the graph keeps redrawing
         # Abort lands within a second, even though the sync step is still going.
         t0 = time.monotonic()
         dash.press("abort")

@@ -21,8 +21,9 @@ from nbclient import NotebookClient
 from pipenb.graph import PALETTE
 from pipenb.widgets.outbox import Outbox
 
+from . import repo_notebooks
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
 SUCCESS, PAUSED = PALETTE["success"]["fill"], PALETTE["paused"]["fill"]
 CELL = contextvars.ContextVar("cell", default="no cell")
 
@@ -188,7 +189,7 @@ def test_a_run_started_in_a_later_cell_and_awaited_in_another_shows_where_it_pau
 
 @pytest.mark.parametrize("name", ["01-quickstart", "04-teaching"])
 def test_demo_notebooks_keep_each_widget_as_its_run_ended(name, tmp_path, monkeypatch):
-    nb = execute(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4), tmp_path, monkeypatch)
+    nb = execute(repo_notebooks.build(name), tmp_path, monkeypatch)  # the repo's notebook, not one saved in notebooks/
     shown = [(i, s) for i in range(len(nb.cells)) for s in snapshots(nb, i)]
     assert len(shown) == 2  # the graph and the table, shown as ctx.start() began the run
     for _, html in shown:

@@ -6,7 +6,6 @@ kernel in the same directory, so all it has is the SQLite file, the run id
 file and whatever the cells themselves declare.
 """
 
-import pathlib
 import sqlite3
 
 import nbformat
@@ -14,10 +13,10 @@ from nbclient import NotebookClient
 
 from pipenb.stores import SqliteStore
 
+from . import repo_notebooks
 from .test_notebooks import this_checkout_first
 
-ROOT = pathlib.Path(__file__).parent.parent
-NOTEBOOK = ROOT / "notebooks" / "02-pause-and-resume.ipynb"
+NOTEBOOK = "02-pause-and-resume"  # built from notebooks/make_notebooks.py, not read from notebooks/
 MARKER = "## After a kernel restart"
 
 
@@ -31,7 +30,7 @@ def split(nb):
 def execute(cells, tmp_path):
     """Run ``cells`` in a new kernel started in ``tmp_path``; the kernel is shut down afterwards."""
     nb = nbformat.v4.new_notebook()
-    nb.metadata = nbformat.read(NOTEBOOK, as_version=4).metadata
+    nb.metadata = repo_notebooks.build(NOTEBOOK).metadata
     nb.cells = cells
     client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError on any error (a NameError of a name the part did not declare)
@@ -42,7 +41,7 @@ def execute(cells, tmp_path):
 
 def test_second_part_of_notebook_02_works_in_a_new_kernel(tmp_path, monkeypatch):
     this_checkout_first(monkeypatch)
-    first, second = split(nbformat.read(NOTEBOOK, as_version=4))
+    first, second = split(repo_notebooks.build(NOTEBOOK))
     assert any(c.cell_type == "code" for c in second)
     execute(first, tmp_path)
     db = tmp_path / "approvals.sqlite"

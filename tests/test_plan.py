@@ -25,7 +25,7 @@ root = Pipeline("root", stages=[
     Stage("z", steps=[Step("t", _noop)]),
 ])
 S = {s.id: s for s in root.ordered}
-I = {s.id: s for s in inner.ordered}
+N = {s.id: s for s in inner.ordered}
 
 # (name, pipeline, stage, address, decision, after, durable, history) ->
 #   (goto, terminated, paused, resume_at, router_only, clear, status, row, record)
@@ -46,19 +46,19 @@ CASES = [
      (None, True, False, None, False, False, "running", False, True)),
     ("END at the root, durable: the checkpoint is cleared", root, S["b"], ("b",), END, (), True, HISTORY_ROWS,
      (None, True, False, None, False, True, "running", True, True)),
-    ("END inside a sub-pipeline ends it: the run goes on after its stage", inner, I["i1"], ("sub", "i1"), END,
+    ("END inside a sub-pipeline ends it: the run goes on after its stage", inner, N["i1"], ("sub", "i1"), END,
      ("subr",), True, HISTORY_ROWS, (None, True, False, ("subr",), False, False, "running", True, True)),
-    ("END inside a sub-pipeline whose stage has a router: back to that router", inner, I["i1"], ("subr", "i1"), END,
+    ("END inside a sub-pipeline whose stage has a router: back to that router", inner, N["i1"], ("subr", "i1"), END,
      RouterOnly(("subr",)), True, HISTORY_ROWS, (None, True, False, ("subr",), True, False, "running", True, True)),
-    ("last stage of a sub-pipeline whose stage has a router, durable", inner, I["i2"], ("subr", "i2"), None,
+    ("last stage of a sub-pipeline whose stage has a router, durable", inner, N["i2"], ("subr", "i2"), None,
      RouterOnly(("subr",)), True, HISTORY_MEMORY, (None, False, False, ("subr",), True, False, "running", False, True)),
-    ("last stage of a sub-pipeline, in memory: nothing written", inner, I["i2"], ("sub", "i2"), None, ("subr",),
+    ("last stage of a sub-pipeline, in memory: nothing written", inner, N["i2"], ("sub", "i2"), None, ("subr",),
      False, HISTORY_MEMORY, (None, False, False, None, False, False, "running", False, True)),
     ("Pause: a checkpoint where it continues, paused", root, S["b"], ("b",), Pause("a"), (), False, HISTORY_MEMORY,
      (None, False, True, ("a",), False, False, "paused", False, True)),
     ("Pause, durable with rows", root, S["b"], ("b",), Pause("b", timeout=0), (), True, HISTORY_ROWS,
      (None, False, True, ("b",), False, False, "paused", True, True)),
-    ("Pause inside a sub-pipeline continues at the same level", inner, I["i2"], ("sub", "i2"), Pause("i1"), ("subr",),
+    ("Pause inside a sub-pipeline continues at the same level", inner, N["i2"], ("sub", "i2"), Pause("i1"), ("subr",),
      True, HISTORY_OFF, (None, False, True, ("sub", "i1"), False, False, "paused", False, False)),
     ("sub-pipeline stage without a router writes nothing of its own, durable", root, S["sub"], ("sub",), None, (),
      True, HISTORY_ROWS, (3, False, False, None, False, False, "running", False, False)),
@@ -88,7 +88,7 @@ def test_where_a_sub_pipeline_goes_on_when_it_ends():
     assert sub_after(root, S["sub"], ("sub",), ()) == ("subr",)
     marker = sub_after(root, S["subr"], ("subr",), ())
     assert type(marker) is RouterOnly and marker == ("subr",)
-    nested = sub_after(inner, I["i2"], ("x", "i2"), ("y",))
+    nested = sub_after(inner, N["i2"], ("x", "i2"), ("y",))
     assert nested == ("y",)
 
 

@@ -14,7 +14,7 @@ from pipenb import (
     ArtifactContainer, InMemoryStore, Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step,
 )
 
-from .conftest import add
+from .conftest import add, wait_for
 
 
 class SpyStore(InMemoryStore):
@@ -40,15 +40,6 @@ def pausing(timeout=None, persist=False, pid="reg"):
               router=lambda s, r: Pause("report", timeout=timeout, persist=persist) if not s.get("ok") else None),
         Stage("report", steps=[Step("r", add("reports"))]),
     ])
-
-
-def wait_for(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 def setup_run(registry, timeout=None, persist=False):

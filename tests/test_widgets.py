@@ -93,7 +93,7 @@ def test_stage_graph_updates_while_the_run_goes(registry):
     mid, done_then = arun(main())
     assert mid.get("s0") == "success" and "s3" not in mid and not done_then
     assert graph.status == {f"s{i}": "success" for i in range(4)}
-    assert 2 <= graph.redraws <= 10
+    assert 2 <= graph.follower.redraws <= 10
 
 
 def test_stage_graph_marks_paused_and_failed(registry):
@@ -155,7 +155,7 @@ def test_user_text_is_escaped_everywhere(registry):
     dash = RunDashboard(PipelineFactory(p, registry=registry))
     dash.show(ctx)
     ctx.run_sync()
-    dash._refresh_all()
+    dash.refresh()
     for text in (graph.svg, state_html(ctx.state), checkpoint_html(ctx.checkpoint), dash.status.value,
                  dash.state_view.value, dash.checkpoint_view.value, run_context_html(ctx), p._repr_svg_()):
         assert "<img" not in text, text[:200]
@@ -219,7 +219,7 @@ def test_event_table_rows_stay_right_across_many_redraws(registry):
     seen = []
     table.observe(lambda change: seen.append(change["new"]), names="rows_json")
     ctx.run_sync()
-    assert table.redraws >= 3 and len(seen) >= 3
+    assert table.follower.redraws >= 3 and len(seen) >= 3
 
     def expected(df):
         df = df.tail(30).astype(object)
@@ -265,8 +265,8 @@ def test_widgets_redraw_at_most_ten_times_a_second_on_a_fast_run(registry):
     took = time.monotonic() - t0
     assert table.total == 3000 * 4 + 2
     for w in (graph, table):
-        assert w._ticker.max_per_second() <= 10
-        assert w.redraws <= 10 * took + 2
+        assert w.follower.ticker.max_per_second() <= 10
+        assert w.follower.redraws <= 10 * took + 2
     assert graph.status["s2999"] == "success" and table.rows[-1][2] == "pipeline:success"
 
 

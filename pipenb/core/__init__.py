@@ -5,7 +5,8 @@ from .checkpoints import PipelineCheckpoint, clear_checkpoint, read_checkpoint, 
 from .context import RunContext
 from .definitions import Pipeline, Stage, Step
 from .errors import (
-    AbortedError, DefinitionError, PipelineError, PrepareError, ResumeError, RoutingError, StepError, StoreError,
+    AbortedError, DefinitionError, PipelineError, PrepareError, ResumeError, RoutingError, RunStateError,
+    StepError, StoreError,
 )
 from .eventlog import EventLog
 from .events import EVENT_NAMES, PathNode, RunEvent
@@ -25,7 +26,8 @@ __all__ = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "DELETE", "DataStore", "DefinitionError", "END", "EVENT_NAMES",
     "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode", "Pause", "Pipeline",
     "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry", "PipelineRunResult", "PrepareError",
-    "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "Stage", "StageRecord",
+    "Result", "ResumeError", "RoutingError", "RunContext", "RunEvent", "RunRecord", "RunStateError",
+    "Stage", "StageRecord",
     "StateDiff", "Step", "StepContext", "StepError", "StoreError",
     "clear_checkpoint", "is_pause_instruction", "read_checkpoint", "run_sync", "write_checkpoint",
 ]

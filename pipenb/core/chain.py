@@ -45,8 +45,11 @@ def root(state) -> Link:
     return [state, None, None, 0]
 
 
-def after(prev: Link | None, base, state, patch, _scalars=frozenset({int, float, str, bool, bytes, type(None)}),
-          _frozen=FrozenDict, _every=KEYFRAME_EVERY) -> Link:
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
+
+
+def after(prev: Link | None, base, state, patch, _scalars=_SCALARS, _frozen=FrozenDict,
+          _every=KEYFRAME_EVERY) -> Link:
     """The link of ``state``, made by a stage that wrote ``patch`` (top-level keys) on ``base``.
 
     When ``base`` is not ``prev``'s state (something changed the state between

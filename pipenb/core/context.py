@@ -3,8 +3,9 @@
 A context is what ``prepare``/``resume`` hand out and what the widgets drive:
 run it (``run``, ``start``, ``step``, ``run_sync``), watch it (``on``,
 ``record``, ``history``), steer it (``request_pause``, ``breakpoints``,
-``update_state``, ``abort``). The lifecycle itself (statuses, cursor, abort
-signal) lives in ``lifecycle.Lifecycle``; the context reads and steers it.
+``update_state``, ``abort``). The lifecycle itself (statuses, cursor, and
+each drive's loop and abort signal) lives in ``lifecycle.Lifecycle`` and
+``lifecycle.Drive``; the context reads them and steers them by their methods.
 The controls are safe to call from another thread (JupyterLab runs widget
 clicks on a subshell thread): they only set flags, or hand work to the run's
 loop.
@@ -23,9 +24,9 @@ from .checkpoints import read_checkpoint
 from . import interrupt
 from .engine import Engine
 from .steps import RunParts, StepRunner
-from .errors import PipelineError, ResumeError
+from .errors import PipelineError, ResumeError, RunStateError
 from .history import History, HistoryRow, StageRecord
-from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle, can_edit, check_timeout
+from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle
 from .result import PipelineRunResult, Result
 from .state import PIPELINE_DATA_KEY, is_mapping, user_view
 
@@ -44,7 +45,7 @@ class RunContext:
         self.logger = logger
         self.artifacts = container if container is not None else ArtifactContainer()
         self.breakpoints: set[str] = set()
-        self.lifecycle = Lifecycle(run_id, status, entry, router_only)
+        self.lifecycle = Lifecycle(run_id, status, entry, router_only, pipeline.id)
         self._bus = EventBus(run_id, logger)
         self._history = history
         self._parts = RunParts(run_id, self._bus, self.lifecycle, self.artifacts, logger)
@@ -170,21 +171,27 @@ class RunContext:
         return loop.create_task(self._drive(step=step, refused=refused))
 
     def _claim(self, step: bool, default_executor: str = "inline") -> Result | None:
+        """Claim a drive (None), or the error result saying why this run cannot run now."""
         life = self.lifecycle
-        refused = life.claim(step, default_executor)
-        if refused is None and self.store.leases:
-            # One driver per run across processes: the store's lease, taken before anything runs.
-            try:
-                refused = self.store.acquire(life.token)
-            except PipelineError as exc:  # the store failed (locked, gone): the drive fails, resumable
-                life.unclaim()
-                life.stopped(FAILED)
-                return Result.err(exc)
-            if refused is not None:
-                life.unclaim()
-        if refused is None:
+        try:
+            life.claim(step, default_executor)
+        except RunStateError as exc:
+            return Result.err(exc)
+        if not self.store.leases:
             return None
-        return Result.err(PipelineError(f"run {self.run_id} of pipeline {self.pipeline_id!r} {refused}"))
+        # One driver per run across processes: the store's lease, taken before anything runs.
+        try:
+            elsewhere = self.store.acquire(life.token)
+        except PipelineError as exc:  # the store failed (locked, gone): the drive fails, resumable
+            life.unclaim()
+            life.stopped(FAILED)
+            return Result.err(exc)
+        if elsewhere is None:
+            return None
+        life.unclaim()
+        return Result.err(RunStateError(f"run {self.run_id} of pipeline {self.pipeline_id!r} {elsewhere}; wait "
+                                        f"for it to pause or end there, or stop that process (the next "
+                                        f"factory.resume(run_id) then takes the run over)"))
 
     async def _drive(self, step: bool, refused: Result | None | bool = False) -> Result:
         """Drive the run; ``refused`` is the claim already made by ``start()`` (False: claim now)."""
@@ -193,14 +200,14 @@ class RunContext:
         if refused is not None:
             return refused
         life = self.lifecycle
-        life.bind()
+        drive = life.drive
+        drive.bind()
         engine = Engine(self._parts, pipeline=self.pipeline, store=self.store, history=self._history,
-                        view=self._user_state, breakpoints=self.breakpoints,
-                        steps=self._steps.for_drive(life.default_executor))
+                        view=self._user_state, breakpoints=self.breakpoints, steps=self._steps.for_drive(drive))
         try:
             outcome = await engine.run()
         finally:
-            life.release()
+            drive.release()
             if self.store.leases:
                 try:
                     self.store.release_lease(life.token)
@@ -219,26 +226,27 @@ class RunContext:
     # -- steering -----------------------------------------------------------
     def abort(self, reason: Any = None) -> None:
         """Stop the run: an awaiting step is cancelled, a running sync step's stage is not committed."""
-        life = self.lifecycle
-        if not life.abort(reason):
+        drive = self.lifecycle.abort(reason)  # the running drive to interrupt, if any
+        if drive is None:
             return
-        loop, attempt = life.loop, life.attempt
+        loop = drive.loop
         if loop is None or loop.is_closed():
             return
-        if threading.get_ident() == life.thread:
-            life.interrupt(attempt)
+        if threading.get_ident() == drive.thread:
+            drive.interrupt()
         else:
-            loop.call_soon_threadsafe(life.interrupt, attempt)
+            loop.call_soon_threadsafe(drive.interrupt)
 
     def request_pause(self, timeout: float | None = None) -> None:
         """Pause at the next stage boundary (``timeout`` as in ``Pause``)."""
-        self.lifecycle.pause_request = (check_timeout(timeout, "request_pause timeout"),)
+        self.lifecycle.request_pause(timeout)
 
     def update_state(self, patch) -> None:
         """Edit the state of a run that is not running (paused, failed, ...) before resuming it.
 
         The edit is a record of the history (address ``"<stage> (edit)"``), so
         the next stage's ``state_before`` is the state it really starts from.
+        A running, completed or terminated run raises ``RunStateError``.
         """
         if not is_mapping(patch):
             raise TypeError(f"update_state needs a mapping patch, got {type(patch).__name__}: {patch!r}")
@@ -246,11 +254,7 @@ class RunContext:
             raise PipelineError(f"run {self.run_id}: the key {PIPELINE_DATA_KEY!r} is reserved for the engine")
         life = self.lifecycle
         with life.lock:
-            if not can_edit(life.status):
-                raise PipelineError(
-                    f"run {self.run_id} is {life.status}; update_state works on a prepared, paused, "
-                    f"failed or aborted run"
-                )
+            life.check_editable()  # RunStateError: running, or ended for good
             history = self._history
             if history is None:
                 self.store.set(patch)
@@ -273,7 +277,7 @@ class RunContext:
         functions. A ``ResumeError`` names the address the new definition
         lacks (the context keeps its old one); a running context is never rebound.
         """
-        if self.lifecycle.active or self.status == RUNNING:
+        if self.lifecycle.active or self.status == RUNNING:  # never rebind a running context
             return
         if pipeline.id != self.pipeline_id:
             raise ResumeError(f"run {self.run_id} belongs to pipeline {self.pipeline_id!r}, not {pipeline.id!r}")
@@ -290,7 +294,7 @@ class RunContext:
 
     def call_soon(self, fn: Callable, *args) -> bool:
         """Run ``fn(*args)`` on the loop this run lives on, from any thread; False when it has none running."""
-        loop = self.lifecycle.loop
+        loop = self.lifecycle.drive.loop
         if loop is None or loop.is_closed() or not loop.is_running():
             return False
         try:

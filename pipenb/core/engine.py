@@ -3,7 +3,8 @@
 One async implementation serves every entry point (``run``, ``step``,
 ``start``, ``run_sync``). The engine gets everything it needs as arguments
 (definition, store, bus, lifecycle, artifacts, history) and returns an
-``Outcome``; it moves the run's ``Lifecycle`` forward through its methods.
+``Outcome``; it moves the run's ``Lifecycle`` forward through its named
+transitions and reads the claimed ``Drive`` (abort signal, step budget).
 Inside, control leaves a level by exception: ``_PauseSignal`` unwinds a pause
 through the parent stages so that each level closes its ``stage:start`` /
 ``pipeline:start`` with a matching event; errors do the same for failures.
@@ -20,7 +21,7 @@ from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_che
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
-from .lifecycle import ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
+from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import Pause, check_decision, where
 from .state import run_note
 from .commit import StageWork, commit_stage
@@ -61,10 +62,11 @@ class Engine:
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
                  "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_keep", "_router_only", "_paths",
-                 "routing_after_sub", "_landed")
+                 "routing_after_sub", "_landed", "drive")
 
     def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner):
         self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
+        self.drive = self.life.drive    # the drive claimed for this engine
         self.pipeline = pipeline
         self.store = store
         self.history = history          # None when the factory keeps none
@@ -77,8 +79,7 @@ class Engine:
         # What history the run keeps: none, records in memory, and rows that persist with each commit.
         self._keep = HISTORY_OFF if history is None else HISTORY_ROWS if store.keeps_history else HISTORY_MEMORY
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
-        self._router_only: tuple | None = self.life.cursor if self.life.router_only else None
-        self.life.router_only = False
+        self._router_only: tuple | None = self.life.take_router_only()
         # Event paths by stage address: one shared tuple per stage, not a new
         # one for each of its events that an EventLog keeps.
         self._paths: dict[tuple, tuple] = {}
@@ -89,7 +90,7 @@ class Engine:
         """Drive from the lifecycle's cursor. A ``BaseException`` that is not an
         ``Exception`` (KeyboardInterrupt) leaves the run aborted and propagates."""
         life = self.life
-        entry, resumed = life.cursor, life.resumed
+        entry, resumed = life.cursor, self.drive.resumed
         self._skip = entry if resumed else None
         try:
             status = await self._level(self.pipeline, (), (), entry, resumed, ())
@@ -114,7 +115,7 @@ class Engine:
                                              entry="/".join(entry) if entry else pipe.ordered[0].id,
                                              state=self.view(), resumed=resumed)
                 if pending is not None:
-                    await self.life.interruptible(pending)
+                    await self.drive.interruptible(pending)
             idx = pipe.position[entry[0]] if entry else 0
             sub_entry = entry[1:] if entry else ()
             count = 0
@@ -175,12 +176,12 @@ class Engine:
         """The error a failure is reported as, and whether the original must propagate."""
         if isinstance(exc, PipelineError):
             return exc, False
-        life = self.life
+        drive = self.drive
         where_ = "/".join(addr)
-        if isinstance(exc, asyncio.CancelledError) and life.signal.aborted:
-            life.uncancel()
+        if isinstance(exc, asyncio.CancelledError) and drive.signal.aborted:
+            drive.uncancel()
             return AbortedError(f"run {self.run_id} aborted in stage {where_!r}; the stage was not committed",
-                                reason=life.signal.reason), False
+                                reason=drive.signal.reason), False
         if isinstance(exc, Exception):  # a fault of pipenb or a store: the run fails, resumable
             err = PipelineError(f"run {self.run_id}: stage {where_!r} failed inside pipenb: "
                                 f"{type(exc).__name__}: {exc}")
@@ -200,9 +201,10 @@ class Engine:
             # The interrupt came after the stage reached the store, whose commit
             # (durable stores) already says where to continue, or that the run ended.
             stored = read_checkpoint(self.store, self.pipeline.id, self.run_id)
-            if stored is not None:
-                life.cursor = tuple(stored.resume_at)
-            life.stopped(status, stored is not None and stored_router_only(self.store))
+            if stored is None:
+                life.stopped(status)
+            else:
+                life.stopped(status, stored_router_only(self.store), at=tuple(stored.resume_at))
             return
         try:
             stage = self.pipeline.resolve(life.cursor)[-1]
@@ -220,24 +222,24 @@ class Engine:
         self.life.finished(status)
 
     def _boundary(self, stage: Stage, addr: tuple) -> None:
-        """Pause before a stage if asked to (request, step budget, breakpoint)."""
+        """The run reaches the stage at ``addr`` (the cursor moves there); stop before it if aborted, or
+        pause if asked to (request, step budget, breakpoint)."""
         life = self.life
         if self._skip is not None:
             if self._skip[: len(addr)] == addr:
                 if len(addr) == len(self._skip):
                     self._skip = None
+                life.move_to(addr)
                 return
             self._skip = None
-        if life.signal.aborted:
-            life.cursor = addr
-            raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
-                               reason=life.signal.reason)
-        leaf = stage.pipeline is None  # request and step pauses land on a stage with steps
-        found = life.take_pause_reason(leaf, addr, self.breakpoints)
+        # request and step pauses land on a stage with steps
+        found = life.arrive(addr, stage.pipeline is None, self.breakpoints)
         if found is None:
             return
+        if found is ABORT:
+            raise AbortedError(f"run {self.run_id} aborted before stage {'/'.join(addr)!r}",
+                               reason=self.drive.signal.reason)
         cp = self._checkpoint(addr, stage)
-        life.cursor = addr
         self.store.set(checkpoint_patch(cp, status=PAUSED))
         raise _PauseSignal(cp, found[1], found[0], None)
 
@@ -251,16 +253,15 @@ class Engine:
     async def _stage(self, pipe: Pipeline, stage: Stage, parent_path: tuple, addr: tuple, sub_entry: tuple,
                      after: tuple | None) -> StagePlan:
         """Run one stage, decide where the run goes on, commit what the plan says, report it."""
-        life, bus = self.life, self.bus
+        bus = self.bus
         path = self._paths.get(addr)
         if path is None:
             path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
-        life.cursor = addr
         clock = (_perf(), _now(), self.artifacts.mark()) if self._keep else (_perf(), 0.0, 0)
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
-                await life.interruptible(pending)
+                await self.drive.interruptible(pending)
         try:
             if stage.pipeline is None:  # the hot path, kept inline: a stage costs a few µs
                 snapshot, base = self.store.get(), self.view()
@@ -269,9 +270,9 @@ class Engine:
             else:
                 work = await self._run_sub(pipe, stage, path, addr, sub_entry, after)
             decision = await self._decide(pipe, stage, work) if stage.router is not None else None
-            if life.signal.aborted:
+            if self.drive.signal.aborted:
                 raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not "
-                                   f"committed", reason=life.signal.reason)
+                                   f"committed", reason=self.drive.signal.reason)
             plan = plan_stage(pipe, stage, addr, decision, after, self._durable, self._keep)
             cp = self._commit(plan, stage, work, decision, clock)
         except _PauseSignal as sig:
@@ -290,7 +291,7 @@ class Engine:
             pending = bus.stage_success(path, stage_id=stage.id, results=work.results, next=decision,
                                         duration=duration)
             if pending is not None:
-                await life.interruptible(pending)
+                await self.drive.interruptible(pending)
         return plan
 
     async def _run_sub(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple, sub_entry: tuple,
@@ -302,7 +303,7 @@ class Engine:
             await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry),
                               sub_after(pipe, stage, addr, after))
         self.routing_after_sub = addr
-        self.life.cursor = addr
+        self.life.move_to(addr)
         working = self.view() if stage.router is not None else None
         return _new(StageWork, ((), {}, working, None, working))
 
@@ -348,8 +349,8 @@ class Engine:
             # patches itself (a history row goes with a transaction) holds its own equal copy of ``working``.
             self.history.add_stage(key, stage, decision, clock, duration, work,
                                    self.view() if plan.row else work.working)
-        if stage.pipeline is None and self.life.step_budget is not None:
-            self.life.step_budget -= 1
+        if stage.pipeline is None and self.drive.step_budget is not None:
+            self.drive.spend_step()
         if work.results:
             self.artifacts.record(key + "/", work.results)
         return duration
@@ -372,7 +373,7 @@ class Engine:
 
     async def _await_route(self, pipe: Pipeline, stage: Stage, pending):
         try:
-            return await self.life.interruptible(pending)
+            return await self.drive.interruptible(pending)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -10,6 +10,7 @@ One base class lets a notebook catch "anything pipenb said no to" in one
     ├── AbortedError      the run was aborted (ctx.abort)
     ├── PrepareError      prepare() was given a bad entry, run id or initial state
     ├── ResumeError       a run id that cannot be resumed (no checkpoint, wrong pipeline)
+    ├── RunStateError     not allowed in the run's status (run a running or completed run...)
     └── StoreError        a DataStore could not read or write
 
 Messages always name the culprit: the pipeline, stage, step, value or run id.
@@ -75,6 +76,17 @@ class PrepareError(PipelineError):
 
 class ResumeError(PipelineError):
     """A run cannot be resumed (unknown run id, missing or foreign checkpoint)."""
+
+
+class RunStateError(PipelineError):
+    """What was asked is not allowed in the run's status now; the message says what to do instead.
+
+    ``run()``, ``step()`` and ``start()`` of a run that is already running
+    (in this context, an older one, or another process holding its store's
+    lease), that completed or terminated, or whose context a newer one
+    replaced, return it as an error ``Result``; ``update_state`` of a
+    running or finished run raises it. Nothing of the run changed.
+    """
 
 
 class StoreError(PipelineError):

@@ -38,6 +38,7 @@ def _markers() -> tuple[frozenset, frozenset]:
         from . import engine, lifecycle, steps
 
         callers = frozenset((steps.__file__, name) for name in ("_each", "_call"))
+        # ``interruptible`` is ``lifecycle.Drive.interruptible``: awaiting user code an abort may cancel.
         others = frozenset([(steps.__file__, "_sync_steps"), (lifecycle.__file__, "interruptible"),
                             *((engine.__file__, name) for name in ("_stage", "_run_sub", "_decide", "_commit",
                                                                           "_level", "run"))])

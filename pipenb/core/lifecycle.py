@@ -1,12 +1,24 @@
-"""The run lifecycle: statuses, what each allows, and the facts of one run's drive.
+"""The run lifecycle: statuses, what each allows, the run's facts and each drive's plumbing.
 
 Every question "may this run do X now?" is answered here, by a predicate over
 the status, so the context, the registry and the dashboard never restate the
-lifecycle. ``Lifecycle`` holds what changes while a run is driven: the status,
-the cursor (where the run is or continues), the pause request, the step
-budget, the abort signal, the loop and task driving it. The engine receives
-it as an argument and moves it forward through its methods; the context is
-the person-facing surface over it.
+lifecycle; a refusal is a ``RunStateError`` whose message says what to do
+next (``refusal``). Two objects, split by how long they live:
+
+- ``Lifecycle``: the run's facts, as long as the context lives: the status,
+  the cursor (where the run is or continues), a person's pause request, the
+  pauses so far, the driver generation and its lock. It moves only through
+  named transitions (``claim``, ``arrive``, ``move_to``, ``paused``,
+  ``stopped``, ``finished``, ``abort``...).
+- ``Drive``: one ``run()``/``step()``/``start()`` call's plumbing: the loop,
+  thread and task driving it, the abort signal and abort future of this
+  attempt, the step budget, whether user code may be cancelled, the default
+  executor. ``claim`` makes a new one for each drive, so nothing of a drive
+  outlives it: no field is ever reset by hand, and a late abort of an old
+  drive cannot reach a new one.
+
+Only this module assigns their fields (a test scans pipenb/ for it); the
+engine, the step runner and the context call the methods.
 
 One run, one driver: each context built for a run id (``prepare`` or a
 resume that rebuilt it) takes a new generation of that run; an older object
@@ -22,6 +34,8 @@ import os
 import threading
 from typing import Any
 
+from .errors import RunStateError
+
 PREPARED = "prepared"
 RUNNING = "running"
 PAUSED = "paused"
@@ -30,6 +44,8 @@ TERMINATED = "terminated"
 FAILED = "failed"
 ABORTED = "aborted"
 STATUSES = (PREPARED, RUNNING, PAUSED, COMPLETED, TERMINATED, FAILED, ABORTED)
+
+ABORT = ("abort", None)  # what ``Lifecycle.arrive`` answers when the drive was aborted
 
 FINISHED = frozenset({COMPLETED, TERMINATED})       # ended for good: nothing continues it
 RESUMABLE = frozenset({PAUSED, FAILED, ABORTED})    # stopped with a checkpoint to continue from
@@ -101,79 +117,49 @@ def forget_driver(run_id: str) -> None:
     _generations.pop(run_id, None)
 
 
-class Lifecycle:
-    """One run's drive, as the engine moves it and the context reports it."""
+def refusal(status: str, action: str) -> str:
+    """Why ``action`` ("run" or "edit") is not allowed in ``status``, and what to do next instead."""
+    if status == RUNNING:
+        if action == "edit":
+            return ("is running; update_state edits a run that is not running: ctx.request_pause() (or wait "
+                    "for a pause), then edit it")
+        return ("is already running (one drive at a time); wait for it to end (the awaited run() or the task "
+                "start() returned), or ctx.request_pause() / ctx.abort() it")
+    if status in FINISHED:
+        return (f"has {status} and stays so; prepare() a new run to start again, or factory.fork(run_id, at=...) "
+                f"to rerun it from one of its stages")
+    return f"is {status}"
 
-    __slots__ = ("run_id", "status", "cursor", "router_only", "resumed", "pause_request", "step_budget",
-                 "signal", "loop", "thread", "task", "active", "attempt", "cancellable", "pause_count",
-                 "pause_instruction", "generation", "lock", "abort_event", "default_executor", "token",
-                 "_before_claim")
 
-    def __init__(self, run_id: str, status: str, cursor: tuple, router_only: bool = False):
-        self.run_id = run_id
-        self.status = status
-        self.cursor = cursor            # the stage the run is at (running) or continues at
-        self.router_only = router_only  # continue at the cursor's router: its sub-pipeline already ran
-        self.resumed = False
-        self.pause_request: tuple | None = None  # (timeout,) when a person asked for a pause
-        self.step_budget: int | None = None      # stages left before a "step" pause
-        self.signal = AbortSignal()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.thread: int | None = None
+class Drive:
+    """One drive of a run (a ``run()``/``step()``/``start()`` call): its loop, task, abort signal, budget.
+
+    Made by ``Lifecycle.claim``; the engine and the step runner read it and
+    call its methods. The lifecycle keeps the newest one (``Lifecycle.drive``)
+    also after it ended: an abort of a paused run raises its signal, which
+    ``ctx.signal`` shows until the next drive brings a fresh one.
+    """
+
+    __slots__ = ("attempt", "signal", "step_budget", "default_executor", "resumed", "loop", "thread", "task",
+                 "active", "cancellable", "abort_event")
+
+    def __init__(self, attempt: int = 0, step: bool = False, default_executor: str = "inline", resumed: bool = False,
+                 loop: asyncio.AbstractEventLoop | None = None):
+        self.attempt = attempt                  # which drive of the run this is (1, 2, ...; 0: none yet)
+        self.signal = AbortSignal()             # this attempt's abort: a late abort never reaches a later one
+        self.step_budget: int | None = 1 if step else None  # stages left before a "step" pause
+        self.default_executor = default_executor  # where sync steps run when no executor= says
+        self.resumed = resumed                  # continues a stopped run: parents of the cursor are skipped
+        self.loop = loop
+        self.thread: int | None = threading.get_ident() if loop is not None else None
         self.task: asyncio.Task | None = None
-        self.active = False       # an engine is driving (until run() returns)
-        self.attempt = 0          # counts drives: a late abort never reaches a later attempt
-        self.cancellable = False  # awaiting user code (async step, router, listener): abort cancels it
-        self.pause_count = 0      # pauses so far (registry timers check it)
-        self.pause_instruction = None  # the router's Pause of the current pause, if any
-        self.generation = _next_generation(run_id)
-        # This context, in a store's lease (one driver per run across processes; the lease names the host).
-        self.token = f"{_PID}-{self.generation}"
-        self._before_claim: tuple | None = None
-        self.lock = threading.Lock()
+        self.active = loop is not None          # an engine is driving (until run() returns)
+        self.cancellable = False                # awaiting user code (async step, router, listener)
         self.abort_event: asyncio.Future | None = None  # done on the loop when an abort must stop a wait
-        self.default_executor = "inline"  # where sync steps run when no executor= says: "thread" under start()
-
-    @property
-    def is_driver(self) -> bool:
-        """False once a newer context of the same run was built (resume after expiry)."""
-        return _generations.get(self.run_id) == self.generation
-
-    def claim(self, step: bool, default_executor: str = "inline") -> str | None:
-        """Start a drive; the reason when this run cannot run now."""
-        with self.lock:
-            if self.active or self.status == RUNNING:
-                return "is already running"
-            if not can_run(self.status):
-                return f"has {self.status}; prepare() a new run to start again"
-            if not self.is_driver:
-                return ("is driven by a newer context (it was resumed after this one was released); "
-                        "use factory.resume(run_id) for the current one")
-            self._before_claim = (self.status, self.signal, self.pause_request)
-            self.resumed = self.status in RESUMABLE
-            self.status = RUNNING
-            self.signal = AbortSignal()
-            self.pause_request = None
-            self.pause_instruction = None
-            self.step_budget = 1 if step else None
-            self.default_executor = default_executor
-            self.attempt += 1
-            self.active = True
-            self.loop = asyncio.get_running_loop()
-            self.thread = threading.get_ident()
-            return None
-
-    def unclaim(self) -> None:
-        """The drive cannot start after all (another process drives the run): as before ``claim``."""
-        with self.lock:
-            self.status, self.signal, self.pause_request = self._before_claim
-            self.active = False
-            self.step_budget = None
 
     def bind(self) -> None:
         """The task now driving (abort cancels its awaited user code)."""
         self.task = asyncio.current_task()
-        self.abort_event = None
 
     def abort_future(self) -> asyncio.Future:
         """On the loop: a future that is done once this drive is aborted (executors stop waiting on it)."""
@@ -184,45 +170,19 @@ class Lifecycle:
                 fut.set_result(True)
         return fut
 
+    def spend_step(self) -> None:
+        """A stage with steps committed: one less before a "step" pause."""
+        if self.step_budget is not None:
+            self.step_budget -= 1
+
     def release(self) -> None:
         """The drive is over (whatever its outcome)."""
-        self.step_budget = None
         self.cancellable = False
         self.active = False
 
-    # -- outcomes: set just before the run's last event, so its listeners see them
-    def paused(self, resume_at: tuple, instruction) -> None:
-        self.cursor = resume_at
-        self.pause_instruction = instruction
-        self.pause_count += 1
-        self.status = PAUSED
-
-    def stopped(self, status: str, router_only: bool = False) -> None:
-        """Failed or aborted at the cursor, which a retry runs again."""
-        self.status = status
-        self.router_only = router_only
-
-    def finished(self, status: str) -> None:
-        self.status = status
-        if self.is_driver:
-            forget_driver(self.run_id)
-
-    # -- steering (any thread) --------------------------------------------------
-    def abort(self, reason) -> bool:
-        """Raise the signal; True when a running drive must be interrupted on its loop."""
-        with self.lock:
-            if self.status in FINISHED or self.status == ABORTED:
-                return False
-            self.signal.reason = reason
-            self.signal.aborted = True
-            if self.status != RUNNING:
-                self.status = ABORTED
-                return False
-            return True
-
-    def interrupt(self, attempt: int) -> None:
-        """On the loop: stop drive ``attempt``'s wait for user code, if it is still that drive."""
-        if attempt != self.attempt or not self.active or not self.signal.aborted:
+    def interrupt(self) -> None:
+        """On the loop: stop this drive's wait for user code, if it is still driving and was aborted."""
+        if not self.active or not self.signal.aborted:
             return
         if self.abort_event is not None and not self.abort_event.done():
             self.abort_event.set_result(True)  # a step on a thread or executor: stop waiting for it
@@ -244,14 +204,141 @@ class Lifecycle:
             while task.cancelling():
                 task.uncancel()
 
-    def take_pause_reason(self, leaf: bool, address: tuple, breakpoints) -> tuple[str, float | None] | None:
-        """Whether to pause before the stage at ``address``: (reason, timeout) or None."""
-        if leaf and self.pause_request is not None:
-            timeout = self.pause_request[0]
+    def __repr__(self) -> str:
+        return f"<Drive {self.attempt} active={self.active} {self.signal!r}>"
+
+
+class Lifecycle:
+    """One run's facts, as the engine moves them and the context reports them (``drive``: its newest drive)."""
+
+    __slots__ = ("run_id", "pipeline_id", "status", "cursor", "router_only", "pause_request", "pause_count",
+                 "pause_instruction", "attempts", "generation", "token", "lock", "drive", "_before_claim")
+
+    def __init__(self, run_id: str, status: str, cursor: tuple, router_only: bool = False, pipeline_id: str = ""):
+        self.run_id = run_id
+        self.pipeline_id = pipeline_id
+        self.status = status
+        self.cursor = cursor            # the stage the run is at (running) or continues at
+        self.router_only = router_only  # continue at the cursor's router: its sub-pipeline already ran
+        self.pause_request: tuple | None = None  # (timeout,) when a person asked for a pause
+        self.pause_count = 0            # pauses so far (registry timers check it)
+        self.pause_instruction = None   # the router's Pause of the current pause, if any
+        self.attempts = 0               # drives claimed so far (0: never ran)
+        self.generation = _next_generation(run_id)
+        # This context, in a store's lease (one driver per run across processes; the lease names the host).
+        self.token = f"{_PID}-{self.generation}"
+        self.lock = threading.Lock()
+        self.drive = Drive()            # the newest drive (none yet: an idle one, whose signal abort raises)
+        self._before_claim: tuple | None = None
+
+    @property
+    def signal(self) -> AbortSignal:
+        return self.drive.signal
+
+    @property
+    def active(self) -> bool:
+        """An engine is driving this run now (until its run() returns)."""
+        return self.drive.active
+
+    @property
+    def is_driver(self) -> bool:
+        """False once a newer context of the same run was built (resume after expiry)."""
+        return _generations.get(self.run_id) == self.generation
+
+    def _name(self) -> str:
+        return f"run {self.run_id} of pipeline {self.pipeline_id!r}" if self.pipeline_id else f"run {self.run_id}"
+
+    # -- drives -----------------------------------------------------------------
+    def claim(self, step: bool, default_executor: str = "inline") -> Drive:
+        """Start a drive on the running loop: its new ``Drive``; ``RunStateError`` when the run cannot run now."""
+        with self.lock:
+            if self.drive.active or self.status == RUNNING:
+                raise RunStateError(f"{self._name()} {refusal(RUNNING, 'run')}")
+            if not can_run(self.status):
+                raise RunStateError(f"{self._name()} {refusal(self.status, 'run')}")
+            if not self.is_driver:
+                raise RunStateError(f"{self._name()} is driven by a newer context (it was resumed after this one "
+                                    f"was released); use factory.resume(run_id) for the current one")
+            self._before_claim = (self.status, self.pause_request, self.drive)
+            self.attempts += 1
+            drive = self.drive = Drive(self.attempts, step, default_executor, self.status in RESUMABLE,
+                                       asyncio.get_running_loop())
+            self.status = RUNNING
             self.pause_request = None
-            return "request", timeout
-        if leaf and self.step_budget is not None and self.step_budget <= 0:
-            return "step", None
+            self.pause_instruction = None
+            return drive
+
+    def unclaim(self) -> None:
+        """The drive cannot start after all (another process drives the run): as before ``claim``."""
+        with self.lock:
+            self.drive.release()
+            self.status, self.pause_request, self.drive = self._before_claim
+
+    def take_router_only(self) -> tuple | None:
+        """For a new drive: the stage whose router alone runs first (its sub-pipeline already ran), once."""
+        at, self.router_only = (self.cursor if self.router_only else None), False
+        return at
+
+    def move_to(self, address: tuple) -> None:
+        """The run is now at the stage ``address`` (or continues there)."""
+        self.cursor = address
+
+    # -- outcomes: set just before the run's last event, so its listeners see them
+    def paused(self, resume_at: tuple, instruction) -> None:
+        self.cursor = resume_at
+        self.pause_instruction = instruction
+        self.pause_count += 1
+        self.status = PAUSED
+
+    def stopped(self, status: str, router_only: bool = False, at: tuple | None = None) -> None:
+        """Failed or aborted at the cursor (or at ``at``), which a retry runs again."""
+        if at is not None:
+            self.cursor = at
+        self.status = status
+        self.router_only = router_only
+
+    def finished(self, status: str) -> None:
+        self.status = status
+        if self.is_driver:
+            forget_driver(self.run_id)
+
+    # -- steering (any thread) --------------------------------------------------
+    def request_pause(self, timeout: float | None) -> None:
+        """Pause at the next stage boundary (``timeout`` as in ``Pause``)."""
+        self.pause_request = (check_timeout(timeout, "request_pause timeout"),)
+
+    def abort(self, reason) -> Drive | None:
+        """Raise the signal; the drive that must be interrupted on its loop, if one is running."""
+        with self.lock:
+            signal = self.drive.signal
+            if self.status in FINISHED or self.status == ABORTED:
+                return None
+            signal.reason = reason
+            signal.aborted = True
+            if self.status != RUNNING:
+                self.status = ABORTED
+                return None
+            return self.drive
+
+    def check_editable(self) -> None:
+        """``RunStateError`` unless the state may be edited now (call it holding ``lock``)."""
+        if not can_edit(self.status):
+            raise RunStateError(f"{self._name()} {refusal(self.status, 'edit')}")
+
+    def arrive(self, address: tuple, leaf: bool, breakpoints) -> tuple[str, float | None] | None:
+        """The run reaches the stage at ``address`` (the cursor moves there): whether to stop before it,
+        ``ABORT`` (the drive was aborted), a pause (reason, timeout), or None. Once per stage: kept flat."""
+        self.cursor = address
+        drive = self.drive
+        if drive.signal.aborted:
+            return ABORT
+        if leaf:  # request and step pauses land on a stage with steps
+            if self.pause_request is not None:
+                timeout = self.pause_request[0]
+                self.pause_request = None
+                return "request", timeout
+            if drive.step_budget is not None and drive.step_budget <= 0:
+                return "step", None
         if breakpoints and "/".join(address) in breakpoints:
             return "breakpoint", None
         return None

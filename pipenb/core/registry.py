@@ -209,7 +209,7 @@ class PipelineRegistry:
         if entry is None or entry.ctx is None or entry.armed != seq:
             return None
         ctx = entry.ctx
-        never_ran = ctx.status == PREPARED and ctx.lifecycle.attempt == 0
+        never_ran = ctx.status == PREPARED and ctx.lifecycle.attempts == 0
         if not (is_resumable(ctx.status) or never_ran) or ctx.pause_count != seq:
             # The run continued (and maybe paused again) since this timer was armed.
             # A paused run that was then aborted still expires.
@@ -257,7 +257,7 @@ class PipelineRegistry:
         if not entry.store.is_current():
             # Another process took the run over since: its state is newer than ours. Write nothing.
             entry.note = "driven by another process since; this kernel's copy was dropped unsaved"
-        elif ctx.status == PREPARED and ctx.lifecycle.attempt == 0 and not entry.store.durable:
+        elif ctx.status == PREPARED and ctx.lifecycle.attempts == 0 and not entry.store.durable:
             # Prepared and never run, in memory: nothing to resume from; free its state.
             entry.note = "prepared and never run; released after the registry's timeout"
             if entry.release is not None:

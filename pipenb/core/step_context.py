@@ -20,14 +20,14 @@ _clock = time.monotonic
 class Progress:
     """One step's progress reports, coalesced."""
 
-    __slots__ = ("bus", "path", "stage_id", "step_id", "life", "last", "pending")
+    __slots__ = ("bus", "path", "stage_id", "step_id", "drive", "last", "pending")
 
-    def __init__(self, bus, path, stage_id, step_id, life):
+    def __init__(self, bus, path, stage_id, step_id, drive):
         self.bus = bus
         self.path = path
         self.stage_id = stage_id
         self.step_id = step_id
-        self.life = life
+        self.drive = drive  # the run's drive: its loop and thread
         self.last = 0.0
         self.pending: tuple | None = None
 
@@ -49,20 +49,20 @@ class Progress:
             self._send(*pending)
 
     def _send(self, done, total, message) -> None:
-        life = self.life
-        if threading.get_ident() == life.thread or life.loop is None:
+        drive = self.drive
+        if threading.get_ident() == drive.thread or drive.loop is None:
             self._emit(done, total, message)
         else:
             try:
-                life.loop.call_soon_threadsafe(self._emit, done, total, message)
+                drive.loop.call_soon_threadsafe(self._emit, done, total, message)
             except RuntimeError:  # the loop is closed: nobody is left to tell
                 pass
 
     def _emit(self, done, total, message) -> None:
         pending = self.bus.step_progress(self.path, stage_id=self.stage_id, step_id=self.step_id, done=done,
                                          total=total, message=message)
-        if pending is not None and self.life.loop is not None:
-            self.life.loop.create_task(pending)
+        if pending is not None and self.drive.loop is not None:
+            self.drive.loop.create_task(pending)
 
 
 class StepContext:

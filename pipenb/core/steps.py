@@ -39,18 +39,19 @@ class RunParts(NamedTuple):
 
     run_id: str
     bus: Any
-    life: Any
+    life: Any  # the run's Lifecycle
     artifacts: Any
     logger: Any
 
 
 class StepRunner:
-    """Runs the steps of a run's stages (one per context; ``for_drive`` sets each drive's default)."""
+    """Runs the steps of a run's stages (one per context; ``for_drive`` binds it to each drive)."""
 
-    __slots__ = ("run_id", "bus", "life", "artifacts", "logger", "factory_executor", "default", "_plans")
+    __slots__ = ("run_id", "bus", "drive", "artifacts", "logger", "factory_executor", "default", "_plans")
 
     def __init__(self, parts: RunParts, factory_executor):
-        self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
+        self.run_id, self.bus, life, self.artifacts, self.logger = parts
+        self.drive = life.drive  # the drive whose steps run (its abort signal, loop, default executor)
         self.factory_executor = factory_executor
         self.default = "inline"
         self._plans: dict[int, tuple] = {}
@@ -59,9 +60,10 @@ class StepRunner:
         """The definition changed (a rebound context): work out where steps run again."""
         self._plans = {}
 
-    def for_drive(self, default: str) -> StepRunner:
-        """Ready for a drive whose sync steps default to ``default`` ("inline" or "thread")."""
-        self.default = default
+    def for_drive(self, drive) -> StepRunner:
+        """Ready for ``drive`` (a ``lifecycle.Drive``), whose sync steps default to its ``default_executor``."""
+        self.drive = drive
+        self.default = drive.default_executor
         if self._plans:  # worked out again each drive: executors may have been changed in between
             self._plans = {}
         return self
@@ -99,8 +101,8 @@ class StepRunner:
     async def _each(self, pipe, stage, path, addr, working, where):
         """The steps one after the other: on the loop's thread (the hot path, kept flat: a stage costs
         a few µs), or one hop per step to its executor (``where``: each step's, None: all inline)."""
-        life, bus = self.life, self.bus
-        signal = life.signal
+        drive, bus = self.drive, self.bus
+        signal = drive.signal
         patches: list = []
         results: dict = {}
         want_start, want_success = "step:start" in bus.heard, "step:success" in bus.heard
@@ -111,16 +113,16 @@ class StepRunner:
             if want_start:
                 pending = bus.step_start(path, stage_id=stage.id, step_id=step.id)
                 if pending is not None:
-                    await life.interruptible(pending)
+                    await drive.interruptible(pending)
             t0 = _perf()
             progress = None
             try:
                 if step.nargs == 2 or ex is not None:
-                    progress = Progress(bus, path, stage.id, step.id, life)
+                    progress = Progress(bus, path, stage.id, step.id, drive)
                 if ex is None or ex == "inline":
                     out = self._call(step, stage, path, working, progress) if step.nargs == 2 else step.action(working)
                     if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
-                        out = await life.interruptible(out)
+                        out = await drive.interruptible(out)
                 else:
                     out = await self._hop(executors.call, ex, self._remote_call if not executors.is_local(ex)
                                           else self._call, self._args(step, stage, path, working, progress, ex),
@@ -157,7 +159,7 @@ class StepRunner:
                 pending = bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=results[step.id],
                                            duration=_perf() - t0)
                 if pending is not None:
-                    await life.interruptible(pending)
+                    await drive.interruptible(pending)
         return patches, results, working
 
     def _args(self, step, stage, path, working, progress, ex) -> tuple:
@@ -173,21 +175,21 @@ class StepRunner:
     def _call(self, step, stage, path, working, progress):
         if step.nargs == 2:
             return step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
-                                                    self.life.signal, self.logger, progress=progress))
+                                                    self.drive.signal, self.logger, progress=progress))
         return step.action(working)  # a step that takes only the state
 
     async def _hop(self, call, ex, fn, args, stage, step):
-        life = self.life
+        drive = self.drive
         label = f"step {step.id!r} of stage {stage.id!r}" if len(stage.steps) == 1 or fn is not self._sync_steps \
             else f"stage {stage.id!r}"
         try:
             return await call(ex, fn, args, where=label, stage_id=stage.id, step_id=step.id,
-                              abort_event=life.abort_future())
+                              abort_event=drive.abort_future())
         except executors.Abandoned as exc:
             if exc.late is not None:
                 exc.late.add_done_callback(lambda fut, what=label: self._dropped(what, fut))
             raise AbortedError(f"run {self.run_id} aborted while {label} ran on {executors.describe(ex)}; "
-                               f"the stage was not committed", reason=life.signal.reason) from None
+                               f"the stage was not committed", reason=drive.signal.reason) from None
 
     def _dropped(self, what: str, fut) -> None:
         outcome = "raised" if not fut.cancelled() and fut.exception() is not None else "returned"
@@ -197,15 +199,16 @@ class StepRunner:
     # -- a whole stage on one pool thread ----------------------------------------------
     def _sync_steps(self, pipe, stage, path, addr, working):
         """The stage's sync steps, in order, on one pool thread; events are delivered from here."""
-        bus, signal, life = self.bus, self.life.signal, self.life
+        bus, drive = self.bus, self.drive
+        signal = drive.signal
         patches: list = []
         results: dict = {}
         for step in stage.steps:
             self._check_abort(addr, step)
             if "step:start" in bus.heard:
-                _deliver(bus.step_start(path, stage_id=stage.id, step_id=step.id), life)
+                _deliver(bus.step_start(path, stage_id=stage.id, step_id=step.id), drive)
             t0 = _perf()
-            progress = Progress(bus, path, stage.id, step.id, self.life)
+            progress = Progress(bus, path, stage.id, step.id, drive)
             try:
                 out = self._call(step, stage, path, working, progress)
             except Exception as exc:
@@ -214,7 +217,7 @@ class StepRunner:
                 err = self._step_error(pipe, stage, step, addr, exc)
                 if "step:failure" in bus.heard:
                     _deliver(bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
-                                              duration=_perf() - t0), life)
+                                              duration=_perf() - t0), drive)
                 raise err from exc
             finally:
                 progress.close()
@@ -225,16 +228,16 @@ class StepRunner:
             except StepError as err:
                 if "step:failure" in bus.heard:
                     _deliver(bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
-                                              duration=_perf() - t0), life)
+                                              duration=_perf() - t0), drive)
                 raise
             if "step:success" in bus.heard:
                 _deliver(bus.step_success(path, stage_id=stage.id, step_id=step.id, patch=results[step.id],
-                                          duration=_perf() - t0), life)
+                                          duration=_perf() - t0), drive)
         return patches, results, working
 
     # -- shared -------------------------------------------------------------------------
     def _check_abort(self, addr, step) -> None:
-        signal = self.life.signal
+        signal = self.drive.signal
         if signal.aborted:
             raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
                                reason=signal.reason)
@@ -281,7 +284,7 @@ class StepRunner:
 
 
 
-def _deliver(pending: Any, life) -> None:
-    """From a pool thread: an async listener's awaitable is awaited on the run's loop, in order."""
-    if pending is not None and life.loop is not None and threading.get_ident() != life.thread:
-        asyncio.run_coroutine_threadsafe(pending, life.loop).result()
+def _deliver(pending: Any, drive) -> None:
+    """From a pool thread: an async listener's awaitable is awaited on the drive's loop, in order."""
+    if pending is not None and drive.loop is not None and threading.get_ident() != drive.thread:
+        asyncio.run_coroutine_threadsafe(pending, drive.loop).result()

@@ -1,5 +1,13 @@
 // EventTable view: filters and counts on top, the newest rows at the bottom.
 // Every cell is set with textContent, so user text is never parsed as HTML.
+// render returns the cleanup anywidget calls when the view goes (or the module hot-reloads):
+// model and DOM listeners off, the view's nodes and classes removed.
+function make(tag, className) {
+  const node = document.createElement(tag);
+  node.className = className;
+  return node;
+}
+
 function render({ model, el }) {
   el.classList.add("pipenb-events-root");
   const bar = make("div", "pipenb-events-bar");
@@ -26,14 +34,15 @@ function render({ model, el }) {
   scroller.append(table);
   el.append(bar, note, scroller);
 
+  const listening = new AbortController();  // every DOM listener of this view, removed at once
   eventSelect.addEventListener("change", () => {
     model.set("event_filter", eventSelect.value ? [eventSelect.value] : []);
     model.save_changes();
-  });
+  }, { signal: listening.signal });
   stageInput.addEventListener("input", () => {
     model.set("stage_filter", stageInput.value);
     model.save_changes();
-  });
+  }, { signal: listening.signal });
 
   function drawRows() {
     const stick = scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
@@ -68,8 +77,12 @@ function render({ model, el }) {
   for (const [name, fn] of handlers) model.on(name, fn);
   drawRows();
   drawCounts();
-  // anywidget calls this when the view goes away: a closed view no longer redraws on model changes.
-  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
+  return () => {
+    for (const [name, fn] of handlers) model.off(name, fn);
+    listening.abort();
+    el.replaceChildren();
+    el.classList.remove("pipenb-events-root");
+  };
 }
 
 export default { render };

@@ -8,7 +8,9 @@ browser. ``dataframe`` builds every recorded event.
 
 A step's ``step:progress`` reports share one live row: it stands where the
 step's first report came and shows its latest one (counts still count them
-all).
+all). The table follows its run through an owned ``RunFollower``
+(follower.py); its JS and CSS are the files beside this module, given to
+anywidget as paths (hot reload with ``ANYWIDGET_HMR=1``).
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ from pipenb.core.lifecycle import RUNNING, can_run
 
 from .follower import RunFollower
 from .snapshot import Snapshot, close_tree, rows_html
-
-from .esm import view_module
 
 HERE = pathlib.Path(__file__).parent
 COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
@@ -110,8 +110,8 @@ class _ProgressIndex:
         self.scanned = stop
 
 
-class EventTable(Snapshot, RunFollower, anywidget.AnyWidget):
-    _esm = view_module("event_table.js")
+class EventTable(Snapshot, anywidget.AnyWidget):
+    _esm = HERE / "event_table.js"
     _css = HERE / "event_table.css"
 
     columns = traitlets.List(traitlets.Unicode(), COLUMNS).tag(sync=True)
@@ -141,10 +141,10 @@ class EventTable(Snapshot, RunFollower, anywidget.AnyWidget):
         self._where: dict[tuple, tuple] = {}     # event path -> (pipeline path, stage address) as shown
         self._cache: dict[tuple, list] = {}      # (log number, index) -> its row, for the rows shown
         self._cache_t0: float | None = None      # the time "elapsed" counts from, for those rows
-        self._given: list | None = None  # logs handed in by attach(history=...)
         self._progress: dict[int, _ProgressIndex] = {}  # log number -> its progress rows
         self._lock = threading.Lock()  # filter changes arrive on a comm thread, redraws on the loop
-        self._follow_init()
+        self.ctx = None  # the run followed
+        self.follower = RunFollower(self.redraw, self._changed, settled=lambda event: self.refresh_snapshot())
         self.observe(lambda change: self._refilter(), names=["event_filter", "stage_filter"])
         if ctx is not None:
             self.attach(ctx)
@@ -156,14 +156,11 @@ class EventTable(Snapshot, RunFollower, anywidget.AnyWidget):
         recording ``ctx`` (a dashboard keeps them per run, so picking a run again
         shows all of it). The table then shows exactly those and leaves them open.
         """
-        self._given = history
-        return RunFollower.attach(self, ctx)
-
-    def _attached(self, ctx) -> None:
-        history, self._given = self._given, None
+        self.detach()
+        self.ctx = ctx
         with self._lock:
             if history is None:
-                self._owned = self.open_log(ctx)
+                self._owned = self.follower.open_log(ctx)
                 self._logs.append(self._owned)
                 self._counted.append(0)
             else:
@@ -176,12 +173,17 @@ class EventTable(Snapshot, RunFollower, anywidget.AnyWidget):
         else:
             self.note = f"run {short_id(ctx.run_id)}"
         self._pushed = -1
+        self.follower.follow(ctx)
+        return self
 
-    def _detached(self) -> None:
+    def detach(self) -> None:
+        """Let go of the run: its listeners and the log opened for it (the events recorded stay)."""
+        self.follower.stop()
         if self._owned is not None:
             with self._lock:
                 self._count_new()
             self._owned = None
+        self.ctx = None
 
     def clear(self) -> None:
         """Forget every recorded event (an attached run goes on being recorded)."""
@@ -194,14 +196,15 @@ class EventTable(Snapshot, RunFollower, anywidget.AnyWidget):
                 if self._owned is not None:
                     self._owned.clear()
                 else:
-                    self._owned = self.open_log(self.ctx)
+                    self._owned = self.follower.open_log(self.ctx)
                 self._logs, self._counted = [self._owned], [0]
         self._push()
 
     def _changed(self) -> bool:
         return self._total() != self._pushed
 
-    def _redraw(self) -> None:
+    def redraw(self) -> None:
+        """Send the newest rows and the counts as recorded now."""
         self._push()
 
     # -- reading the logs ------------------------------------------------------

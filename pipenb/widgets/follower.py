@@ -1,100 +1,96 @@
-"""``RunFollower``: what every widget that follows a run shares.
+"""``RunFollower``: the part of a view that follows a run, owned by the view.
 
-Attach to a run, hear when it starts and when it stops (pauses, ends,
-fails), redraw at most ten times a second while it goes and once more when it
-stops, and detach cleanly. One rule for ``EventLog``s: a widget closes the
-logs it opened itself (``open_log``); logs handed to it stay open for whoever
-keeps them (the dashboard keeps one per run it lists).
+Every live view (the stage graph, the event table, the run panel, the
+dashboard) needs the same mechanics: hear when the followed run starts and
+when it stops (pauses, ends, fails), redraw at most N times a second while
+it goes and once more when it stops, and let go cleanly. A view owns one
+``RunFollower`` and hands it callbacks; the view keeps its own ``ctx`` and
+says what to do at each edge, so reading a view never needs a base class's
+hooks. One rule for ``EventLog``s: the follower closes the logs opened
+through it (``open_log``) when it stops; logs handed to a view stay open for
+whoever keeps them (the dashboard keeps one per run it lists).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from pipenb.core.events import ROOT_EDGES
 from pipenb.core.lifecycle import RUNNING
 
 from .throttle import Ticker
 
+Edge = Callable[[object], None]
+
+
+def _ignore(event) -> None:
+    return None
+
 
 class RunFollower:
-    """Mixin: call ``_follow_init()`` in ``__init__``; override ``_redraw`` and
-    ``_changed``, and the hooks ``_attached``, ``_run_started``, ``_run_stopped``,
-    ``_run_settled``."""
+    """Follows one run at a time for a view.
 
-    def _follow_init(self, per_second: float = 10.0) -> None:
-        self.ctx = None
+    ``redraw()`` draws the view; ``changed()`` says whether a tick has anything
+    to draw. At the run's root edges: ``started(event)`` when it starts or
+    continues, ``stopped(event)`` when it pauses, ends or fails (before the
+    closing redraw), ``settled(event)`` after the closing redraw was asked for
+    (snapshots refresh there; a view may let the run go there).
+    """
+
+    def __init__(self, redraw: Callable[[], None], changed: Callable[[], bool] | None = None, *,
+                 per_second: float = 10.0, started: Edge = _ignore, stopped: Edge = _ignore,
+                 settled: Edge = _ignore):
+        self.ticker = Ticker(redraw, changed or (lambda: True), per_second)
+        self._started, self._stopped, self._settled = started, stopped, settled
         self._listening: list = []
         self._own_logs: list = []
-        self._ticker = Ticker(self._redraw, self._changed, per_second)
 
-    # -- for subclasses ---------------------------------------------------------
-    def _redraw(self) -> None:
-        raise NotImplementedError
-
-    def _changed(self) -> bool:
-        return True
-
-    def _attached(self, ctx) -> None:
-        """``ctx`` was just attached (before the first redraw)."""
-
-    def _detached(self) -> None:
-        """The run was just let go (its listeners and own logs are gone)."""
-
-    def _run_started(self, event) -> None:
-        """The followed run started or continued (its ``pipeline:start``)."""
-
-    def _run_stopped(self, event) -> None:
-        """The followed run paused, finished or failed (before the closing redraw)."""
-
-    def _run_settled(self, event) -> None:
-        """The followed run paused, finished or failed, and the closing redraw was asked for
-        (snapshots refresh here; a follower may let the run go here)."""
-
-    # -- the shared mechanics ---------------------------------------------------
     def open_log(self, ctx):
-        """An ``EventLog`` of ``ctx`` that this widget owns and closes on detach."""
+        """An ``EventLog`` of ``ctx``, closed when this follower stops."""
         log = ctx.record()
         self._own_logs.append(log)
         return log
 
-    def attach(self, ctx):
-        """Follow ``ctx`` (after letting go of any run followed before)."""
-        self.detach()
-        self.ctx = ctx
-        self._listening = [ctx.on(name, self._on_edge) for name in ROOT_EDGES]
-        self._attached(ctx)
-        if ctx.status == RUNNING:
-            self._ticker.start()
-        self._ticker.flush_now()
-        return self
+    def follow(self, ctx, setup: Callable[[], None] | None = None) -> None:
+        """Hear ``ctx``'s root edges, run ``setup()``, then tick while it runs and draw it now
+        (``stop()`` first whatever was followed before).
 
-    def detach(self) -> None:
+        Listeners hear an edge in the order they subscribed: a view whose parts
+        follow the same run attaches them in ``setup``, so it hears each edge
+        before they do (the dashboard's snapshot update goes out before its
+        graph's closing redraw, so the browser redraws the output before it
+        shows the final statuses, not after).
+        """
+        self._listening = [ctx.on(name, self._on_edge) for name in ROOT_EDGES]
+        if setup is not None:
+            setup()
+        if ctx.status == RUNNING:
+            self.ticker.start()
+        self.ticker.flush_now()
+
+    def stop(self) -> None:
+        """Hear nothing more, tick no more, close the logs opened here."""
         for off in self._listening:
             off()
         self._listening = []
-        self._ticker.stop()
+        self.ticker.stop()
         for log in self._own_logs:
             log.close()
         self._own_logs = []
-        if self.ctx is not None:
-            self._detached()
-        self.ctx = None
 
     def _on_edge(self, event) -> None:
         if not event.is_root:
             return
         if event.name == "pipeline:start":
-            self._run_started(event)
-            self._ticker.start()
+            self._started(event)
+            self.ticker.start()
             return
-        self._ticker.stop()
-        self._run_stopped(event)
-        self._ticker.flush_now()  # a run stopped: show it without waiting for a tick
-        self._run_settled(event)
-
-    def redraw(self) -> None:
-        """Draw what the run shows now, without waiting for the next tick."""
-        self._redraw()
+        self.ticker.stop()
+        self._stopped(event)
+        self.ticker.flush_now()  # a run stopped: show it without waiting for a tick
+        self._settled(event)
 
     @property
     def redraws(self) -> int:
-        return self._ticker.count
+        """How many times the view was redrawn through this follower (tests and bench read it)."""
+        return self.ticker.count

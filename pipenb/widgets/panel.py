@@ -26,18 +26,22 @@ from .stage_graph import StageGraph
 _PANELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # RunContext -> its live RunPanel
 
 
-class RunPanel(Snapshot, RunFollower, widgets.VBox):
+class RunPanel(Snapshot, widgets.VBox):
+    """A line (run, status, position, state keys) over the run's ``StageGraph``; follows its one run
+    through an owned ``RunFollower`` until the run finished for good."""
+
     def __init__(self, ctx):
         self.line = widgets.HTML()
         self.line.add_class("pipenb-run-line")
         self.graph = StageGraph(ctx.pipeline, ctx)
         super().__init__([self.line, self.graph])
         self.add_class("pipenb-run-panel")
-        self._follow_init()
+        self.follower = RunFollower(self.redraw, settled=self._run_settled)
         self._last_html = ""
         self._last_text = f"RunPanel of run {ctx.run_id}"
         self._closed = False
-        self.attach(ctx)
+        self.ctx = ctx
+        self.follower.follow(ctx)
         if is_finished(ctx.status):
             self._let_go()
 
@@ -49,7 +53,8 @@ class RunPanel(Snapshot, RunFollower, widgets.VBox):
             panel = _PANELS[ctx] = cls(ctx)
         return panel
 
-    def _redraw(self) -> None:
+    def redraw(self) -> None:
+        """Draw the run's line as it is now."""
         ctx = self.ctx
         if ctx is None:
             return
@@ -80,7 +85,7 @@ class RunPanel(Snapshot, RunFollower, widgets.VBox):
 
     # -- letting go ---------------------------------------------------------------
     def _run_settled(self, event) -> None:
-        super()._run_settled(event)  # the snapshot of the stopped run
+        self.refresh_snapshot()  # the snapshot of the stopped run
         if self.ctx is not None and is_finished(self.ctx.status):
             self._let_go()
 
@@ -89,18 +94,22 @@ class RunPanel(Snapshot, RunFollower, widgets.VBox):
         ctx = self.ctx
         if ctx is None:
             return
-        self._redraw()
+        self.redraw()
         self.graph.redraw()
         self._last_html, self._last_text = self.snapshot_html(), self.snapshot_text()
         self.detach()
-        self.graph.detach()
 
     @property
     def closed(self) -> bool:
         return self._closed
 
+    def detach(self) -> None:
+        """Let go of the run (the panel and its graph): listeners and logs."""
+        self.follower.stop()
+        self.graph.detach()
+        self.ctx = None
+
     def close(self) -> None:
         self._closed = True
         self.detach()
-        self.graph.detach()
         close_tree(self, super().close)

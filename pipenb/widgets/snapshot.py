@@ -7,6 +7,13 @@ Shown with a display id of its own, the output is updated in place
 (``update_display_data``) when the followed run pauses or ends, so a saved
 notebook keeps the last state. The snapshot is plain HTML and inline SVG: no
 script, no link, nothing fetched.
+
+``Snapshot`` is a base class, not an owned helper, for one reason: IPython's
+display protocol (``_repr_mimebundle_``, ``_ipython_display_``) is looked up
+on the displayed object's class, so the widget itself must have those
+methods. It holds the display protocol and nothing else: when to refresh is
+the view's call (``refresh_snapshot()``, from its follower's ``settled``
+callback), and how an update reaches the notebook is outbox.py's.
 """
 
 from __future__ import annotations
@@ -74,7 +81,7 @@ def _shell():
 
 
 class Snapshot:
-    """Mixin for a widget (before the ipywidgets base in the bases): ``snapshot_html`` beside the view.
+    """The display protocol of a widget (listed before the ipywidgets base): ``snapshot_html`` beside the view.
 
     ``_repr_mimebundle_`` adds ``text/html`` and a short ``text/plain``;
     ``_ipython_display_`` shows that bundle under this widget's display id, and
@@ -147,8 +154,3 @@ class Snapshot:
             return
         data, metadata = self._repr_mimebundle_()
         update_display(data, metadata=metadata, raw=True, display_id=self.display_id)
-
-    def _run_settled(self, event) -> None:
-        """The followed run paused or ended and the closing redraw was asked for: refresh the snapshot."""
-        super()._run_settled(event)
-        self.refresh_snapshot()

@@ -7,6 +7,15 @@
 // A running stage's progress (`progress` trait) is a thin bar along the bottom
 // of its node plus the step's message in a line under it; the message is user
 // text and only ever set with textContent.
+// Clicks are heard once, on the canvas (the SVG may be redrawn); render returns the cleanup
+// anywidget calls when the view goes (or the module hot-reloads): listeners, the pending frame,
+// the palette properties and the view's nodes go.
+
+function make(tag, className) {
+  const node = document.createElement(tag);
+  node.className = className;
+  return node;
+}
 
 function nodeId(address) {
   // As pipenb.graph.node_id: characters XML cannot hold become U+FFFD, one for one.
@@ -20,7 +29,7 @@ function cssName(name) {
 }
 
 function render({ model, el }) {
-  let retryLater = false;  // a redraw waits for the drawing to be laid out
+  let retryLater = null;  // the animation frame a redraw waits for (the drawing laid out), if any
   el.classList.add("pipenb-graph-root");
   const caption = make("div", "pipenb-graph-caption");
   const canvas = make("div", "pipenb-graph-canvas");
@@ -101,17 +110,20 @@ function render({ model, el }) {
       if (!g) continue;
       g.classList.add("pipenb-node");
       g.dataset.address = address;
-      g.addEventListener("click", (ev) => {
-        ev.preventDefault();
-        const current = model.get("breakpoints") || [];
-        const next = current.includes(address)
-          ? current.filter((b) => b !== address)
-          : current.concat([address]);
-        model.set("breakpoints", next);
-        model.save_changes();
-      });
     }
     applyAll();
+  }
+
+  function clicked(ev) {
+    // A click on a stage toggles its breakpoint.
+    const g = ev.target.closest ? ev.target.closest(".pipenb-node") : null;
+    if (!g || !canvas.contains(g)) return;
+    ev.preventDefault();
+    const address = g.dataset.address;
+    const current = model.get("breakpoints") || [];
+    const next = current.includes(address) ? current.filter((b) => b !== address) : current.concat([address]);
+    model.set("breakpoints", next);
+    model.save_changes();
   }
 
   function applyStatus() {
@@ -136,9 +148,8 @@ function render({ model, el }) {
         if (!box.width) {
           // Not laid out yet (a hidden tab, an output not drawn): a label placed now would sit at
           // the drawing's corner and stretch the stage's clickable box. Try again once drawn.
-          if (!retryLater) {
-            retryLater = true;
-            requestAnimationFrame(() => { retryLater = false; applyStatus(); });
+          if (retryLater === null) {
+            retryLater = requestAnimationFrame(() => { retryLater = null; applyStatus(); });
           }
           continue;
         }
@@ -261,10 +272,19 @@ function render({ model, el }) {
     ["change:breakpoints", applyBreakpoints], ["change:progress", applyProgress], ["change:caption", applyAll],
     ["change:palette", applyPalette]];
   for (const [name, fn] of handlers) model.on(name, fn);
+  const listening = new AbortController();
+  canvas.addEventListener("click", clicked, { signal: listening.signal });
   applyPalette();
   drawSvg();
-  // anywidget calls this when the view goes away: a closed view no longer redraws on model changes.
-  return () => { for (const [name, fn] of handlers) model.off(name, fn); };
+  return () => {
+    for (const [name, fn] of handlers) model.off(name, fn);
+    listening.abort();
+    if (retryLater !== null) cancelAnimationFrame(retryLater);
+    for (const prop of paletteProps) el.style.removeProperty(prop);
+    bars.clear();
+    el.replaceChildren();
+    el.classList.remove("pipenb-graph-root");
+  };
 }
 
 export default { render };

@@ -8,7 +8,9 @@ for each stage's last event, instead of hearing every event.
 A running stage whose step reports ``ctx.progress(...)`` carries a bar and
 the step's message (``progress``: the last report of each running stage,
 dropped when a new step starts or the stage ends).
-Clicking a stage toggles a breakpoint.
+Clicking a stage toggles a breakpoint. The graph follows its run through
+an owned ``RunFollower`` (follower.py); its JS and CSS are the files beside
+this module, given to anywidget as paths (hot reload with ``ANYWIDGET_HMR=1``).
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from pipenb.core.lifecycle import PAUSED, is_resumable
 from ..graph import PALETTE, to_svg
 from .follower import RunFollower
 from .snapshot import Snapshot, close_tree, inline_svg
-
-from .esm import view_module
 
 HERE = pathlib.Path(__file__).parent
 
@@ -60,8 +60,8 @@ def _report(event) -> dict:
             "message": None if message is None else str(message)[:300]}
 
 
-class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
-    _esm = view_module("stage_graph.js")
+class StageGraph(Snapshot, anywidget.AnyWidget):
+    _esm = HERE / "stage_graph.js"
     _css = HERE / "stage_graph.css"
 
     svg = traitlets.Unicode("").tag(sync=True)
@@ -93,30 +93,40 @@ class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
         self._folded = 0              # events of the log already folded into _status
         self._dirty = False
         self._lock = threading.Lock()
-        self._follow_init()
+        self.ctx = None               # the run followed
+        self.follower = RunFollower(self.redraw, self._changed, started=self._run_started,
+                                    stopped=self._run_stopped, settled=lambda event: self.refresh_snapshot())
         self.observe(self._on_breakpoints, names="breakpoints")
         if ctx is not None:
             self.attach(ctx)
 
     # -- following a run ----------------------------------------------------
-    def _attached(self, ctx) -> None:
-        """Colour what the run has done so far; breakpoints set in code and here both apply."""
+    def attach(self, ctx) -> StageGraph:
+        """Follow ``ctx`` (after letting go of any run followed before): colour what it has done so far;
+        breakpoints set in code and here both apply."""
+        self.detach()
+        self.ctx = ctx
         with self._lock:
             self._status = {address: "success" for address in ctx.committed_stages()}
             if is_resumable(ctx.status):
                 self._status[ctx.position] = "paused" if ctx.status == PAUSED else "failed"
             self._durations = {}
             self._progress = {}
-            self._log, self._folded = self.open_log(ctx), 0
+            self._log, self._folded = self.follower.open_log(ctx), 0
         wanted = set(ctx.breakpoints) | set(self.breakpoints)
         ctx.breakpoints.update(wanted)
         # Addresses set on the context by code that this graph has no stage for are not drawn.
         self.breakpoints = sorted(wanted & set(self.addresses))
         self.caption = f"{ctx.pipeline_id} · run {short_id(ctx.run_id)} · {ctx.status}"
         self._dirty = True
+        self.follower.follow(ctx)
+        return self
 
-    def _detached(self) -> None:
+    def detach(self) -> None:
+        """Let go of the run: its listeners and the log opened for it (what is drawn stays)."""
+        self.follower.stop()
         self._log = None
+        self.ctx = None
 
     _STATUS_OF = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
                   "stage:failure": "failed"}
@@ -171,7 +181,8 @@ class StageGraph(Snapshot, RunFollower, anywidget.AnyWidget):
         self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · {event.name.split(':')[1]}"
         self._dirty = True
 
-    def _redraw(self) -> None:
+    def redraw(self) -> None:
+        """Send the statuses, durations and progress as the log has them now."""
         with self._lock:
             self._fold()
             self._dirty = False

@@ -1,10 +1,11 @@
-"""``RunErrors``: why a run failed, as the dashboard shows it (the banner and the Error tab).
+"""``RunErrors``: why a run failed, as the dashboard shows it (its error banner and Error tab).
 
 A checkpoint keeps where a run stopped, not why: the exception lives only in
 the process that saw it. So the dashboard keeps, per run id, the error each
 run failed with while it watched (``keep``), shows it whole (every chained
 cause, the traceback folded) for the shown run, and for a failed or aborted
 run whose error it never saw says so plainly instead of showing nothing.
+The dashboard owns the two widgets; this is the memory and the HTML.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ from __future__ import annotations
 import html
 import traceback
 
-import ipywidgets as widgets
-
 from pipenb.core.ids import short_id
 from pipenb.core.lifecycle import ABORTED, FAILED
 
-from ..display import error_html
+from ...display import error_html
+
+
+EMPTY = ("", error_html(None))  # (banner, Error tab) with no run shown
 
 
 class RunErrors:
-    """``banner`` (above the graph, only for a failed or aborted run) and ``view`` (the Error tab)."""
+    """The errors runs failed with, by run id, while the dashboard watched."""
 
     def __init__(self):
-        self.banner = widgets.HTML("")
-        self.banner.add_class("pipenb-error")
-        self.view = widgets.HTML(error_html(None))
-        self.view.add_class("pipenb-error-tab")
         self._errors: dict[str, BaseException] = {}  # run id -> the error it failed with (seen here)
 
     def keep(self, run_id: str, error: BaseException) -> None:
@@ -36,11 +34,6 @@ class RunErrors:
     def forget(self, run_id: str) -> None:
         self._errors.pop(run_id, None)
 
-    def clear(self) -> None:
-        """Show no run."""
-        self.view.value = error_html(None)
-        self.banner.value = ""
-
     def _error_of(self, ctx):
         error = self._errors.get(ctx.run_id)
         if error is None and ctx.status in (FAILED, ABORTED):
@@ -48,8 +41,9 @@ class RunErrors:
                           f"before this dashboard showed it (the checkpoint keeps where, not why)")
         return error, ""
 
-    def refresh(self, ctx) -> None:
-        """Show ``ctx``'s error (or what is known of it)."""
+    def html_for(self, ctx) -> tuple[str, str]:
+        """``ctx``'s error (or what is known of it): the banner (above the graph, only for a failed or
+        aborted run) and the Error tab."""
         error, note = self._error_of(ctx)
         if error is None:
             banner = (f'<div class="pipenb-error-note">{html.escape(note)}</div>' if note else "")
@@ -64,7 +58,4 @@ class RunErrors:
                       f'<pre class="pipenb-traceback">{html.escape(tb)}</pre></details>')
         if ctx.status not in (FAILED, ABORTED):
             banner = ""
-        if self.banner.value != banner:
-            self.banner.value = banner
-        if self.view.value != detail:
-            self.view.value = detail
+        return banner, detail

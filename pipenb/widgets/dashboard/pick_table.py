@@ -5,6 +5,8 @@ browser sets ``textContent``), so user text is never parsed as HTML.
 ``value`` is the picked row's id (a click sets it, code may too); an action
 button sends ``{"action": name, "id": row id}``, handed to ``on_action``
 listeners (on whatever thread the message came: hand work to your loop).
+Its JS and CSS are the files beside this module, given to anywidget as paths
+(hot reload with ``ANYWIDGET_HMR=1``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ import pathlib
 import anywidget
 import traitlets
 
-from .esm import view_module
-
 HERE = pathlib.Path(__file__).parent
 
 
 class PickTable(anywidget.AnyWidget):
-    _esm = view_module("pick_table.js")
+    _esm = HERE / "pick_table.js"
     _css = HERE / "pick_table.css"
 
     columns = traitlets.List(traitlets.Unicode()).tag(sync=True)

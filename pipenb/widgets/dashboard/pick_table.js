@@ -1,5 +1,13 @@
 // PickTable view: a compact table; a click on a row picks it, a row's buttons send actions.
 // Every cell is set with textContent, so user text is never parsed as HTML.
+// Clicks and keys are heard once, on the table body (rows are redrawn, listeners are not re-added);
+// render returns the cleanup anywidget calls when the view goes (or the module hot-reloads).
+function make(tag, className) {
+  const node = document.createElement(tag);
+  node.className = className;
+  return node;
+}
+
 function render({ model, el }) {
   el.classList.add("pipenb-pick-root");
   const scroller = make("div", "pipenb-pick-scroll");
@@ -25,6 +33,26 @@ function render({ model, el }) {
     model.save_changes();
   }
 
+  function clicked(e) {
+    const button = e.target.closest("button.pipenb-pick-action");
+    const tr = e.target.closest("tr.pipenb-pick-row");
+    if (!tr || !tbody.contains(tr)) return;
+    if (button) {
+      e.stopPropagation();
+      model.send({ action: button.dataset.action, id: tr.dataset.id });
+      return;
+    }
+    pick(tr.dataset.id);
+  }
+
+  function pressed(e) {
+    const tr = e.target.closest("tr.pipenb-pick-row");
+    if (tr && e.target === tr && (e.key === "Enter" || e.key === " ")) {
+      e.preventDefault();
+      pick(tr.dataset.id);
+    }
+  }
+
   function drawRows() {
     const picked = model.get("value");
     const rows = model.get("rows") || [];
@@ -45,17 +73,12 @@ function render({ model, el }) {
         for (const action of actions) {
           const b = document.createElement("button");
           b.className = "pipenb-pick-action pipenb-pick-action-" + action;
+          b.dataset.action = action;
           b.textContent = action;
-          b.addEventListener("click", (e) => {
-            e.stopPropagation();
-            model.send({ action, id: row.id });
-          });
           td.append(b);
         }
         tr.append(td);
       }
-      tr.addEventListener("click", () => pick(row.id));
-      tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(row.id); } });
       frag.append(tr);
     }
     tbody.replaceChildren(frag);
@@ -63,12 +86,24 @@ function render({ model, el }) {
     empty.style.display = rows.length ? "none" : "";
   }
 
-  model.on("change:columns", () => { drawHead(); drawRows(); });
-  model.on("change:rows", drawRows);
-  model.on("change:value", drawRows);
-  model.on("change:empty", drawRows);
-  drawHead();
-  drawRows();
+  function drawAll() {
+    drawHead();
+    drawRows();
+  }
+
+  const listening = new AbortController();
+  tbody.addEventListener("click", clicked, { signal: listening.signal });
+  tbody.addEventListener("keydown", pressed, { signal: listening.signal });
+  const handlers = [["change:columns", drawAll], ["change:rows", drawRows], ["change:value", drawRows],
+    ["change:empty", drawRows]];
+  for (const [name, fn] of handlers) model.on(name, fn);
+  drawAll();
+  return () => {
+    for (const [name, fn] of handlers) model.off(name, fn);
+    listening.abort();
+    el.replaceChildren();
+    el.classList.remove("pipenb-pick-root");
+  };
 }
 
 export default { render };

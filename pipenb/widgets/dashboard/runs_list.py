@@ -10,6 +10,7 @@ says where the run is (time left in memory, or "in the store"), roughly how
 much state it holds, and its note (an artifact that cannot be saved, the
 process running it). A click on a row picks it, its buttons resume or
 discard it: both reach the dashboard through ``on_pick`` / ``on_action``.
+It is the table itself (a ``PickTable``): the dashboard's ``runs``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pipenb.core.ids import short_id
 from pipenb.core.lifecycle import can_run
 from pipenb.core.registry import RunRecord
 
-from ..display import size_text, time_left
+from ...display import size_text, time_left
 from .pick_table import PickTable
 
 RUN_COLUMNS = ["run", "pipeline", "status", "stage", "time left", "size", "note", "actions"]
@@ -32,21 +33,21 @@ def row_actions(status: str) -> list[str]:
     return (["resume"] if can_run(status) or status == INTERRUPTED else []) + ["discard"]
 
 
-class RunsList:
-    """The table (``self.table``, a ``PickTable``) and where its rows come from.
+class RunsList(PickTable):
+    """The runs table and where its rows come from.
 
     ``on_pick(run_id)`` hears a click on a row and ``on_action(action, run_id)`` a row's button, both
     through ``call`` (the kernel's loop: a click may come on another thread).
     """
 
     def __init__(self, factory, registry, call, on_pick, on_action):
+        super().__init__(RUN_COLUMNS, empty="no runs yet")
         self.factory = factory
         self.registry = registry
         self.discarded: set[str] = set()  # discarded here: never listed again, even from a stale read
-        self.table = PickTable(RUN_COLUMNS, empty="no runs yet")
-        self.table.add_class("pipenb-runs")
-        self.table.observe(self._picked, names="value")
-        self.table.on_action(lambda action, run_id: call(on_action, action, run_id))
+        self.add_class("pipenb-runs")
+        self.observe(self._picked, names="value")
+        self.on_action(lambda action, run_id: call(on_action, action, run_id))
         self._call, self._on_pick = call, on_pick
         self._stored: list[RunRecord] = []  # the store's runs the registry did not hold at the last read
         self._read_at: float | None = None  # time.monotonic() of the last read
@@ -101,14 +102,14 @@ class RunsList:
             listed.add(shown.run_id)
         self._refreshing = True
         try:
-            if rows != self.table.rows:
-                self.table.rows = rows
-            self.table.value = shown.run_id if shown is not None else None
+            if rows != self.rows:
+                self.rows = rows
+            self.value = shown.run_id if shown is not None else None
         finally:
             self._refreshing = False
         return listed
 
     def row_text(self, run_id: str) -> str:
         """The row of ``run_id`` as one line of text ("" when it is not listed)."""
-        row = self.table.row(run_id)
+        row = self.row(run_id)
         return "  ".join(c for c in row["cells"] if c) if row is not None else ""

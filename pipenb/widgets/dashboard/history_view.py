@@ -15,7 +15,7 @@ import html
 
 import ipywidgets as widgets
 
-from ..display import clock, diff_html, duration_text, state_html
+from ...display import clock, diff_html, duration_text, state_html
 from .pick_table import PickTable
 
 HISTORY_COLUMNS = ["#", "stage", "started", "took", "keys changed"]

@@ -1,0 +1,65 @@
+"""The dashboard's run buttons: which applies when, what each says when it does not.
+
+It exists so the lifecycle rules of the buttons live in one table: which
+button applies to a run in which status (``APPLIES``), and what a button says
+when pressed where it does not apply (``WHY_NOT``). The dashboard asks these
+tables before acting and the toolbar greys out, from the same tables, what
+cannot be pressed. A click may arrive on any thread: a button hands its name
+to the dashboard's ``RunControl.clicked`` and does nothing else itself. The
+buttons are a plain dict the dashboard owns (``dash.buttons``); this module
+makes them and greys them out.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+
+from pipenb.core.lifecycle import ABORTED, FAILED, RUNNING, can_abort, can_pause, can_run
+
+# What each button needs (status None: no run picked yet), and what it says when it does not apply.
+APPLIES = {
+    "run": lambda status: status != RUNNING,       # on a finished run: a new run
+    "pause": lambda status: status is not None and can_pause(status),
+    "step": lambda status: status != RUNNING,      # on a finished run: a new run, one stage
+    "resume": lambda status: status is not None and can_run(status),
+    "abort": lambda status: status is not None and can_abort(status),
+    "retry": lambda status: status in (FAILED, ABORTED),
+    "discard": lambda status: status is not None,
+}
+WHY_NOT = {
+    "run": "a run is going: pause or abort it first",
+    "pause": "only a running run can be paused",
+    "step": "stepping needs a run that is not running",
+    "resume": "only a prepared, paused, failed or aborted run can be resumed",
+    "abort": "only a running, paused or prepared run can be aborted",
+    "retry": "only a failed or aborted run can be retried",
+    "discard": "pick a run first",
+}
+ICONS = {"run": "play", "pause": "pause", "step": "step-forward", "resume": "forward", "abort": "stop",
+         "retry": "redo", "discard": "trash"}
+
+
+def run_buttons(clicked) -> dict[str, widgets.Button]:
+    """One button per ``ICONS`` entry, by name; ``clicked(name)`` hears every click (on any thread)."""
+    buttons = {}
+    for name, icon in ICONS.items():
+        b = widgets.Button(description=name.capitalize(), icon=icon,
+                           layout=widgets.Layout(width="auto", min_width="76px"))
+        b.add_class(f"pipenb-btn-{name}")
+        b.on_click(lambda _b, name=name: clicked(name))
+        buttons[name] = b
+    return buttons
+
+
+def refresh_buttons(buttons: dict[str, widgets.Button], status: str | None) -> None:
+    """Grey out what does not apply to a run in ``status``; Retry shows only where it applies."""
+    for name, button in buttons.items():
+        button.disabled = not APPLIES[name](status)
+    buttons["retry"].layout.display = None if APPLIES["retry"](status) else "none"
+
+
+def message_html(text: str, cls: str = "pipenb-why") -> str:
+    """A line of the message beside the buttons (empty text: no line)."""
+    return f'<span class="{html.escape(cls)}">{html.escape(text)}</span>' if text else ""
