@@ -99,8 +99,7 @@ class StepRunner:
         return self._each(pipe, stage, path, addr, working, None if mode == _INLINE else where)
 
     async def _each(self, pipe, stage, path, addr, working, where):
-        """The steps one after the other: on the loop's thread (the hot path, kept flat: a stage costs
-        a few µs), or one hop per step to its executor (``where``: each step's, None: all inline)."""
+        """The steps in order: inline on the loop's thread (the hot path, kept flat), or a hop each (``where``)."""
         drive, bus = self.drive, self.bus
         signal = drive.signal
         patches: list = []
@@ -124,9 +123,7 @@ class StepRunner:
                     if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
                         out = await drive.interruptible(out)
                 else:
-                    out = await self._hop(executors.call, ex, self._remote_call if not executors.is_local(ex)
-                                          else self._call, self._args(step, stage, path, working, progress, ex),
-                                          stage, step)
+                    out = await self._away(ex, step, stage, path, working, progress)
             except (asyncio.CancelledError, AbortedError):
                 raise
             except PipelineError as exc:  # an executor's own failure (cannot send, shut down): named already
@@ -161,6 +158,11 @@ class StepRunner:
                 if pending is not None:
                     await drive.interruptible(pending)
         return patches, results, working
+
+    def _away(self, ex, step, stage, path, working, progress):
+        """Awaitable of one step on executor ``ex`` (a thread, a process pool, Dask)."""
+        fn = self._remote_call if not executors.is_local(ex) else self._call
+        return self._hop(executors.call, ex, fn, self._args(step, stage, path, working, progress, ex), stage, step)
 
     def _args(self, step, stage, path, working, progress, ex) -> tuple:
         if not executors.is_local(ex):
