@@ -21,7 +21,7 @@ import tracemalloc
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
-from pipenb.core.history import History  # noqa: E402
+from pipenb.core.history import History, StageRecord  # noqa: E402
 from pipenb.core.state import FrozenDict, merge  # noqa: E402
 from pipenb.stores import SqliteStore  # noqa: E402
 
@@ -118,6 +118,120 @@ def memory_cost(stages: int = 10_000) -> tuple[float, float]:
     return out[True], out[False]
 
 
+def wide_memory(keys: int = 10_000, stages: int = 1000) -> tuple[float, float]:
+    """MB that ``stages`` stages over a state of ``keys`` top-level keys leave allocated (tracemalloc, the
+    context still alive), history on and off. Each stage writes two small keys (SPEC 15: the history costs
+    what the stages changed, not ``stages`` times the width)."""
+    initial = {f"w{i}": i for i in range(keys)}
+    out = {}
+    for on in (False, True):
+        registry = PipelineRegistry()
+        factory = PipelineFactory(looping(stages, "hbench-wide"), registry=registry, history=on)
+        gc.collect()
+        tracemalloc.start()
+        ctx = factory.prepare_sync(initial_state=initial).unwrap()
+        base = tracemalloc.get_traced_memory()[0]
+        ctx.run_sync().unwrap()
+        gc.collect()
+        out[on] = (tracemalloc.get_traced_memory()[0] - base) / 1e6
+        tracemalloc.stop()
+        assert len(ctx.history) == (stages if on else 0)
+        if on:  # the records still read back whole
+            assert ctx.history[stages // 2].state["n"] == stages // 2 + 1 and len(ctx.history[3].state) > keys
+        del ctx
+        registry.close()
+    return out[True], out[False]
+
+
+def wide_stage_cost(repeats: int, keys: int = 10_000) -> dict:
+    """Seconds per single-step stage of a 50-stage in-memory run over ``keys`` top-level keys, history on and
+    off, and over an empty state; ratios are medians of paired, alternating measures."""
+    pipe = flat(50, "hbench-width")
+    loop = asyncio.new_event_loop()
+    registry = PipelineRegistry()
+    wide = {f"w{i}": i for i in range(keys)}
+    factories = {on: PipelineFactory(pipe, registry=registry, history=on) for on in (True, False)}
+
+    def once(on, initial):
+        ctx = loop.run_until_complete(factories[on].prepare(initial_state=initial)).unwrap()
+        t = time.perf_counter()
+        loop.run_until_complete(ctx.run()).unwrap()
+        return time.perf_counter() - t
+
+    samples = []
+    try:
+        for i in range(repeats + 1):
+            order = [(True, wide), (False, wide), (True, None)]
+            got = {}
+            for on, initial in (order if i % 2 == 0 else order[::-1]):
+                gc.collect()
+                got[(on, initial is None)] = min(once(on, initial) for _ in range(5)) / 50
+            if i:
+                samples.append((got[(True, False)], got[(False, False)], got[(True, True)]))
+    finally:
+        loop.close()
+        registry.close()
+    return {"on": statistics.median(p[0] for p in samples), "off": statistics.median(p[1] for p in samples),
+            "empty": statistics.median(p[2] for p in samples),
+            "on/off": statistics.median(p[0] / p[1] for p in samples),
+            "on/empty": statistics.median(p[0] / p[2] for p in samples),
+            "off/empty": statistics.median(p[1] / p[2] for p in samples)}
+
+
+def persistent_vs_copy(keys: int = 10_000) -> dict:
+    """A persistent map against pipenb's copy-on-write dict, at ``keys`` top-level keys: seconds to make the
+    next state with one key changed, bytes that version adds, seconds to hand the state to ``dict()``, and
+    whether ``json.dumps`` takes it. The persistent map is CPython's own HAMT (the one behind
+    ``contextvars.Context``, one ``ContextVar`` per key): the standard library has no other."""
+    import contextvars
+    import json
+
+    names = [contextvars.ContextVar(f"w{i}") for i in range(keys)]
+    hamt = contextvars.Context()
+
+    def fill():
+        for i, var in enumerate(names):
+            var.set(i)
+
+    hamt.run(fill)
+    state = FrozenDict({f"w{i}": i for i in range(keys)})
+    out = {}
+
+    def timed(fn, n):
+        fn()
+        best = []
+        for _ in range(5):
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            best.append((time.perf_counter() - t) / n)
+        return min(best)
+
+    def hamt_set():
+        nxt = hamt.copy()
+        nxt.run(names[keys // 2].set, -1)
+        return nxt
+
+    out["copy: next state"] = timed(lambda: merge(state, {"w5000": -1}), 200)
+    out["hamt: next state"] = timed(hamt_set, 20000)
+    for name, make in (("copy", lambda: merge(state, {"w5000": -1})), ("hamt", hamt_set)):
+        gc.collect()
+        tracemalloc.start()
+        kept = [make() for _ in range(100)]
+        out[f"{name}: bytes per version"] = tracemalloc.get_traced_memory()[0] / 100
+        tracemalloc.stop()
+        del kept
+    out["copy: dict(state)"] = timed(lambda: dict(state), 200)
+    out["hamt: dict(state)"] = timed(lambda: {var.name: value for var, value in hamt.items()}, 20)
+    for name, value in (("copy", state), ("hamt", hamt)):
+        try:
+            json.dumps(value)
+            out[f"{name}: json.dumps"] = "yes"
+        except TypeError:
+            out[f"{name}: json.dumps"] = "no (not a dict)"
+    return out
+
+
 def sqlite_ratio(repeats: int, stages: int = 1000) -> tuple[float, float, float]:
     """(seconds per stage with history rows, without, median paired ratio): a ``stages``-stage SQLite run."""
     pipe = flat(stages, "hbench-sql")
@@ -149,7 +263,7 @@ def diff_cost(keys: int = 10_000) -> float:
     before = FrozenDict({f"k{i}": i for i in range(keys)})
     after = merge(before, {"k5000": -1})
     h = History(before)
-    h.add("s", "s", "s", {"k5000": -1}, None, 0.0, 0.0, after)
+    h.add(StageRecord(0, "s", "s", "s", {"k5000": -1}, None, 0.0, 0.0, after), before)
     d = h.diff(0)
     assert d.changed == {("k5000",): (5000, -1)} and not d.added and not d.removed
     times = []
@@ -225,6 +339,25 @@ def section(report, repeats: int, base: float | None = None) -> None:
                "tracemalloc, context alive")
     report.add("  same without history", f"{mem_off:.1f} MB")
     report.add("  history adds", f"{mem_on - mem_off:.1f} MB", "", "target <= 50 MB")
+    w_on, w_off = wide_memory()
+    report.add("1,000 stages over 10,000 keys: kept with history", f"{w_on:.1f} MB", "",
+               "tracemalloc, context alive")
+    report.add("  same without history", f"{w_off:.1f} MB")
+    report.add("  history adds", f"{w_on - w_off:.1f} MB", "", "target <= 20 MB")
+    w = wide_stage_cost(max(3, repeats // 3))
+    report.add("single-step stage over 10,000 keys, history on", f"{w['on'] * 1e6:.1f} µs",
+               f"{w['on/empty']:.1f}x", "x: of an empty state, history on (paired)")
+    report.add("single-step stage over 10,000 keys, history off", f"{w['off'] * 1e6:.1f} µs",
+               f"{w['off/empty']:.1f}x")
+    report.add("  10,000 keys: history on / off (paired, alternating)", f"{w['on/off']:.2f}x", "",
+               "target <= 1.0x (noise aside)")
+    pm = persistent_vs_copy()
+    report.add("10,000 keys, next state: copy-on-write dict", f"{pm['copy: next state'] * 1e6:.1f} µs", "",
+               f"{pm['copy: bytes per version'] / 1e3:.0f} kB a version; dict(): "
+               f"{pm['copy: dict(state)'] * 1e6:.0f} µs; json: {pm['copy: json.dumps']}")
+    report.add("10,000 keys, next state: persistent map (stdlib HAMT)", f"{pm['hamt: next state'] * 1e6:.2f} µs",
+               "", f"{pm['hamt: bytes per version']:.0f} B a version; dict(): "
+               f"{pm['hamt: dict(state)'] * 1e6:.0f} µs; json: {pm['hamt: json.dumps']}")
     s_on, s_off, ratio = sqlite_ratio(max(3, repeats // 3))
     report.add("SQLite 1,000-stage run, history rows: per stage", f"{s_on * 1e6:.1f} µs")
     report.add("SQLite 1,000-stage run, no history: per stage", f"{s_off * 1e6:.1f} µs")

@@ -32,24 +32,24 @@ CSS = """
   --line: rgba(100, 116, 139, 0.35); --bad: #b91c1c; --new: #15803d; --old: #b91c1c; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e5e7eb; --muted: #9ca3af; --bg: #111827; --panel: #1f2937;
   --line: rgba(148, 163, 184, 0.35); --bad: #f87171; --new: #4ade80; --old: #f87171; } }
-body { font-family: Helvetica, Arial, sans-serif; font-size: 14px; color: var(--fg); background: var(--bg);
+body { font-family: Helvetica, Arial, sans-serif; font-size: 14px; color: var(--fg, inherit); background: var(--bg, transparent);
   margin: 24px auto; max-width: 1100px; padding: 0 16px; line-height: 1.4; }
 h1 { font-size: 20px; margin: 0 0 4px; overflow-wrap: anywhere; } h2 { font-size: 16px; margin: 28px 0 8px;
-  border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-.meta, .note, .pipenb-hint, .pipenb-empty { color: var(--muted); }
+  border-bottom: 1px solid var(--line, rgba(128, 128, 128, 0.35)); padding-bottom: 4px; }
+.meta, .note, .pipenb-hint, .pipenb-empty { color: var(--muted, inherit); }
 .status { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: bold; color: #1f2937; }
-.figure { overflow-x: auto; background: var(--panel); border: 1px solid var(--line); border-radius: 6px;
+.figure { overflow-x: auto; background: var(--panel, transparent); border: 1px solid var(--line, rgba(128, 128, 128, 0.35)); border-radius: 6px;
   padding: 8px; margin: 8px 0; }
 .graphs { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
 .graphs .figure { flex: 0 1 auto; max-width: 100%; }
 table { border-collapse: collapse; } th, td { text-align: left; vertical-align: top; padding: 3px 8px;
-  border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+  border-bottom: 1px solid var(--line, rgba(128, 128, 128, 0.35)); overflow-wrap: anywhere; }
 table.records, table.events { width: 100%; } table.records > tbody > tr > td:last-child { width: 45%; }
 code { font-family: Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere; white-space: pre-wrap; }
-.pipenb-new { color: var(--new); } .pipenb-old { color: var(--old); text-decoration: line-through; }
-.pipenb-error-view { color: var(--bad); } .pipenb-diff-kind { color: var(--muted); }
+.pipenb-new { color: var(--new, #2b9a66); } .pipenb-old { color: var(--old, #e5484d); text-decoration: line-through; }
+.pipenb-error-view { color: var(--bad, #e5484d); } .pipenb-diff-kind { color: var(--muted, inherit); }
 table.events td:nth-child(-n+3) { white-space: nowrap; } table.events td:last-child { width: 70%; }
-.pipenb-view-title { display: none; } .error { border-left: 4px solid var(--bad); padding-left: 10px; }
+.pipenb-view-title { display: none; } .error { border-left: 4px solid var(--bad, #e5484d); padding-left: 10px; }
 """
 
 

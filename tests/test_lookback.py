@@ -68,15 +68,6 @@ LOOP_VISITS = {"load": 3, "check": 3, "train/fit": 1, "report": 1}
 LOOP_MOVES = {("load", "check"): 3, ("check", "load"): 2, ("check", "train/fit"): 1, ("train/fit", "report"): 1}
 
 
-def test_records_are_read_by_stage_record_field_positions():
-    from pipenb.core import lookback
-    from pipenb.core.history import StageRecord
-
-    fields = StageRecord._fields
-    assert [fields.index(f) for f in ("seq", "address", "stage_id", "patch", "state")] == [
-        lookback.SEQ, lookback.ADDRESS, lookback.STAGE_ID, lookback.PATCH, lookback.STATE]
-
-
 @pytest.mark.parametrize("loops, initial, visits, moves", [
     (3, None, LOOP_VISITS, LOOP_MOVES),
     (1, None, {"load": 1, "check": 1, "train/fit": 1, "report": 1},

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 import time
 
-from .state import DELETE, PIPELINE_DATA_KEY
+from .state import DELETE, PIPELINE_DATA_KEY, RunNote, run_note
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +67,14 @@ def checkpoint_patch(cp: PipelineCheckpoint | None, router_only: bool = False, s
 
 def stored_status(data) -> str | None:
     """The status a store's reserved data says its run had (None: unknown)."""
-    return data.get("status") if data else None
+    note = RunNote.of(data)
+    return note.status if note is not None else None
 
 
 def router_only(store) -> bool:
     """Whether the stored checkpoint resumes at a sub-pipeline stage's router (engine-internal)."""
-    data = store.get().get(PIPELINE_DATA_KEY)
-    return bool(data and data.get("router_only"))
+    note = run_note(store.get())
+    return note is not None and note.router_only
 
 
 def write_checkpoint(store, cp: PipelineCheckpoint) -> None:
@@ -83,8 +84,8 @@ def write_checkpoint(store, cp: PipelineCheckpoint) -> None:
 
 
 def read_checkpoint(store, pipeline_id: str | None, run_id: str) -> PipelineCheckpoint | None:
-    data = store.get().get(PIPELINE_DATA_KEY)
-    cp = data.get("checkpoint") if data else None
+    note = run_note(store.get())
+    cp = note.checkpoint if note is not None else None
     if not isinstance(cp, PipelineCheckpoint) or cp.run_id != run_id:
         return None
     if pipeline_id is not None and cp.pipeline_id != pipeline_id:

@@ -1,51 +1,60 @@
-"""A stage commits all or nothing: its patches and the engine's checkpoint note in one write.
+"""A stage commits all or nothing: its patches and what its plan writes, in one write.
 
 The engine has already merged the stage's patches into the state it hands
 in, so a store that can swap that state in (``compare_and_set``) commits
 without merging twice; any other store gets the patches in one
-``transaction()``. A failure of any kind keeps nothing of the stage and is
-reported as a ``StoreError`` naming the run and the stage.
+``transaction()``. What goes with them (a checkpoint, its removal, a history
+row) is the stage's ``StagePlan``. A failure of any kind keeps nothing of
+the stage and is reported as a ``StoreError`` naming the run and the stage.
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
-from .lifecycle import RUNNING
-from .state import PIPELINE_DATA_KEY, FrozenDict, with_key
+from .plan import StagePlan
+from .state import PIPELINE_DATA_KEY, RunNote, with_note
 
 
-def commit_stage(store, run_id: str, addr: tuple, patches, cp: PipelineCheckpoint | None, snapshot, working,
-                 clear: bool = False, router_only: bool = False, row: tuple | None = None,
-                 status: str = RUNNING) -> None:
-    """Write a stage's patches and its checkpoint (or the checkpoint's removal, ``clear``) together,
-    with its history ``row`` when the store keeps history.
+class StageWork(NamedTuple):
+    """What running a stage produced: its steps' patches and results, the state they made, the store
+    snapshot that state was built on (None when the stage ran no steps) and its user state (``base``)."""
 
-    ``snapshot`` is the store state the stage built ``working`` on (None when
-    the stage ran no steps).
-    """
-    if not patches and cp is None and not clear and row is None:
+    patches: Any
+    results: dict
+    working: Any
+    snapshot: Any
+    base: Any
+
+
+def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | None, work: StageWork,
+                 row: tuple | None = None) -> None:
+    """Write a stage's patches with what ``plan`` says (``cp`` its checkpoint, ``row`` its history row)."""
+    patches, snapshot = work.patches, work.snapshot
+    if not patches and cp is None and not plan.clear and row is None:
         return
     try:
         if snapshot is not None and row is None:
             if cp is not None:
-                reserved = (FrozenDict(checkpoint=cp, router_only=True, status=status) if router_only
-                            else FrozenDict(checkpoint=cp, status=status))
-            else:
-                reserved = None if clear else snapshot.get(PIPELINE_DATA_KEY)
-            new = working if reserved is None else with_key(working, PIPELINE_DATA_KEY, reserved)
+                note = RunNote.make(cp, plan.router_only, plan.status)
+            else:  # the store's note stays (a Snapshot holds it as a RunNote; with_note takes any)
+                note = None if plan.clear else snapshot.get(PIPELINE_DATA_KEY)
+            new = work.working if note is None else with_note(work.working, note)
             if store.compare_and_set(snapshot, new):
                 return
         with store.transaction():
             for patch in patches:
                 store.set(patch)
-            if cp is not None or clear:
-                store.set(checkpoint_patch(cp, router_only, status))
+            if cp is not None or plan.clear:
+                store.set(checkpoint_patch(cp, plan.router_only, plan.status))
             if row is not None:
                 store.append_history(row)
     except Exception as exc:
+        where = "/".join(plan.address)
         raise StoreError(
-            f"run {run_id}: commit of stage {'/'.join(addr)!r} failed, nothing of it was kept: "
+            f"run {run_id}: commit of stage {where!r} failed, nothing of it was kept: "
             f"{type(exc).__name__}: {exc}" if not isinstance(exc, StoreError) else
-            f"commit of stage {'/'.join(addr)!r} failed, nothing of it was kept: {exc}"
+            f"commit of stage {where!r} failed, nothing of it was kept: {exc}"
         ) from exc

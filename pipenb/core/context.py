@@ -26,7 +26,7 @@ from . import interrupt
 from .engine import Engine
 from .steps import RunParts, StepRunner
 from .errors import PipelineError, ResumeError, RunStateError
-from .history import EDIT, History
+from .history import History, HistoryRow, StageRecord
 from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle
 from .result import PipelineRunResult, Result
 from .state import PIPELINE_DATA_KEY, is_mapping, user_view
@@ -262,12 +262,14 @@ class RunContext:
             if history is None:
                 self.store.set(patch)
                 return
-            row = (history.next_seq, self.position + EDIT, None, "edit", (dict(patch),), None, time.time(), 0.0)
+            row = HistoryRow.of_edit(history.next_seq, self.position, patch, time.time())
+            before = self.state
             with self.store.transaction():
                 self.store.set(patch)
                 if self.store.keeps_history:
                     self.store.append_history(row)
-            history.add(row[1], None, "edit", dict(patch), None, row[6], 0.0, self.state, self.artifacts.mark())
+            history.add(StageRecord(0, row.address, None, row.label, row.patches[0], None, row.started, 0.0,
+                                    self.state), before, self.artifacts.mark())
 
     def rebind(self, pipeline, executor=None) -> None:
         """Run ``pipeline`` (a newer definition with the same id), on ``executor``, from where this run continues.

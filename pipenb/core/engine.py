@@ -21,12 +21,13 @@ from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_che
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
-from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, RUNNING, TERMINATED
-from .routing import END, Pause, check_decision, where
-from .state import PIPELINE_DATA_KEY
-from .commit import commit_stage
-from .history import combined
+from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
+from .routing import Pause, check_decision, where
+from .state import run_note
+from .commit import StageWork, commit_stage
+from .history import HistoryRow
 from .lookback import stage_code
+from .plan import HISTORY_MEMORY, HISTORY_OFF, HISTORY_ROWS, StagePlan, plan_stage, sub_after
 
 if TYPE_CHECKING:
     from .steps import RunParts, StepRunner
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 _perf = time.perf_counter
 _now = time.time
+_new = tuple.__new__
 _YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
 
 
@@ -48,10 +50,6 @@ class Outcome:
         self.error = error
 
 
-class _RouterOnly(tuple):
-    """``after`` of a sub-pipeline whose parent stage has a router: go back to that router."""
-
-
 class _PauseSignal(Exception):
     def __init__(self, checkpoint, timeout, reason, instruction):
         self.checkpoint = checkpoint
@@ -64,8 +62,8 @@ class Engine:
     """Drives one root pipeline once; holds nothing between drives."""
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
-                 "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_rows", "_router_only", "_paths", "routing_after_sub",
-                 "_landed", "drive")
+                 "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_keep", "_router_only", "_paths",
+                 "routing_after_sub", "_landed", "drive")
 
     def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner):
         self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
@@ -79,7 +77,8 @@ class Engine:
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._durable = store.durable
-        self._rows = history is not None and store.keeps_history  # history rows persist with each commit
+        # What history the run keeps: none, records in memory, and rows that persist with each commit.
+        self._keep = HISTORY_OFF if history is None else HISTORY_ROWS if store.keeps_history else HISTORY_MEMORY
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
         self._router_only: tuple | None = self.life.take_router_only()
         # Event paths by stage address: one shared tuple per stage, not a new
@@ -126,28 +125,20 @@ class Engine:
                 addr = prefix + (stage.id,)
                 count += 1
                 if count > pipe.max_transitions:
-                    raise RoutingError(
-                        f"pipeline {pipe.id!r} exceeded max_transitions={pipe.max_transitions} "
-                        f"(stopped before stage {stage.id!r}); a router probably loops forever",
-                        stage_id=stage.id,
-                    )
+                    raise _looping(pipe, stage)
                 now = _perf()
                 if now - self._last_yield > _YIELD_EVERY:
                     # Let widgets, timers and other tasks run during long sync runs.
                     self._last_yield = now
                     await asyncio.sleep(0)
                 self._boundary(stage, addr)
-                decision = await self._stage(pipe, stage, parent_path, addr, sub_entry, after)
+                plan = await self._stage(pipe, stage, parent_path, addr, sub_entry, after)
                 sub_entry = ()
-                if decision is None:
-                    idx += 1
-                    if idx == len(pipe.ordered):
-                        break
-                elif decision is END:
-                    status = TERMINATED
+                if plan.goto is None:
+                    if plan.terminated:
+                        status = TERMINATED
                     break
-                else:
-                    idx = pipe.position[decision]
+                idx = plan.goto
         except _PauseSignal as sig:
             if root:
                 self.life.paused(sig.checkpoint.resume_at, sig.instruction)
@@ -158,14 +149,8 @@ class Engine:
                     await pending
             raise
         except BaseException as exc:
-            err, reraise = self._classify(exc, self.life.cursor)
-            if root:
-                self._stopped(err, interrupted=reraise)
-            if "pipeline:failure" in bus.heard:
-                pending = bus.pipeline_failure(path, error=err, state=self.view())
-                if pending is not None:
-                    await pending
-            if reraise or err is exc:
+            err = await self._level_failed(path, root, exc)
+            if err is exc:
                 raise
             raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
         if root:
@@ -175,6 +160,18 @@ class Engine:
             if pending is not None:
                 await pending
         return status
+
+    async def _level_failed(self, path: tuple, root: bool, exc: BaseException):
+        """Report a level that failed (at the root: the run stopped); what to raise (``exc`` itself when it
+        propagates as it is)."""
+        err, reraise = self._classify(exc, self.life.cursor)
+        if root:
+            self._stopped(err, interrupted=reraise)
+        if "pipeline:failure" in self.bus.heard:
+            pending = self.bus.pipeline_failure(path, error=err, state=self.view())
+            if pending is not None:
+                await pending
+        return exc if reraise else err
 
     def _classify(self, exc: BaseException, addr: tuple) -> tuple[PipelineError, bool]:
         """The error a failure is reported as, and whether the original must propagate."""
@@ -218,7 +215,7 @@ class Engine:
         life.stopped(status, router_only)
 
     def _finished(self, status: str) -> None:
-        if PIPELINE_DATA_KEY in self.store.get():
+        if run_note(self.store.get()) is not None:
             try:
                 self.store.set(checkpoint_patch(None))
             except Exception as exc:
@@ -253,121 +250,119 @@ class Engine:
             paused_at_stage_id=stage.id, paused_at_stage_label=stage.label, paused_on=now_iso(),
         )
 
-    # -- one stage ----------------------------------------------------------
+    # -- one stage: run, decide, commit, report ---------------------------------
     async def _stage(self, pipe: Pipeline, stage: Stage, parent_path: tuple, addr: tuple, sub_entry: tuple,
-                     after: tuple | None):
-        life = self.life
+                     after: tuple | None) -> StagePlan:
+        """Run one stage, decide where the run goes on, commit what the plan says, report it."""
         bus = self.bus
         path = self._paths.get(addr)
         if path is None:
             path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
-        t0 = _perf()
-        history = self.history
-        if history is not None:
-            started, mark, code = _now(), self.artifacts.mark(), stage_code(pipe, stage)
+        clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage)) if self._keep
+                 else (_perf(), 0.0, 0, None))
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
                 await self.drive.interruptible(pending)
         try:
-            if stage.pipeline is not None:
-                if self._router_only == addr:
-                    self._router_only = None  # its sub-pipeline finished before the pause or crash
-                else:
-                    sub_after = (self._next_address(pipe, stage, addr, None, after) if stage.router is None
-                                 else _RouterOnly(addr))
-                    await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry), sub_after)
-                self.routing_after_sub = addr
-                life.move_to(addr)
-                patches, results, snapshot = (), {}, None
-                working = self.view() if stage.router is not None else None
+            if stage.pipeline is None:  # the hot path, kept inline: a stage costs a few µs
+                snapshot, base = self.store.get(), self.view()
+                patches, results, working = await self.steps.run(pipe, stage, path, addr, base)
+                work = _new(StageWork, (patches, results, working, snapshot, base))
             else:
-                snapshot = self.store.get()
-                patches, results, working = await self.steps.run(pipe, stage, path, addr, self.view())
-            decision = None
-            if stage.router is not None:
-                decision = self._route(pipe, stage, working, results)
-                if stage.router_async or (decision is not None and type(decision) is not str
-                                          and type(decision) is not Pause and inspect.isawaitable(decision)):
-                    decision = await self._await_route(pipe, stage, decision)
-                decision = check_decision(pipe, stage, decision)
+                work = await self._run_sub(pipe, stage, path, addr, sub_entry, after)
+            decision = await self._decide(pipe, stage, work) if stage.router is not None else None
             if self.drive.signal.aborted:
-                raise AbortedError(
-                    f"run {self.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not committed",
-                    reason=self.drive.signal.reason,
-                )
-            cp, clear, router_only = None, False, False
-            if type(decision) is Pause:
-                cp = self._checkpoint(addr[:-1] + (decision.stage_id,), stage)
-            elif self._durable and not (stage.pipeline is not None and stage.router is None):
-                # Durable stores also learn where to continue, so a crash after
-                # this commit resumes at the next stage, never redoing this one.
-                nxt = self._next_address(pipe, stage, addr, decision, after)
-                if type(nxt) is _RouterOnly:
-                    cp, router_only = self._checkpoint(tuple(nxt), stage), True
-                elif nxt:
-                    cp = self._checkpoint(nxt, stage)
-                clear = nxt == ()
-            row = None
-            if self._rows and stage.pipeline is None:  # the history row commits with the stage
-                row = (history.next_seq, "/".join(addr), stage.id, stage.label, tuple(patches), decision, started,
-                       _perf() - t0, code)
-            try:
-                commit_stage(self.store, self.run_id, addr, patches, cp, snapshot, working, clear, router_only,
-                             row, PAUSED if type(decision) is Pause else RUNNING)
-            except BaseException as exc:
-                if not isinstance(exc, Exception) and snapshot is not None and self.store.get() is not snapshot:
-                    self._landed = addr  # interrupted after the commit reached the store
-                raise
-            self.routing_after_sub = None
+                raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not "
+                                   f"committed", reason=self.drive.signal.reason)
+            plan = plan_stage(pipe, stage, addr, decision, after, self._durable, self._keep)
+            cp = self._commit(plan, stage, work, decision, clock)
         except _PauseSignal as sig:
-            if "stage:paused" in bus.heard:
-                pending = bus.stage_paused(path, stage_id=stage.id, instruction=sig.instruction,
-                                           duration=_perf() - t0)
-                if pending is not None:
-                    await pending
+            await self._stage_paused(path, stage, sig.instruction, clock[0])
             raise
         except BaseException as exc:
-            err, reraise = self._classify(exc, addr)
-            if "stage:failure" in bus.heard:
-                pending = bus.stage_failure(path, stage_id=stage.id, error=err, duration=_perf() - t0)
-                if pending is not None:
-                    await pending
-            if reraise or err is exc:
+            err = await self._stage_failed(path, stage, addr, exc, clock[0])
+            if err is exc:
                 raise
             raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
-        duration = _perf() - t0
-        key = "/".join(addr)
-        if stage.pipeline is None:
-            if self.drive.step_budget is not None:
-                self.drive.spend_step()
-            if history is not None:
-                history.add(key, stage.id, stage.label, patches[0] if len(patches) == 1 else combined(patches),
-                            decision, started, duration, working, mark, code)
-        if results:
-            self.artifacts.record(key + "/", results)
-        if type(decision) is Pause:
-            if "stage:paused" in bus.heard:
-                pending = bus.stage_paused(path, stage_id=stage.id, instruction=decision, duration=duration)
-                if pending is not None:
-                    await pending
+        duration = self._report(plan, stage, work, decision, clock)
+        if plan.paused:
+            await self._stage_paused(path, stage, decision, clock[0], duration)
             raise _PauseSignal(cp, decision.timeout, "router", decision)
         if "stage:success" in bus.heard:
-            pending = bus.stage_success(path, stage_id=stage.id, results=results, next=decision,
+            pending = bus.stage_success(path, stage_id=stage.id, results=work.results, next=decision,
                                         duration=duration)
             if pending is not None:
                 await self.drive.interruptible(pending)
-        return decision
+        return plan
 
-    @staticmethod
-    def _next_address(pipe: Pipeline, stage: Stage, addr: tuple, decision, after: tuple | None) -> tuple | None:
-        """Where the run goes on after ``stage`` decided ``decision``: an address, () or None."""
-        if decision is END:
-            return after
-        if decision is not None:
-            return addr[:-1] + (decision,)
-        i = pipe.position[stage.id] + 1
-        return addr[:-1] + (pipe.ordered[i].id,) if i < len(pipe.ordered) else after
+    async def _run_sub(self, pipe: Pipeline, stage: Stage, path: tuple, addr: tuple, sub_entry: tuple,
+                       after: tuple | None) -> StageWork:
+        """A pipeline stage's sub-pipeline (whose stages commit on their own)."""
+        if self._router_only == addr:
+            self._router_only = None  # its sub-pipeline finished before the pause or crash
+        else:
+            await self._level(stage.pipeline, path, addr, sub_entry, bool(sub_entry),
+                              sub_after(pipe, stage, addr, after))
+        self.routing_after_sub = addr
+        self.life.move_to(addr)
+        working = self.view() if stage.router is not None else None
+        return _new(StageWork, ((), {}, working, None, working))
+
+    async def _decide(self, pipe: Pipeline, stage: Stage, work: StageWork):
+        """The router's checked answer."""
+        decision = self._route(pipe, stage, work.working, work.results)
+        if stage.router_async or (decision is not None and type(decision) is not str
+                                  and type(decision) is not Pause and inspect.isawaitable(decision)):
+            decision = await self._await_route(pipe, stage, decision)
+        return check_decision(pipe, stage, decision)
+
+    def _commit(self, plan: StagePlan, stage: Stage, work: StageWork, decision, clock: tuple):
+        """Commit the stage as ``plan`` says; the checkpoint written with it, if any."""
+        cp = self._checkpoint(plan.resume_at, stage) if plan.resume_at is not None else None
+        row = None
+        if plan.row:  # the history row commits with the stage
+            row = HistoryRow.of_stage(self.history.next_seq, plan.address, stage, work.patches, decision, clock,
+                                      _perf() - clock[0])
+        try:
+            commit_stage(self.store, self.run_id, plan, cp, work, row)
+        except BaseException as exc:
+            if not isinstance(exc, Exception) and work.snapshot is not None and self.store.get() is not work.snapshot:
+                self._landed = plan.address  # interrupted after the commit reached the store
+            raise
+        self.routing_after_sub = None
+        return cp
+
+    async def _stage_failed(self, path: tuple, stage: Stage, addr: tuple, exc: BaseException, t0: float):
+        """Report a stage that failed; what to raise (``exc`` itself when it propagates as it is)."""
+        err, reraise = self._classify(exc, addr)
+        if "stage:failure" in self.bus.heard:
+            pending = self.bus.stage_failure(path, stage_id=stage.id, error=err, duration=_perf() - t0)
+            if pending is not None:
+                await pending
+        return exc if reraise else err
+
+    def _report(self, plan: StagePlan, stage: Stage, work: StageWork, decision, clock: tuple) -> float:
+        """After the commit: the step budget, the history record, the artifacts; the stage's duration."""
+        duration = _perf() - clock[0]
+        key = "/".join(plan.address)
+        if plan.record:
+            # The state as committed: the next stage's input, so the records share it. A store that merged the
+            # patches itself (a history row goes with a transaction) holds its own equal copy of ``working``.
+            self.history.add_stage(key, stage, decision, clock, duration, work,
+                                   self.view() if plan.row else work.working)
+        if stage.pipeline is None and self.drive.step_budget is not None:
+            self.drive.spend_step()
+        if work.results:
+            self.artifacts.record(key + "/", work.results)
+        return duration
+
+    async def _stage_paused(self, path: tuple, stage: Stage, instruction, t0: float, duration=None) -> None:
+        if "stage:paused" in self.bus.heard:
+            pending = self.bus.stage_paused(path, stage_id=stage.id, instruction=instruction,
+                                            duration=_perf() - t0 if duration is None else duration)
+            if pending is not None:
+                await pending
 
     def _route(self, pipe: Pipeline, stage: Stage, working, results):
         try:
@@ -386,3 +381,8 @@ class Engine:
         except Exception as exc:
             raise RoutingError(f"{where(pipe, stage)} raised {type(exc).__name__}: {exc}",
                                stage_id=stage.id) from exc
+
+
+def _looping(pipe: Pipeline, stage: Stage) -> RoutingError:
+    return RoutingError(f"pipeline {pipe.id!r} exceeded max_transitions={pipe.max_transitions} (stopped before "
+                        f"stage {stage.id!r}); a router probably loops forever", stage_id=stage.id)

@@ -13,18 +13,18 @@ import time
 from typing import Any, Callable
 
 from .artifacts import ArtifactContainer
-from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint, router_only, stored_status
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint, router_only
 from .context import RunContext
 from .definitions import Pipeline
 from .executor import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
-from .history import EDIT, History, fork_index, replay, rows_of
+from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from .ids import uuid7
 from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
 from .logs import adapt_logger
 from .registry import PipelineRegistry, RunRecord
 from .result import Result
-from .state import PIPELINE_DATA_KEY, is_mapping, user_view
+from .state import PIPELINE_DATA_KEY, is_mapping, run_note, user_view
 from .store import as_provider, as_store, default_provider
 
 _DEFAULT = object()
@@ -175,8 +175,7 @@ class PipelineFactory:
                             paused_at_stage_label=stage.label, paused_on=now_iso()), status=PREPARED))
                     if store.keeps_history and _history_limit(self.history) != 0:
                         # The state the history starts from (none written: empty), for forks after a restart.
-                        store.append_history((-1, "", None, "initial", (dict(initial_state),), None,
-                                              time.time(), 0.0))
+                        store.append_history(HistoryRow.initial(initial_state, time.time()))
             return Result.ok(self._context(run_id, store, start))
         except PipelineError as exc:
             return Result.err(exc)
@@ -215,7 +214,8 @@ class PipelineFactory:
                 ) from None
             container = ArtifactContainer.from_bundle(cp.container_bundle,
                                                       keep_log=_history_limit(self.history) != 0)
-            stored = stored_status(store.get().get(PIPELINE_DATA_KEY))
+            note = run_note(store.get())
+            stored = note.status if note is not None else None
             status = stored if stored in (PREPARED, FAILED, ABORTED) else PAUSED
             return Result.ok(self._context(run_id, store, tuple(cp.resume_at), container, status=status,
                                            router_only=router_only(store)))

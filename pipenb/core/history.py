@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Iterator, NamedTuple, Sequence
 
-from .diffs import StateDiff, diff_states  # noqa: F401  (StateDiff: imported from here too)
-from .diffs import same as _same
+from . import chain
+from .chain import Link
+from .diff import StateDiff, diff_states, exact_patch, same
+from .lookback import LookBack
 from .state import EMPTY, is_mapping, merge
 
 EDIT = " (edit)"
@@ -40,25 +42,81 @@ class StageRecord(NamedTuple):
         return self.stage_id is None
 
 
-_STATE = 8  # a record's state, by position: records are kept as plain tuples and typed when read
+class HistoryRow(NamedTuple):
+    """A record as a durable store keeps it: the stage's patches in order instead of the state they made.
+
+    Built here only (``of_stage``, ``of_edit``, ``initial``); a store keeps it
+    as a plain tuple. Seq -1 is the run's initial state (``patches ==
+    (initial_state,)``); replaying the rows in seq order rebuilds the states.
+    """
+
+    seq: int
+    address: str
+    stage_id: str | None
+    label: str
+    patches: tuple
+    decision: Any
+    started: float
+    duration: float
+    code: str | None = None  # the fingerprint of the code the stage ran (``lookback.stage_code``); rows of older
+    # pipenbs have 8 fields: unknown
+
+    @classmethod
+    def of_stage(cls, seq: int, addr: tuple, stage, patches, decision, clock: tuple, duration: float) -> HistoryRow:
+        """``clock``: the engine's (perf counter, time, artifacts mark, code fingerprint) when the stage started."""
+        return tuple.__new__(cls, (seq, "/".join(addr), stage.id, stage.label, tuple(patches), decision, clock[1],
+                                   duration, clock[3]))
+
+    @classmethod
+    def of_edit(cls, seq: int, position: str, patch, started: float) -> HistoryRow:
+        """``update_state(patch)`` of a run that continues at ``position``."""
+        return tuple.__new__(cls, (seq, position + EDIT, None, "edit", (dict(patch),), None, started, 0.0, None))
+
+    @classmethod
+    def initial(cls, state, started: float = 0.0) -> HistoryRow:
+        return tuple.__new__(cls, (-1, "", None, "initial", (dict(state),), None, started, 0.0, None))
 
 
-class History(Sequence):
+class Kept(NamedTuple):
+    """A record as a ``History`` keeps it: a ``StageRecord``'s fields, its state as a ``chain.Link`` (whole
+    or the keys its stage wrote), and the artifacts' mark when its stage started."""
+
+    seq: int
+    address: str
+    stage_id: str | None
+    label: str
+    patch: Any
+    decision: Any
+    started: float
+    duration: float
+    link: Link
+    mark: int
+    code: str | None  # the fingerprint of the code its stage ran; None: an edit, or unknown
+
+
+_new = tuple.__new__
+_after = chain.after
+_CACHED = 8  # rebuilt states kept, newest first: reading a record twice gives the same object
+
+
+class History(Sequence, LookBack):
     """A run's records, oldest first (read-only). ``limit`` keeps only the last N."""
 
     def __init__(self, initial=EMPTY, limit: int | None = None, records=(), loader=None, next_seq: int | None = None,
                  base=None):
-        self._records: deque[tuple] = deque((tuple(r) + (0,) * (10 - len(r)) for r in records), maxlen=limit)
-        self._base = initial if base is None else base  # the state before the oldest record kept
+        self._records: deque[Kept] = deque(records, maxlen=limit)
+        # The state before the oldest record kept, as a link (``initial`` unless a limit dropped records).
+        self._base: Link = base if type(base) is list else chain.root(initial if base is None else base)
         self._initial = initial   # the state the run started with
         self.limit = limit
-        self._seq = self._records[-1][0] + 1 if self._records else 0
+        self._seq = self._records[-1].seq + 1 if self._records else 0
         # Records kept in a durable store are read when first looked at, not when a run is
         # resumed: ``loader()`` replays them; records added meanwhile follow them.
         self._loader = loader
         if next_seq is not None:
             self._seq = next_seq
         self._stored_below = self._seq  # records the loader brings: those before the ones added here
+        self._rebuilt: dict[int, tuple] = {}  # id(link) -> (link, its state rebuilt)
         self.definition = None  # the pipeline its run now holds (set by its RunContext): what ``stale`` compares with
 
     def _loaded(self) -> deque:
@@ -66,17 +124,37 @@ class History(Sequence):
         if loader is not None:
             self._loader = None
             stored = loader()
-            kept = [r for r in stored.raw() if r[0] < self._stored_below] + list(self._records)
-            base = stored.base
+            kept = [r for r in stored.raw() if r.seq < self._stored_below] + list(self._records)
+            base = stored.base_link
             if self.limit is not None and len(kept) > self.limit:
                 drop = len(kept) - self.limit
-                base, kept = kept[drop - 1][_STATE], kept[drop:]
+                base, kept = kept[drop - 1].link, kept[drop:]
             self._records = deque(kept, maxlen=self.limit)
             self._base, self._initial = base, stored.initial
         return self._records
 
-    def raw(self) -> list[tuple]:
-        """The records as the plain tuples kept (a record's fields, then its artifacts mark)."""
+    @property
+    def base_link(self) -> Link:
+        """The state before the oldest record kept, as a link."""
+        self._loaded()
+        return self._base
+
+    def _state(self, link: Link):
+        """A link's whole state; rebuilt ones are cached a little, so reading one twice gives the same object."""
+        state = link[chain.STATE]
+        if state is not None:
+            return state
+        hit = self._rebuilt.get(id(link))
+        if hit is not None and hit[0] is link:
+            return hit[1]
+        state = chain.state_of(link)
+        if len(self._rebuilt) >= _CACHED:
+            del self._rebuilt[next(iter(self._rebuilt))]
+        self._rebuilt[id(link)] = (link, state)
+        return state
+
+    def raw(self) -> list[Kept]:
+        """The records as kept (``Kept``: a record's fields, its state's link, its artifacts mark)."""
         return list(self._loaded())
 
     @property
@@ -86,32 +164,50 @@ class History(Sequence):
         return self._initial
 
     # -- written by the engine and the context ------------------------------
-    def add(self, address: str, stage_id, label, patch, decision, started: float, duration: float, state,
-            mark: int = 0, code: str | None = None) -> int:
-        """Append a record; ``mark`` is the artifacts' point when the stage started, ``code`` the fingerprint of
-        the code its stage ran (``lookback.stage_code``). Returns its seq."""
+    def add(self, record: StageRecord, base=None, mark: int = 0, code: str | None = None) -> int:
+        """Append ``record`` (its ``seq`` is given here; returned). ``base``: the state its stage started from
+        (when it is the previous record's, the record keeps only what changed); ``mark``: the artifacts' point
+        when the stage started."""
         records = self._records
         seq = self._seq
         if records.maxlen is not None and len(records) == records.maxlen:
             if records.maxlen == 0:
                 return seq
-            self._base = records[0][_STATE]
-        records.append((seq, address, stage_id, label, patch, decision, started, duration, state, mark, code))
+            self._base = records[0].link
+        link = chain.after(records[-1].link if records else self._base, base, record.state, record.patch)
+        records.append(_new(Kept, (seq, record.address, record.stage_id, record.label, record.patch,
+                                   record.decision, record.started, record.duration, link, mark, code)))
         self._seq = seq + 1
         return seq
+
+    def add_stage(self, address: str, stage, decision, clock: tuple, duration: float, work, state) -> None:
+        """The engine's ``add``: a stage at ``address`` that ran ``work`` (a ``commit.StageWork``), decided
+        ``decision`` and committed ``state``; ``clock`` is (perf counter, time, artifacts mark, code fingerprint)
+        when it started."""
+        records = self._records
+        if self.limit is not None and len(records) == self.limit:
+            if not self.limit:
+                return
+            self._base = records[0].link
+        patches = work.patches
+        patch = patches[0] if len(patches) == 1 else combined(patches)
+        seq = self._seq
+        self._seq = seq + 1
+        records.append(_new(Kept, (seq, address, stage.id, stage.label, patch, decision, clock[1], duration,
+                                   _after(records[-1].link if records else self._base, work.base, state, patch),
+                                   clock[2], clock[3])))
 
     def renumber(self, seq: int) -> None:
         """The last record's seq is ``seq`` (records rebuilt from a store keep their numbers)."""
         if self._records:
-            last = self._records[-1]
-            self._records[-1] = (seq,) + last[1:]
+            self._records[-1] = self._records[-1]._replace(seq=seq)
         self._seq = seq + 1
 
     @property
     def base(self):
         """The state before the oldest record kept (``initial`` unless a limit dropped records)."""
         self._loaded()
-        return self._base
+        return self._state(self._base)
 
     @property
     def next_seq(self) -> int:
@@ -119,26 +215,29 @@ class History(Sequence):
 
     def mark(self, index: int) -> int:
         """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``)."""
-        return self._loaded()[self._index(index)][9]
+        return self._loaded()[self._index(index)].mark
 
     def head(self, index: int) -> History:
         """A new history holding the records before ``index`` (shared, not copied): a fork's past."""
         records = self._loaded()
         i = self._index(index) if index < len(records) else len(records)
         return History(self.initial, self.limit, list(records)[:i], base=self._base,
-                       next_seq=records[i][0] if i < len(records) else self._seq)
+                       next_seq=records[i].seq if i < len(records) else self._seq)
 
     # -- reading --------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._loaded())
 
+    def _record(self, r: Kept) -> StageRecord:
+        return _new(StageRecord, (*r[:8], self._state(r.link)))
+
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [StageRecord._make(r[:9]) for r in list(self._loaded())[index]]
-        return StageRecord._make(self._loaded()[self._index(index)][:9])
+            return [self._record(r) for r in list(self._loaded())[index]]
+        return self._record(self._loaded()[self._index(index)])
 
     def __iter__(self) -> Iterator[StageRecord]:
-        return iter([StageRecord._make(r[:9]) for r in self._loaded()])
+        return iter([self._record(r) for r in self._loaded()])
 
     def _index(self, index) -> int:
         n = len(self._loaded())
@@ -149,37 +248,43 @@ class History(Sequence):
             raise IndexError(f"history index {index} out of range: the history has {n} records")
         return i
 
+    def _link_before(self, i: int) -> Link:
+        return self._loaded()[i - 1].link if i > 0 else self._base
+
     def state_before(self, index: int):
-        i = self._index(index)
-        return self._loaded()[i - 1][_STATE] if i > 0 else self._base
+        return self._state(self._link_before(self._index(index)))
 
     def diff(self, index: int) -> StateDiff:
         i = self._index(index)
         record = self._loaded()[i]
-        patch = record[4]
-        return diff_states(self.state_before(i), record[_STATE],
-                           keys=tuple(patch) if is_mapping(patch) else () if patch is None else None)
+        patch = record.patch
+        keys = tuple(patch) if is_mapping(patch) else () if patch is None else None
+        if keys is None:  # no patch to go by: compare the whole states
+            return diff_states(self.state_before(i), self._state(record.link))
+        # Only the keys the patch wrote can differ: read just those, nothing rebuilt.
+        return diff_states(chain.KeyView(self._link_before(i)), chain.KeyView(record.link), keys=keys)
 
     def last_index(self, address: str) -> int | None:
         """Index of the last record of the stage at ``address`` (``"train/fit"``), None if never reached."""
-        for i in range(len(self._loaded()) - 1, -1, -1):
-            if self._loaded()[i][1] == address:
+        records = self._loaded()
+        for i in range(len(records) - 1, -1, -1):
+            if records[i].address == address:
                 return i
         return None
 
     def address_list(self) -> list[str]:
         """Each record's address, oldest first."""
-        return [r[1] for r in self._loaded()]
+        return [r.address for r in self._loaded()]
 
     def addresses(self) -> set[str]:
         """The stages that committed at least once (edits excluded)."""
-        return {r[1] for r in self._loaded() if r[2] is not None}
+        return {r.address for r in self._loaded() if r.stage_id is not None}
 
     def dataframe(self):
         import pandas as pd
 
         rows = []
-        for i, r in enumerate(self):
+        for i, r in enumerate(self._loaded()):
             rows.append({"seq": r.seq, "address": r.address, "label": r.label, "started": r.started,
                          "duration": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
         return pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
@@ -187,46 +292,14 @@ class History(Sequence):
     # -- looking back (SPEC 14; see ``lookback``) ------------------------------
     def code(self, index: int) -> str | None:
         """The fingerprint of the code record ``index``'s stage ran; None for edits and records kept without one."""
-        record = self._loaded()[self._index(index)]
-        return record[10] if len(record) > 10 else None
+        return self._loaded()[self._index(index)].code
 
     def codes(self) -> list[str | None]:
         """``code(i)`` of every record, oldest first."""
-        return [r[10] if len(r) > 10 else None for r in self._loaded()]
-
-    def visits(self) -> dict[str, int]:
-        """``{address: count}`` of the committed stage records. Edits (``"<stage> (edit)"``) are not visits:
-        SPEC 14 counts the stages the run went through; an edit runs none."""
-        from .lookback import visits
-        return visits(self)
-
-    def transitions(self) -> dict[tuple[str, str], int]:
-        """``{(from_address, to_address): count}`` of the moves between consecutive stage records: undeclared
-        jumps and moves into (or out of) a sub-pipeline included; an edit between two stages is not a move."""
-        from .lookback import transitions
-        return transitions(self)
-
-    def blame(self, key) -> list[tuple]:
-        """``(seq, address, old, new)`` for every record that changed ``key`` (a top-level key or a key path tuple,
-        ``("model", "coef")``), oldest first; edits have address ``"(edit)"``; None stands for an absent key."""
-        from .lookback import blame
-        return blame(self, key)
-
-    def compare(self, other: History):
-        """A ``RunComparison`` of this run (``a``) with ``other`` (``b``), aligned record by record."""
-        from .lookback import compare
-        return compare(self, other)
-
-    def stale(self, pipeline=None) -> list[StageRecord]:
-        """The records whose stage's step actions or router now have other code than when they ran, compared
-        with ``pipeline``, by default the definition the run's context holds now (after ``ctx.rebind``). Compiled
-        code and constants count, so a comment or a blank line is no change; a stage the definition lost is stale.
-        Edits, and records kept without a fingerprint (older SQLite rows), are unknown: never stale."""
-        from .lookback import stale
-        return stale(self, pipeline if pipeline is not None else self.definition)
+        return [r.code for r in self._loaded()]
 
     def __repr__(self) -> str:
-        tail = ", ".join(r[1] for r in list(self._loaded())[-5:])
+        tail = ", ".join(r.address for r in list(self._loaded())[-5:])
         return f"<History {len(self._loaded())} records{': … ' + tail if tail else ''}>"
 
 
@@ -261,10 +334,12 @@ def replay(rows, limit: int | None) -> History:
         rows = rows[1:]
     history = History(state, limit)
     for seq, address, stage_id, label, patches, decision, started, duration, *code in rows:
+        base = state
         for patch in patches:
             state = merge(state, patch)
-        history.add(address, stage_id, label, patches[0] if len(patches) == 1 else combined(patches), decision,
-                    started, duration, state, code=code[0] if code else None)
+        patch = patches[0] if len(patches) == 1 else combined(patches)
+        history.add(_new(StageRecord, (seq, address, stage_id, label, patch, decision, started, duration, state)),
+                    base, code=code[0] if code else None)
         history.renumber(seq)
     return history
 
@@ -276,35 +351,19 @@ def rows_of(history: History) -> list[tuple]:
     dropped older records: then it is the state those records left, so the
     rows replay to the same states (the patches of dropped records are gone).
     """
-    rows = [(-1, "", None, "initial", (dict(history.base),), None, 0.0, 0.0)]
+    rows = [HistoryRow.initial(history.base)]
     state = history.base
-    for i, r in enumerate(history):
+    for r, code in zip(history, history.codes(), strict=True):
         patch = r.patch
-        if patch and not _same(merge(state, patch), r.state):
+        if patch and not same(merge(state, patch), r.state):
             # A stage's steps combined into one patch do not always merge to the state they made
             # (a key deleted or replaced by one step, then set to a mapping by a later one): write
             # the exact change instead.
-            patch = _exact_patch(diff_states(state, r.state))
-        rows.append((r.seq, r.address, r.stage_id, r.label, (patch,) if patch else (), r.decision,
-                     r.started, r.duration, history.code(i)))
+            patch = exact_patch(diff_states(state, r.state))
+        rows.append(HistoryRow(r.seq, r.address, r.stage_id, r.label, (patch,) if patch else (), r.decision,
+                               r.started, r.duration, code))
         state = r.state
     return rows
-
-
-def _exact_patch(diff: StateDiff) -> dict:
-    """A patch that merges ``diff``'s before-state into its after-state exactly."""
-    from .sentinel import DELETE
-
-    out: dict = {}
-    parts = [(path, new) for path, new in diff.added.items()]
-    parts += [(path, new) for path, (_old, new) in diff.changed.items()]
-    parts += [(path, DELETE) for path in diff.removed]
-    for path, value in parts:
-        node = out
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-    return out
 
 
 def fork_index(history: History, at, run_id: str) -> int:

@@ -40,7 +40,8 @@ def _markers() -> tuple[frozenset, frozenset]:
         callers = frozenset((steps.__file__, name) for name in ("_each", "_call"))
         # ``interruptible`` is ``lifecycle.Drive.interruptible``: awaiting user code an abort may cancel.
         others = frozenset([(steps.__file__, "_sync_steps"), (lifecycle.__file__, "interruptible"),
-                            *((engine.__file__, name) for name in ("_stage", "_level", "run"))])
+                            *((engine.__file__, name) for name in ("_stage", "_run_sub", "_decide", "_commit",
+                                                                          "_level", "run"))])
         _MARKERS = (callers, callers | others)
     return _MARKERS
 

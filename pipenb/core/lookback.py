@@ -24,7 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .diffs import StateDiff, diff_states, same
+from . import chain
+from .diff import StateDiff, diff_states, same
 from .state import is_mapping
 
 _CODES: dict[int, tuple] = {}  # id(stage) -> (weak reference to its pipeline, fingerprint)
@@ -99,17 +100,45 @@ def _const(value) -> Any:
 
 
 # -- questions about one history ------------------------------------------------
-# The records are read as ``history.raw()`` gives them (a ``StageRecord``'s fields in SPEC 10's order, then
-# what the history keeps besides): building 100,000 ``StageRecord`` objects would cost more than the question.
-SEQ, ADDRESS, STAGE_ID, PATCH, STATE = 0, 1, 2, 4, 8
+# The records are read as ``history.raw()`` gives them (``Kept``: a record's fields, its state as a link):
+# building 100,000 ``StageRecord`` objects (and their states) would cost more than the question.
+
+class LookBack:
+    """``History``'s look-back questions (SPEC 14); the work is done by this module's functions."""
+
+    def visits(self) -> dict[str, int]:
+        """``{address: count}`` of the committed stage records. Edits (``"<stage> (edit)"``) are not visits:
+        SPEC 14 counts the stages the run went through; an edit runs none."""
+        return visits(self)
+
+    def transitions(self) -> dict[tuple[str, str], int]:
+        """``{(from_address, to_address): count}`` of the moves between consecutive stage records: undeclared
+        jumps and moves into (or out of) a sub-pipeline included; an edit between two stages is not a move."""
+        return transitions(self)
+
+    def blame(self, key) -> list[tuple]:
+        """``(seq, address, old, new)`` for every record that changed ``key`` (a top-level key or a key path tuple,
+        ``("model", "coef")``), oldest first; edits have address ``"(edit)"``; None stands for an absent key."""
+        return blame(self, key)
+
+    def compare(self, other) -> RunComparison:
+        """A ``RunComparison`` of this run (``a``) with ``other`` (``b``), aligned record by record."""
+        return compare(self, other)
+
+    def stale(self, pipeline=None) -> list:
+        """The records whose stage's step actions or router now have other code than when they ran, compared
+        with ``pipeline``, by default the definition the run's context holds now (after ``ctx.rebind``). Compiled
+        code and constants count, so a comment or a blank line is no change; a stage the definition lost is stale.
+        Edits, and records kept without a fingerprint (older SQLite rows), are unknown: never stale."""
+        return stale(self, pipeline if pipeline is not None else self.definition)
 
 
 def visits(history) -> dict:
-    return dict(Counter(r[ADDRESS] for r in history.raw() if r[STAGE_ID] is not None))
+    return dict(Counter(r.address for r in history.raw() if r.stage_id is not None))
 
 
 def transitions(history) -> dict:
-    stages = [r[ADDRESS] for r in history.raw() if r[STAGE_ID] is not None]  # an edit is not a move
+    stages = [r.address for r in history.raw() if r.stage_id is not None]  # an edit is not a move
     return dict(Counter(zip(stages, stages[1:], strict=False)))
 
 
@@ -117,6 +146,8 @@ _ABSENT = object()
 
 
 def _at(state, path: tuple):
+    if state is _ABSENT or state is chain.GONE:
+        return _ABSENT
     for key in path:
         if not is_mapping(state):
             return _ABSENT
@@ -130,20 +161,20 @@ def blame(history, key) -> list[tuple]:
     path = tuple(key) if isinstance(key, tuple) else (key,)
     if not path:
         raise ValueError("blame needs a top-level key or a non-empty key path")
-    top, deep = path[0], len(path) > 1
+    top, rest = path[0], path[1:]
     out = []
-    before = history.base
+    value_of = chain.value_of
+    before = history.base_link
     for r in history.raw():
-        patch = r[PATCH]
+        patch = r.patch
         if patch is not None and (top in patch if type(patch) is dict or is_mapping(patch) else True):
-            if deep:
-                old, new = _at(before, path), _at(r[STATE], path)
-            else:  # states are mappings: one look-up each
-                old, new = before.get(top, _ABSENT), r[STATE].get(top, _ABSENT)
+            old, new = value_of(before, top, _ABSENT), value_of(r.link, top, _ABSENT)  # nothing rebuilt
+            if rest:
+                old, new = _at(old, rest), _at(new, rest)
             if old is not new and (old is _ABSENT or new is _ABSENT or not _equal(old, new)):
-                out.append((r[SEQ], "(edit)" if r[STAGE_ID] is None else r[ADDRESS],  # SPEC 14: edits are "(edit)"
+                out.append((r.seq, "(edit)" if r.stage_id is None else r.address,  # SPEC 14: edits are "(edit)"
                             None if old is _ABSENT else old, None if new is _ABSENT else new))
-        before = r[STATE]
+        before = r.link
     return out
 
 
@@ -187,8 +218,8 @@ def compare(a, b) -> RunComparison:
         diverged = 0
     else:
         for i, (x, y) in enumerate(zip(ra, rb, strict=False)):
-            if x[ADDRESS] != y[ADDRESS] or (x[STATE] is not y[STATE] and diff_states(x[STATE], y[STATE])):
-                diverged = i
+            if x.address != y.address or (x.link is not y.link and diff_states(a[i].state, b[i].state)):
+                diverged = i  # a fork shares its source's links: only records after it are rebuilt
                 break
         else:
             if len(ra) != len(rb):
@@ -205,12 +236,13 @@ def stale(history, pipeline) -> list:
                          "or read the history from its RunContext (ctx.history.stale())")
     now: dict = {}
     out = []
-    for i, (r, code) in enumerate(zip(history.raw(), history.codes(), strict=True)):
-        if code is None or r[STAGE_ID] is None:
+    for i, r in enumerate(history.raw()):
+        code = r.code
+        if code is None or r.stage_id is None:
             continue  # an edit, or a record made before fingerprints were kept: unknown, not stale
-        current = now.get(r[ADDRESS], _ABSENT)
+        current = now.get(r.address, _ABSENT)
         if current is _ABSENT:
-            current = now[r[ADDRESS]] = _current_code(pipeline, r[ADDRESS])
+            current = now[r.address] = _current_code(pipeline, r.address)
         if current != code:
             out.append(i)
     if len(out) < 100:

@@ -70,7 +70,7 @@ class StepContext:
 
     __slots__ = ("run_id", "stage_id", "step_id", "path", "artifacts", "signal", "logger", "_progress")
 
-    def __init__(self, run_id, stage_id, step_id, path, artifacts, signal, logger, progress: Progress | None = None):
+    def __init__(self, run_id, stage_id, step_id, path, artifacts, signal, logger, *, progress: Progress | None = None):
         self.run_id = run_id
         self.stage_id = stage_id
         self.step_id = step_id

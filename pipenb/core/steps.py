@@ -99,8 +99,7 @@ class StepRunner:
         return self._each(pipe, stage, path, addr, working, None if mode == _INLINE else where)
 
     async def _each(self, pipe, stage, path, addr, working, where):
-        """The steps one after the other: on the loop's thread (the hot path, kept flat: a stage costs
-        a few µs), or one hop per step to its executor (``where``: each step's, None: all inline)."""
+        """The steps in order: inline on the loop's thread (the hot path, kept flat), or a hop each (``where``)."""
         drive, bus = self.drive, self.bus
         signal = drive.signal
         patches: list = []
@@ -124,9 +123,7 @@ class StepRunner:
                     if step.is_async or (out is not None and type(out) is not dict and inspect.isawaitable(out)):
                         out = await drive.interruptible(out)
                 else:
-                    out = await self._hop(executors.call, ex, self._remote_call if not executors.is_local(ex)
-                                          else self._call, self._args(step, stage, path, working, progress, ex),
-                                          stage, step)
+                    out = await self._away(ex, step, stage, path, working, progress)
             except (asyncio.CancelledError, AbortedError):
                 raise
             except PipelineError as exc:  # an executor's own failure (cannot send, shut down): named already
@@ -151,7 +148,7 @@ class StepRunner:
                     results[step.id] = out
             if not fast:
                 try:
-                    working = self._take(pipe, stage, step, addr, out, working, patches, results)
+                    working = self._take(pipe, stage, step, addr, out, working, (patches, results))
                 except StepError as err:
                     await self._failed(path, stage, step, err, t0)
                     raise
@@ -161,6 +158,11 @@ class StepRunner:
                 if pending is not None:
                     await drive.interruptible(pending)
         return patches, results, working
+
+    def _away(self, ex, step, stage, path, working, progress):
+        """Awaitable of one step on executor ``ex`` (a thread, a process pool, Dask)."""
+        fn = self._remote_call if not executors.is_local(ex) else self._call
+        return self._hop(executors.call, ex, fn, self._args(step, stage, path, working, progress, ex), stage, step)
 
     def _args(self, step, stage, path, working, progress, ex) -> tuple:
         if not executors.is_local(ex):
@@ -175,7 +177,7 @@ class StepRunner:
     def _call(self, step, stage, path, working, progress):
         if step.nargs == 2:
             return step.action(working, StepContext(self.run_id, stage.id, step.id, path, self.artifacts,
-                                                    self.drive.signal, self.logger, progress))
+                                                    self.drive.signal, self.logger, progress=progress))
         return step.action(working)  # a step that takes only the state
 
     async def _hop(self, call, ex, fn, args, stage, step):
@@ -224,7 +226,7 @@ class StepRunner:
             if signal.aborted:  # the run went on without this step: say nothing more
                 raise AbortedError(f"run {self.run_id} aborted during step {step.id!r}")
             try:
-                working = self._take(pipe, stage, step, addr, out, working, patches, results)
+                working = self._take(pipe, stage, step, addr, out, working, (patches, results))
             except StepError as err:
                 if "step:failure" in bus.heard:
                     _deliver(bus.step_failure(path, stage_id=stage.id, step_id=step.id, error=err,
@@ -242,8 +244,10 @@ class StepRunner:
             raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r} before step {step.id!r}",
                                reason=signal.reason)
 
-    def _take(self, pipe, stage, step, addr, out, working, patches, results):
-        """Check a step's patch and merge it into the working state (StepError when it is not one)."""
+    def _take(self, pipe, stage, step, addr, out, working, kept):
+        """Check a step's patch and merge it into the working state (StepError when it is not one); ``kept`` is
+        the stage's (patches, results) so far."""
+        patches, results = kept
         if out is None:
             out = EMPTY
         elif type(out) is not dict and not is_mapping(out):

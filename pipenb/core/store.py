@@ -23,9 +23,8 @@ from typing import Any, Callable, ContextManager, Iterator, Mapping, NamedTuple,
 
 from .errors import StoreError
 from .listeners import Listeners
-from .checkpoints import stored_status
 from .lifecycle import PAUSED
-from .state import EMPTY, PIPELINE_DATA_KEY, freeze, is_mapping, merge
+from .state import EMPTY, freeze, is_mapping, merge, run_note
 
 
 @runtime_checkable
@@ -176,10 +175,10 @@ class ProviderBase:
         """
         out = []
         for run_id in self.run_ids() or ():
-            data = self(run_id).get().get(PIPELINE_DATA_KEY)
-            cp = data.get("checkpoint") if data else None
+            note = run_note(self(run_id).get())
+            cp = note.checkpoint if note is not None else None
             if cp is not None:
-                out.append(StoredRun(run_id, cp.pipeline_id, stored_status(data) or PAUSED, "/".join(cp.resume_at)))
+                out.append(StoredRun(run_id, cp.pipeline_id, note.status or PAUSED, "/".join(cp.resume_at)))
         return out
 
 

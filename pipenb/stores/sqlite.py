@@ -36,9 +36,8 @@ import threading
 from typing import Any, Callable, Iterator, Mapping
 
 from ..core.errors import StoreError
-from ..core.state import EMPTY, FrozenDict, is_mapping, merge
+from ..core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
 from ..core.listeners import Listeners
-from ..core.checkpoints import stored_status
 from ..core.store import ProviderBase, StoreBase, StoredRun
 
 from .sqlite_file import SCHEMA_VERSION, Database, check_location  # noqa: F401
@@ -145,10 +144,10 @@ class SqliteStore(StoreBase):
         state keys, and dropped with them if it fails or is rolled back. A row
         whose seq is already kept replaces it.
         """
-        if type(row) is not tuple or not row or type(row[0]) is not int:
+        if not isinstance(row, tuple) or not row or type(row[0]) is not int:
             raise StoreError(f"run {self.run_id}: a history row must be a tuple starting with its int seq, got {row!r}")
         with self._lock:
-            self._pending.append(row)
+            self._pending.append(tuple(row))  # kept as a plain tuple: the file never names a pipenb class
             if self._depth:
                 return
             self._flush(self._state, set(self._dirty), 0)
@@ -287,10 +286,11 @@ class SqliteStoreFactory(ProviderBase):
         leases = db.leases()
         out = []
         for run_id, data in db.stored_data():
-            cp = data.get("checkpoint") if is_mapping(data) else None
+            note = RunNote.of(data)
+            cp = note.checkpoint if note is not None else None
             if cp is None:
                 continue
-            status = stored_status(data) or "paused"
+            status = note.status or "paused"
             held = leases.get(run_id)
             if held is not None and held.running:
                 status = "running" if held.alive else "interrupted"

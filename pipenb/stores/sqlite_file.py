@@ -22,7 +22,7 @@ from typing import Mapping
 
 from ..core.checkpoints import PipelineCheckpoint
 from ..core.errors import StoreError
-from ..core.state import PIPELINE_DATA_KEY, FrozenDict, is_mapping
+from ..core.state import PIPELINE_DATA_KEY, FrozenDict, RunNote, is_mapping, with_note
 from . import sqlite_journal as journals
 from . import sqlite_lease as lease
 # JOURNAL_KEY, JOURNAL_MAGIC, JOURNAL_ROWS: the tests have always read them here
@@ -211,22 +211,25 @@ class Database:
         where = self.where(run_id)
         state = {key: checked_value(where, f"key {key!r}", blob, kind, crc) for key, blob, kind, crc in rows}
         if PIPELINE_DATA_KEY in state:
-            self.check_pipeline_data(run_id, state[PIPELINE_DATA_KEY])
+            note = self.check_pipeline_data(run_id, state.pop(PIPELINE_DATA_KEY))
+            return with_note(FrozenDict(state), note)  # the user state kept apart (see core.state.Snapshot)
         return FrozenDict(state)
 
-    def check_pipeline_data(self, run_id: str, data: object) -> None:
+    def check_pipeline_data(self, run_id: str, data: object) -> RunNote:
         """The engine reads its reserved key without checks: refuse a row it did not write."""
         if not is_mapping(data):
             raise StoreError(
                 f"run {run_id}: stored {PIPELINE_DATA_KEY} is {article(type_name(data))}, not the engine's mapping; "
                 f"the file was changed outside pipenb ({self.path!r})"
             )
-        cp = data.get("checkpoint")
+        note = RunNote.of(data)
+        cp = note.checkpoint
         if cp is not None and not isinstance(cp, PipelineCheckpoint):
             raise StoreError(
                 f"run {run_id}: stored {PIPELINE_DATA_KEY}['checkpoint'] is {article(type_name(cp))}, not a "
                 f"PipelineCheckpoint; the file was changed outside pipenb ({self.path!r})"
             )
+        return note
 
     def load_history(self, run_id: str) -> list[tuple]:
         """The run's history rows by seq: ``pipenb_history``'s, then the journal's (a journal row replaces its seq)."""

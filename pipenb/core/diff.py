@@ -1,8 +1,4 @@
-"""``StateDiff``: what changed between two states, by key path; ``diff_states`` computes it.
-
-Used by ``History`` (what a record changed) and by ``lookback`` (two runs side
-by side); identical objects, which shared structure makes common, cost nothing.
-"""
+"""What a record changed: ``StateDiff`` and ``diff_states``, and the exact patch that makes one state another."""
 
 from __future__ import annotations
 
@@ -77,3 +73,19 @@ def same(a, b) -> bool:
         return bool(a == b)
     except Exception:  # arrays and frames compare element-wise: different objects count as changed
         return False
+
+
+def exact_patch(diff: StateDiff) -> dict:
+    """A patch that merges ``diff``'s before-state into its after-state exactly."""
+    from .sentinel import DELETE
+
+    out: dict = {}
+    parts = [(path, new) for path, new in diff.added.items()]
+    parts += [(path, new) for path, (_old, new) in diff.changed.items()]
+    parts += [(path, DELETE) for path in diff.removed]
+    for path, value in parts:
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return out
