@@ -310,9 +310,10 @@ def lookback_cost(records: int = 100_000) -> dict:
     h = History(state)
     for i in range(records):
         patch = {"n": i, f"k{i % 100}": i} if i % 1000 else {"model": {"coef": i}}
-        state = merge(state, patch)
+        base, state = state, merge(state, patch)
         address = addresses[i % 5] if i % 1000 else "s0 (edit)"
-        h.add(address, address if i % 1000 else None, address, patch, None, 0.0, 0.0, state, code="0" * 20)
+        h.add(StageRecord(i, address, address if i % 1000 else None, address, patch, None, 0.0, 0.0, state), base,
+              code="0" * 20)
     h.definition = pipe
     out = {}
     for name, call in (("visits", h.visits), ("transitions", h.transitions), ("blame('n')", lambda: h.blame("n")),
