@@ -245,10 +245,7 @@ def stale(history, pipeline) -> list:
             current = now[r.address] = _current_code(pipeline, r.address)
         if current != code:
             out.append(i)
-    if len(out) < 100:
-        return [history[i] for i in out]
-    records = history[:]
-    return [records[i] for i in out]
+    return [history[i] for i in out]  # only these records' states are rebuilt
 
 
 def _current_code(pipeline, address: str) -> str | None:
