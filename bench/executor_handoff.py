@@ -1,4 +1,4 @@
-"""Round-trip cost of handing a no-op to a thread: raw run_in_executor vs pipenb.core.executor.
+"""Round-trip cost of handing a no-op to a thread: raw run_in_executor vs pipenb.core.executors.
 
 Measured interleaved in short chunks (the machine is shared and noisy); prints the best chunk of
 each and the median of the paired ratios. Usage: PYTHONPATH=. python bench/executor_handoff.py [chunks]
@@ -10,7 +10,7 @@ import statistics
 import sys
 import time
 
-from pipenb.core import executor as ex
+from pipenb.core import executors as ex
 
 
 def noop(*_):

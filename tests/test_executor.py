@@ -1,4 +1,4 @@
-"""pipenb.core.executor tested directly (not through the engine): threads, process pools, Dask."""
+"""pipenb.core.executors tested directly (not through the engine): threads, process pools, Dask."""
 
 import asyncio
 import concurrent.futures as cf
@@ -14,7 +14,7 @@ import time
 import cloudpickle
 import pytest
 
-from pipenb.core import executor as ex
+from pipenb.core import executors as ex
 from pipenb.core.errors import AbortedError, DefinitionError, RoutingError, StepError
 
 from .conftest import arun, eventually
@@ -84,7 +84,7 @@ def test_describe_and_is_local():
 
 
 def test_import_is_light():
-    code = ("import sys, pipenb.core.executor, threading; "
+    code = ("import sys, pipenb.core.executors, threading; "
             "print([m for m in ('cloudpickle', 'distributed', 'dask') if m in sys.modules], "
             "[t.name for t in threading.enumerate() if t.name.startswith('pipenb')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -1,7 +1,7 @@
 """Where steps run (SPEC 8), through the public API: Step/Stage/PipelineFactory ``executor=``,
 ``ctx.start()``/``run()``/``run_sync()``/``step()``, abort, out-of-process executors, progress.
 
-``tests/test_executor.py`` tests ``pipenb.core.executor`` on its own; this file drives the engine.
+``tests/test_executor.py`` tests ``pipenb.core.executors`` on its own; this file drives the engine.
 """
 
 import asyncio

@@ -372,7 +372,7 @@ def test_tampered_pipeline_data_is_a_clear_error_on_resume(tmp_path, garbage):
 # -- 6. no reaching into another object's private attributes --------------------------------------
 
 def test_sqlite_module_touches_only_its_own_private_attributes():
-    tree = ast.parse(open(os.path.join(ROOT, "pipenb", "stores", "sqlite.py")).read())
+    tree = ast.parse(open(os.path.join(ROOT, "pipenb", "stores", "sqlite", "store.py")).read())
     reaches = [
         f"line {node.lineno}: {ast.unparse(node)}"
         for node in ast.walk(tree)

@@ -19,7 +19,7 @@ from pipenb.core.sentinel import DELETE, END
 from pipenb.core.state import FrozenDict
 from pipenb.core.store import InMemoryStore, StoreBase
 from pipenb.stores import SqliteStore
-from pipenb.stores.sqlite_file import JOURNAL_KEY, JOURNAL_MAGIC, SCHEMA_VERSION
+from pipenb.stores.sqlite.file import JOURNAL_KEY, JOURNAL_MAGIC, SCHEMA_VERSION
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -454,7 +454,7 @@ def test_a_damaged_journal_is_a_store_error_naming_the_run(tmp_path):
 
 
 def test_a_failed_commit_leaves_the_journal_in_memory_as_it_was(tmp_path, monkeypatch):
-    from pipenb.stores import sqlite_file
+    from pipenb.stores.sqlite import file as sqlite_file
 
     db = tmp_path / "runs.sqlite"
     factory = SqliteStore.factory(db)

@@ -8,7 +8,7 @@ import pytest
 
 from pipenb.core.store import InMemoryStore, StoreBase
 from pipenb.stores import SqliteStore
-from pipenb.stores.sqlite_file import JOURNAL_KEY, JOURNAL_ROWS
+from pipenb.stores.sqlite.file import JOURNAL_KEY, JOURNAL_ROWS
 
 
 def row(seq, address="a"):

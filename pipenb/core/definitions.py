@@ -14,7 +14,7 @@ import weakref
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import DefinitionError
-from .executor import check_executor
+from .executors import check_executor
 
 
 def _call_shape(fn: Callable, what: str, max_args: int) -> tuple[bool, int]:

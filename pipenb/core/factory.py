@@ -16,7 +16,7 @@ from .artifacts import ArtifactContainer
 from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint, router_only
 from .context import RunContext
 from .definitions import Pipeline
-from .executor import check_executor
+from .executors import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from .ids import uuid7

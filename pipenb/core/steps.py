@@ -21,7 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import executor as executors
+from . import executors
 from .errors import AbortedError, PipelineError, StepError
 from .routing import describe
 from .state import EMPTY, PIPELINE_DATA_KEY, is_mapping, merge

@@ -17,7 +17,7 @@ history is the table, then the journal, by seq. The state is read with
 ``key < RESERVED`` and a state key starting with ``RESERVED`` is refused, so
 the journal never shows in a state.
 
-The connection (``sqlite_file.Database``) keeps each run's journal in memory
+The connection (``file.Database``) keeps each run's journal in memory
 after reading it once; ``append`` writes the new journal only where the
 stored row still has the crc of the one in memory (``WHERE crc = ?``, no
 read), so a journal written meanwhile by another connection is read again and
@@ -32,7 +32,7 @@ import struct
 import zlib
 from typing import NamedTuple
 
-from ..core.errors import StoreError
+from ...core.errors import StoreError
 
 RESERVED = "\U0010ffff"
 """No state key may start with this (the last code point): keys from it on belong to pipenb, not the state."""

@@ -4,7 +4,7 @@ It exists apart from the executor because it is a pool, not a way of calling: a 
 ``concurrent.futures.Executor`` whose threads are named ``pipenb-step-0``, ``pipenb-step-1``... (so
 tracebacks and ``py-spy`` show them as pipenb's) and whose :meth:`StepThreadPool.post` hands a bare
 callable to a worker without a ``concurrent.futures.Future``, the fast path of
-:func:`pipenb.core.executor.call`. :func:`shared_pool` (also ``SHARED_POOL``) is created on first use:
+:func:`pipenb.core.executors.call`. :func:`shared_pool` (also ``SHARED_POOL``) is created on first use:
 importing pipenb starts no thread.
 """
 
@@ -28,7 +28,7 @@ class StepThreadPool(cf.Executor):
 
     Like ``ThreadPoolExecutor`` (threads start lazily, up to ``max_workers``, reused when idle), but
     threads are named ``f"{prefix}-{n}"`` and :meth:`post` takes a bare callable without creating a
-    ``concurrent.futures.Future``: :func:`pipenb.core.executor.call` uses it to settle an asyncio future directly with
+    ``concurrent.futures.Future``: :func:`pipenb.core.executors.call` uses it to settle an asyncio future directly with
     ``loop.call_soon_threadsafe``, which halves the cost of a round trip compared with
     ``loop.run_in_executor``. Threads are daemons: a step left running (abandoned after an abort)
     never blocks the kernel or interpreter from exiting.

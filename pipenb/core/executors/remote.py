@@ -1,13 +1,13 @@
 """Shipping a call out of this process: process pools, ``Client.get_executor()``, Dask clients.
 
-It exists apart from :mod:`pipenb.core.executor` because crossing a process boundary is its own
+It exists apart from :mod:`pipenb.core.executors` because crossing a process boundary is its own
 problem: the calls travel as cloudpickle bytes (so lambdas and notebook functions work), a worker
 runs them through a trampoline sent *by value* (it needs cloudpickle, not pipenb), what cannot be
 pickled is diagnosed down to the state key, and the step gets a slim :class:`RemoteStepContext`.
-It is synchronous: :mod:`pipenb.core.executor` awaits the future that :func:`submit` returns.
+It is synchronous: :mod:`pipenb.core.executors` awaits the future that :func:`submit` returns.
 
 A "call" here is anything with ``fn``, ``args``, ``where``, ``stage_id`` and ``step_id``
-(``pipenb.core.executor.Call``). cloudpickle is imported on the first remote call, ``distributed``
+(``pipenb.core.executors.Call``). cloudpickle is imported on the first remote call, ``distributed``
 only when a Dask client is used: a Client is recognised by its class's module and name.
 """
 
@@ -18,7 +18,7 @@ import pickle
 import uuid
 from typing import Any, Sequence
 
-from .errors import StepError
+from ..errors import StepError
 
 __all__ = ["DASK_EXTRA_HINT", "RemoteStepContext", "describe", "is_dask_client", "pack", "submit", "unpack"]
 

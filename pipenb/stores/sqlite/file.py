@@ -3,11 +3,11 @@
 One connection per file per process, shared by that file's run stores. Each
 top-level key of a run's state is one row, pickled (or raw ``bytes``), with a
 CRC32 so a damaged value is reported instead of coming back wrong (see
-``sqlite_rows``). A run's per-stage history rows live in ``pipenb_history``,
+``rows``). A run's per-stage history rows live in ``pipenb_history``,
 one pickled row per seq with the same CRC32, written in the same SQLite
 transaction as the state keys of the stage that produced them; the rows of
 the last few stages wait in the run's history journal, a row of its state
-(see ``sqlite_journal``). The file records its schema version in ``PRAGMA
+(see ``journal``). The file records its schema version in ``PRAGMA
 user_version``; older files are upgraded in place, newer ones refused.
 The connection keeps each run's journal in memory after reading it once.
 Closing the connection moves the journals it wrote into ``pipenb_history``.
@@ -20,14 +20,14 @@ import sqlite3
 import threading
 from typing import Mapping
 
-from ..core.checkpoints import PipelineCheckpoint
-from ..core.errors import StoreError
-from ..core.state import PIPELINE_DATA_KEY, FrozenDict, RunNote, is_mapping, with_note
-from . import sqlite_journal as journals
-from . import sqlite_lease as lease
+from ...core.checkpoints import PipelineCheckpoint
+from ...core.errors import StoreError
+from ...core.state import PIPELINE_DATA_KEY, FrozenDict, RunNote, is_mapping, with_note
+from . import journal as journals
+from . import lease
 # JOURNAL_KEY, JOURNAL_MAGIC, JOURNAL_ROWS: the tests have always read them here
-from .sqlite_journal import JOURNAL_KEY, JOURNAL_MAGIC, JOURNAL_ROWS, NO_JOURNAL, RESERVED, Journal  # noqa: F401
-from .sqlite_rows import PICKLED, article, check_crc, checked_value, pickle_history, pickle_state, type_name, unpickle
+from .journal import JOURNAL_KEY, JOURNAL_MAGIC, JOURNAL_ROWS, NO_JOURNAL, RESERVED, Journal  # noqa: F401
+from .rows import PICKLED, article, check_crc, checked_value, pickle_history, pickle_state, type_name, unpickle
 
 SCHEMA_VERSION = 4
 """The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column), 1 has no history
@@ -254,12 +254,12 @@ class Database:
                                 lambda conn: journals.next_seq(conn, where, run_id, self.journals.get(run_id)))
 
     def append_journal(self, run_id: str, frames: bytes, rows: tuple) -> Journal:
-        """Inside a write transaction: add ``rows`` (``sqlite_journal.frames``') to the run's journal, or move it all
-        into ``pipenb_history`` once it is full; the journal as it is now stored (see ``sqlite_journal.append``)."""
+        """Inside a write transaction: add ``rows`` (``journal.frames``') to the run's journal, or move it all
+        into ``pipenb_history`` once it is full; the journal as it is now stored (see ``journal.append``)."""
         return journals.append(self.conn, self.where(run_id), run_id, self.journals.get(run_id), frames, rows,
                                self.journal_bytes)
 
-    # -- leases (see sqlite_lease) ------------------------------------------------------
+    # -- leases (see lease) ------------------------------------------------------
     def lease(self, run_id: str) -> lease.Lease | None:
         with self.lock:
             try:
@@ -323,7 +323,7 @@ class Database:
 
     def write(self, run_id: str, state: Mapping, keys, history: list[tuple] = (), epoch: int | None = None) -> None:
         """One SQLite transaction: the ``keys`` of ``state`` (upserted, or deleted when absent) and the ``history`` rows
-        (into the run's journal, see ``sqlite_journal``).
+        (into the run's journal, see ``journal``).
 
         Everything is pickled before the transaction begins, so a value that
         cannot be pickled writes nothing.

@@ -2,7 +2,7 @@
 
 This module is the one face the engine uses; it exists to turn "run this sync action there" into one
 awaitable that never blocks the run's loop and stops waiting at once on abort. The pool behind
-``"thread"`` is :mod:`pipenb.core.pool`; shipping calls to another process is :mod:`pipenb.core.remote`
+``"thread"`` is :mod:`pipenb.core.executors.pool`; shipping calls to another process is :mod:`pipenb.core.executors.remote`
 (both re-exported here, neither imports this module).
 
 The engine hands every sync action to :func:`call` (or several to :func:`call_batch`, one hop for a
@@ -47,7 +47,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 from . import pool as _pool
 from . import remote
-from .errors import AbortedError, DefinitionError, StepError
+from ..errors import AbortedError, DefinitionError, StepError
 from .pool import StepThreadPool, shared_pool
 from .remote import DASK_EXTRA_HINT, RemoteStepContext, describe, is_dask_client
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pickle
 import zlib
 
-from ..core.errors import StoreError
-from ..core.state import is_mapping
+from ...core.errors import StoreError
+from ...core.state import is_mapping
 
 PICKLED, RAW = 0, 1
 """The ``kind`` column of ``pipenb_state``: a pickled value, or raw bytes (no pickling, no extra copy)."""

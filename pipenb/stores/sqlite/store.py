@@ -15,7 +15,7 @@ SQLite transaction as that transaction's state keys, and dropped with them
 if it fails or is rolled back; ``load_history`` reads them back in seq order.
 The rows of the last few stages wait in the run's history journal, a row of
 the run's state table that the commit rewrites anyway, and move to the
-history table together every ``JOURNAL_ROWS`` stages (see ``sqlite_journal``):
+history table together every ``JOURNAL_ROWS`` stages (see ``journal``):
 a history row costs no page write of its own. Top-level state keys starting
 with ``RESERVED`` (U+10FFFF) are refused: they name that journal.
 
@@ -35,14 +35,14 @@ import os
 import threading
 from typing import Any, Callable, Iterator, Mapping
 
-from ..core.errors import StoreError
-from ..core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
-from ..core.listeners import Listeners
-from ..core.store import ProviderBase, StoreBase, StoredRun
+from ...core.errors import StoreError
+from ...core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
+from ...core.listeners import Listeners
+from ...core.store import ProviderBase, StoreBase, StoredRun
 
-from .sqlite_file import SCHEMA_VERSION, Database, check_location  # noqa: F401
-from .sqlite_journal import RESERVED
-from .sqlite_rows import article, type_name, unpicklable  # noqa: F401
+from .file import SCHEMA_VERSION, Database, check_location  # noqa: F401
+from .journal import RESERVED
+from .rows import article, type_name, unpicklable  # noqa: F401
 
 
 class SqliteStore(StoreBase):
@@ -64,7 +64,7 @@ class SqliteStore(StoreBase):
         self._depth = 0
         self._listeners = Listeners()
 
-    # -- one driver per run (see sqlite_lease) ----------------------------------------------
+    # -- one driver per run (see lease) ----------------------------------------------
     leases = True
 
     def acquire(self, token: str) -> str | None:
