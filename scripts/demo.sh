@@ -22,7 +22,7 @@ else
 fi
 
 # The `notebooks` extra is everything the demo notebooks import (JupyterLab, numpy, a local Dask cluster);
-# tests/test_newcomer.py fails if a notebook imports a module this line does not install.
+# tests/e2e/test_newcomer.py fails if a notebook imports a module this line does not install.
 step 2 3 "pip install -e .[notebooks]: pipenb with JupyterLab, numpy and Dask (all the notebooks import) ..."
 log=$(mktemp)
 if python3 -m pip install -q --disable-pip-version-check -e ".[notebooks]" >"$log" 2>&1; then

@@ -3,7 +3,7 @@
 ``pipenb/core/events.py`` makes one dataclass per event and ``bus.py`` one
 emit method per event, from one table: editors and type checkers cannot see
 them. ``python scripts/make_stubs.py`` writes ``events.pyi`` and ``bus.pyi``
-beside them from that same table; ``tests/test_stubs.py`` fails when a stub
+beside them from that same table; ``tests/core/test_stubs.py`` fails when a stub
 no longer matches what the modules make (run this script, commit the result).
 """
 

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 . scripts/steps.sh
 
 # The Pythons pipenb is tested on. pyproject.toml's classifiers and requires-python must say exactly
-# these (tests/test_python_versions.py reads both files).
+# these (tests/e2e/test_python_versions.py reads both files).
 PYTHONS=(3.10 3.11 3.12 3.13)
 IPYKERNEL6_ON=3.10  # this Python's venv gets ipykernel 6.29.x (the oldest supported); the other venvs get ipykernel>=7
 
@@ -186,7 +186,7 @@ setup_venv() {
 }
 
 # check_kernel PYTHON: prints which python the kernel named "python3" runs when PYTHON's jupyter_client
-# starts it; fails when that is not PYTHON itself (tests/test_python_versions.py checks it in a kernel).
+# starts it; fails when that is not PYTHON itself (tests/e2e/test_python_versions.py checks it in a kernel).
 check_kernel() {
   "$1" - <<'PY'
 import os, shutil, sys
