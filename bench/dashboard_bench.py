@@ -93,7 +93,7 @@ def picking(report, repeats: int) -> None:
         res = await big.run()
         assert big.status == "paused", (big.status, res)
         other = (await factory.prepare()).unwrap()
-        assert len(dash._history_for(big)) == 1 and len(dash._history_for(big)[0]) == PICK_LAPS * WIDTH * 4 + 2
+        assert len(dash._logs_for(big)) == 1 and len(dash._logs_for(big)[0]) == PICK_LAPS * WIDTH * 4 + 2
         firsts, settled = [], []
         for _ in range(n + 1):  # the first is a warm-up
             dash.runs.value = other.run_id
