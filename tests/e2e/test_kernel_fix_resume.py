@@ -18,9 +18,8 @@ import os
 import textwrap
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
-from .test_kernel_widgets import Kernel
+from ..kernel_client import KernelSession
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -81,16 +80,9 @@ FIXED = textwrap.dedent("""
 """)
 
 
-class FreshKernel(Kernel):
-    def __init__(self):
-        # The kernel imports pipenb from this checkout, whatever an editable install points at.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-        self.km, self.kc = start_new_kernel(kernel_name="python3", env=env, cwd=ROOT)
-
-
 @pytest.fixture(scope="module")
 def kernel():
-    k = FreshKernel()
+    k = KernelSession(cwd=ROOT)
     yield k
     k.close()
 

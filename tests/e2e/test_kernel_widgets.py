@@ -10,7 +10,8 @@ import textwrap
 import time
 
 import pytest
-from jupyter_client.manager import start_new_kernel
+
+from ..kernel_client import KernelSession
 
 SETUP = textwrap.dedent("""
     import asyncio, json, threading
@@ -38,39 +39,9 @@ SETUP = textwrap.dedent("""
 """)
 
 
-class Kernel:
-    def __init__(self):
-        self.km, self.kc = start_new_kernel(kernel_name="python3")
-
-    def run(self, code: str, timeout: float = 60) -> str:
-        out = []
-
-        def hook(msg):
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                out.append("ERROR " + "\n".join(msg["content"]["traceback"]))
-
-        reply = self.kc.execute_interactive(textwrap.dedent(code), output_hook=hook, timeout=timeout)
-        text = "".join(out)
-        assert reply["content"]["status"] == "ok", text
-        return text.strip()
-
-    def comm(self, model_id: str, data: dict) -> None:
-        msg = self.kc.session.msg("comm_msg", {"comm_id": model_id, "data": data})
-        self.kc.shell_channel.send(msg)
-
-    def click(self, model_id: str) -> None:
-        self.comm(model_id, {"method": "custom", "content": {"event": "click"}})
-
-    def close(self):
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-
-
 @pytest.fixture(scope="module")
 def kernel():
-    k = Kernel()
+    k = KernelSession()
     yield k
     k.close()
 
