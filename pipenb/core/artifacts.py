@@ -3,46 +3,124 @@
 State is merged, snapshotted and (in SQLite) pickled at every stage commit;
 a fitted model or a big DataFrame belongs here instead. One container serves a
 run and all its sub-pipelines; step outputs are recorded under namespaced keys
-(``"train/fit/fit_model"``). The registry exports it into the checkpoint when
-a paused run's live context is released, and ``from_bundle`` rebuilds it.
+(``"train/fit/fit_model"``).
+
+A durable store that keeps artifacts (``StoreBase.keeps_artifacts``) writes,
+with each stage commit, only the artifacts put or recorded since the last
+commit: the container keeps those keys apart (``unsaved``) until the engine
+says they were committed (``saved``). An artifact the store could not write
+(put with ``durable=False``, or unpicklable) comes back after a restart as a
+``NotSaved`` marker, which ``get`` and ``[]`` turn into an
+``ArtifactNotSavedError`` naming it, never a silent ``None``. A store without
+that capability gets the whole container as a bundle (``export`` /
+``from_bundle``) when the registry releases a paused run.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
+
+from .errors import ArtifactNotSavedError
 
 BUNDLE_VERSION = 1
 _MISSING = object()
+NOT_DURABLE = "put with durable=False (kept in memory only)"
+"""The reason a store gives for an artifact put with ``durable=False``."""
+
+
+class NotSaved(NamedTuple):
+    """Where an artifact was that the run's store did not write: its key, why, and the run."""
+
+    key: str
+    reason: str
+    run_id: str = ""
+
+    def error(self) -> ArtifactNotSavedError:
+        """The error reading it raises, naming the artifact, the run and why."""
+        run = f"run {self.run_id}: " if self.run_id else ""
+        return ArtifactNotSavedError(
+            f"{run}artifact {self.key!r} was not saved to the run's store ({self.reason}), so it did not survive the "
+            f"restart; put it again (a picklable object, durable=True) or re-run the stage that made it",
+            key=self.key, reason=self.reason)
 
 
 class ArtifactContainer:
     """``keep_log``: also keep every write in order, so ``as_of(mark)`` can give the
     artifacts as they were at an earlier point (forks of a run with history)."""
 
-    __slots__ = ("_items", "_lock", "_log")
+    __slots__ = ("_items", "_lock", "_log", "_tick", "_changed", "_volatile", "_skipped")
 
     def __init__(self, items: dict | None = None, keep_log: bool = False):
         self._items: dict[str, Any] = dict(items or {})
         self._lock = threading.Lock()
         self._log: list | None = list(self._items.items()) if keep_log else None
+        self._tick = 0  # counts writes: ``unsaved`` / ``saved`` speak in ticks
+        self._changed: dict[str, int] = {}  # key -> tick of its last write not yet committed, oldest first
+        self._volatile: set[str] = set()  # keys put with durable=False
+        # key -> why the store did not write its current value (a marker read back from a store included)
+        self._skipped: dict[str, str] = {v.key: v.reason for v in self._items.values() if type(v) is NotSaved}
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, durable: bool = True) -> None:
+        """Keep ``value`` under ``key``. ``durable=False``: in memory only, never written to a durable store
+        (reading it after a restart raises ``ArtifactNotSavedError``)."""
         if not isinstance(key, str) or not key:
             raise TypeError(f"artifact key must be a non-empty str, got {key!r}")
         with self._lock:
             self._items[key] = value
             if self._log is not None:
                 self._log.append((key, value))
+            if durable:
+                self._volatile.discard(key)
+            else:
+                self._volatile.add(key)
+            self._touch(key)
+
+    def _touch(self, key: str) -> None:
+        self._tick += 1
+        changed = self._changed
+        changed.pop(key, None)  # to the end: ``_changed`` stays ordered by tick
+        changed[key] = self._tick
 
     def record(self, prefix: str, outputs: dict) -> None:
         """Record a stage's step outputs under ``prefix + step_id`` (the engine's hot path)."""
         items = self._items
         log = self._log
-        for step_id, patch in outputs.items():
-            items[prefix + step_id] = patch
-            if log is not None:
-                log.append((prefix + step_id, patch))
+        with self._lock:
+            for step_id, patch in outputs.items():
+                key = prefix + step_id
+                items[key] = patch
+                if log is not None:
+                    log.append((key, patch))
+                self._touch(key)
+
+    def unsaved(self) -> tuple[int, list[tuple[str, Any, bool]]]:
+        """(the tick now, ``(key, value, durable)`` of every artifact written since the last ``saved``): what the
+        next stage commit writes to a store that keeps artifacts."""
+        with self._lock:
+            items, volatile = self._items, self._volatile
+            return self._tick, [(key, items[key], key not in volatile) for key in self._changed]
+
+    def saved(self, tick: int, skipped: dict[str, str] | None = None) -> dict[str, str]:
+        """The writes up to ``tick`` were committed, but not the keys of ``skipped`` (key -> why); returns those of
+        ``skipped`` that were saved before (or never seen), so a warning names each artifact once."""
+        with self._lock:
+            changed = self._changed
+            while changed:
+                key = next(iter(changed))
+                if changed[key] > tick:
+                    break
+                del changed[key]
+                if key not in (skipped or ()):
+                    self._skipped.pop(key, None)
+            new = {k: why for k, why in (skipped or {}).items() if self._skipped.get(k) != why}
+            self._skipped.update(skipped or {})
+            return new
+
+    def not_saved(self) -> dict[str, str]:
+        """Key -> why, for each artifact whose current value the run's durable store did not write."""
+        with self._lock:
+            return dict(self._skipped)
 
     def mark(self) -> int:
         """A point in this container's writes, for ``as_of`` (0 when it keeps no log)."""
@@ -57,12 +135,18 @@ class ArtifactContainer:
         return ArtifactContainer(dict(writes), keep_log=True)
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._items.get(key, default)
+        """The artifact under ``key``, or ``default``; ``ArtifactNotSavedError`` if it did not survive a restart."""
+        value = self._items.get(key, default)
+        if type(value) is NotSaved:
+            raise value.error()
+        return value
 
     def __getitem__(self, key: str) -> Any:
         value = self._items.get(key, _MISSING)
         if value is _MISSING:
             raise KeyError(f"no artifact {key!r}; known: {sorted(self._items)[:20]}")
+        if type(value) is NotSaved:
+            raise value.error()
         return value
 
     def __contains__(self, key: object) -> bool:
@@ -78,6 +162,7 @@ class ArtifactContainer:
         return list(self._items)
 
     def items(self) -> list[tuple[str, Any]]:
+        """(key, value) pairs as held: an artifact that did not survive a restart is its ``NotSaved`` marker."""
         return list(self._items.items())
 
     def export(self) -> dict:

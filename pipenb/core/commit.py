@@ -1,5 +1,9 @@
 """A stage commits all or nothing: its patches and what its plan writes, in one write.
 
+With a store that keeps artifacts, the artifacts the stage put or replaced
+(and its step outputs) are written in the same transaction; one that cannot
+be pickled is skipped (named in the answer), never a failed commit.
+
 The engine has already merged the stage's patches into the state it hands
 in, so a store that can swap that state in (``compare_and_set``) commits
 without merging twice; any other store gets the patches in one
@@ -30,20 +34,22 @@ class StageWork(NamedTuple):
 
 
 def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | None, work: StageWork,
-                 row: tuple | None = None) -> None:
-    """Write a stage's patches with what ``plan`` says (``cp`` its checkpoint, ``row`` its history row)."""
+                 row: tuple | None = None, artifacts: tuple | None = None) -> dict | None:
+    """Write a stage's patches with what ``plan`` says (``cp`` its checkpoint, ``row`` its history row,
+    ``artifacts`` the ``(seq, items)`` for ``store.write_artifacts``); the artifacts not written (key -> why)."""
     patches, snapshot = work.patches, work.snapshot
-    if not patches and cp is None and not plan.clear and row is None:
-        return
+    if not patches and cp is None and not plan.clear and row is None and artifacts is None:
+        return None
+    skipped = None
     try:
-        if snapshot is not None and row is None:
+        if snapshot is not None and row is None and artifacts is None:
             if cp is not None:
                 note = RunNote.make(cp, plan.router_only, plan.status)
             else:  # the store's note stays (a Snapshot holds it as a RunNote; with_note takes any)
                 note = None if plan.clear else snapshot.get(PIPELINE_DATA_KEY)
             new = work.working if note is None else with_note(work.working, note)
             if store.compare_and_set(snapshot, new):
-                return
+                return None
         with store.transaction():
             for patch in patches:
                 store.set(patch)
@@ -51,6 +57,8 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
                 store.set(checkpoint_patch(cp, plan.router_only, plan.status))
             if row is not None:
                 store.append_history(row)
+            if artifacts is not None:  # pickled now, written with the rest: an unpicklable one is only skipped
+                skipped = store.write_artifacts(*artifacts)
     except Exception as exc:
         where = "/".join(plan.address)
         raise StoreError(
@@ -58,3 +66,4 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
             f"{type(exc).__name__}: {exc}" if not isinstance(exc, StoreError) else
             f"commit of stage {where!r} failed, nothing of it was kept: {exc}"
         ) from exc
+    return skipped

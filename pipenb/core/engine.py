@@ -26,6 +26,7 @@ from .routing import Pause, check_decision, where
 from .state import run_note
 from .commit import StageWork, commit_stage
 from .history import HistoryRow
+from .logs import warn
 from .lookback import stage_code
 from .plan import HISTORY_MEMORY, HISTORY_OFF, HISTORY_ROWS, StagePlan, plan_stage, sub_after
 
@@ -63,7 +64,7 @@ class Engine:
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
                  "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_keep", "_router_only", "_paths",
-                 "routing_after_sub", "_landed", "drive")
+                 "routing_after_sub", "_landed", "drive", "_arts")
 
     def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner):
         self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
@@ -77,6 +78,7 @@ class Engine:
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._durable = store.durable
+        self._arts = store.keeps_artifacts  # each commit writes the artifacts its stage put or replaced
         # What history the run keeps: none, records in memory, and rows that persist with each commit.
         self._keep = HISTORY_OFF if history is None else HISTORY_ROWS if store.keeps_history else HISTORY_MEMORY
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
@@ -324,14 +326,35 @@ class Engine:
         if plan.row:  # the history row commits with the stage
             row = HistoryRow.of_stage(self.history.next_seq, plan.address, stage, work.patches, decision, clock,
                                       _perf() - clock[0])
+        arts = self._artifacts_of(plan, work, row) if self._arts else None
         try:
-            commit_stage(self.store, self.run_id, plan, cp, work, row)
+            skipped = commit_stage(self.store, self.run_id, plan, cp, work, row, arts and arts[1:])
         except BaseException as exc:
             if not isinstance(exc, Exception) and work.snapshot is not None and self.store.get() is not work.snapshot:
                 self._landed = plan.address  # interrupted after the commit reached the store
             raise
         self.routing_after_sub = None
+        if arts is not None:
+            self._artifacts_saved(arts[0], skipped)
         return cp
+
+    def _artifacts_of(self, plan: StagePlan, work: StageWork, row) -> tuple | None:
+        """(tick, seq, items) of what the commit writes to a store that keeps artifacts: the artifacts put since
+        the last commit and this stage's step outputs (recorded now, so they commit with it); None if none."""
+        if work.results:
+            self.artifacts.record("/".join(plan.address) + "/", work.results)
+        tick, items = self.artifacts.unsaved()
+        if not items:
+            return None
+        seq = row[0] if row is not None else self.history.next_seq - 1 if self.history is not None else 0
+        return tick, seq, items
+
+    def _artifacts_saved(self, tick: int, skipped: dict | None) -> None:
+        """The commit wrote the artifacts up to ``tick``, except ``skipped``: each newly skipped one is named once."""
+        for key, why in self.artifacts.saved(tick, skipped).items():
+            warn(self.logger, f"run {self.run_id}: artifact {key!r} was not saved to the run's store ({why}); it "
+                              f"is lost if this kernel restarts, and reading it after a resume or fork raises "
+                              f"ArtifactNotSavedError", None)
 
     async def _stage_failed(self, path: tuple, stage: Stage, addr: tuple, exc: BaseException, t0: float):
         """Report a stage that failed; what to raise (``exc`` itself when it propagates as it is)."""
@@ -353,7 +376,7 @@ class Engine:
                                    self.view() if plan.row else work.working)
         if stage.pipeline is None and self.drive.step_budget is not None:
             self.drive.spend_step()
-        if work.results:
+        if work.results and not self._arts:  # a store that keeps artifacts had them recorded with its commit
             self.artifacts.record(key + "/", work.results)
         return duration
 

@@ -43,6 +43,17 @@ def _history_limit(history) -> int | None:
     return history
 
 
+def _stored_artifacts(store, cp: PipelineCheckpoint, keep_log: bool) -> ArtifactContainer:
+    """A resumed run's artifacts: the checkpoint's bundle (stores without ``keeps_artifacts``, and files written
+    before they had one), with what the store committed on top."""
+    container = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=keep_log)
+    if not store.keeps_artifacts:
+        return container
+    items = dict(container.items())
+    items.update(store.load_artifacts())
+    return ArtifactContainer(items, keep_log=keep_log)
+
+
 class PipelineFactory:
     def __init__(
         self,
@@ -212,8 +223,7 @@ class PipelineFactory:
                     f"run {run_id}: checkpoint resumes at {'/'.join(cp.resume_at)!r}, which pipeline "
                     f"{self.pipeline.id!r} does not have: {exc.args[0]}"
                 ) from None
-            container = ArtifactContainer.from_bundle(cp.container_bundle,
-                                                      keep_log=_history_limit(self.history) != 0)
+            container = _stored_artifacts(store, cp, keep_log=_history_limit(self.history) != 0)
             note = run_note(store.get())
             stored = note.status if note is not None else None
             status = stored if stored in (PREPARED, FAILED, ABORTED) else PAUSED
@@ -273,7 +283,15 @@ class PipelineFactory:
                 if store.keeps_history and _history_limit(self.history) != 0:
                     for row in rows_of(head):
                         store.append_history(row)
-            container = artifacts.as_of(history.mark(i)) if artifacts is not None else None
+                if store.keeps_artifacts:  # the versions are shared with the source run, not written again
+                    store.copy_artifacts(run_id, record.seq)
+            mark = history.mark(i)
+            if artifacts is not None and mark >= 0:
+                container = artifacts.as_of(mark)
+            elif store.keeps_artifacts:
+                container = ArtifactContainer(store.load_artifacts(), keep_log=True)
+            else:
+                container = artifacts.as_of(0) if artifacts is not None else None
             return Result.ok(self._context(new_id, store, entry, container, status=PREPARED,
                                            history=head if _history_limit(self.history) != 0 else None))
         except PipelineError as exc:
@@ -292,6 +310,8 @@ class PipelineFactory:
             self._release(run_id)
             raise ResumeError(f"cannot fork run {run_id}: no history of it here (unknown run, or a run whose "
                               f"store keeps no history and whose context is gone)")
+        if store.keeps_artifacts:
+            return replay(rows, None), None  # the fork reads them from the store, as they were at its record
         cp = read_checkpoint(store, None, run_id)
         bundle = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=True) if cp is not None else None
         return replay(rows, None), bundle

@@ -214,7 +214,8 @@ class History(Sequence, LookBack):
         return self._seq
 
     def mark(self, index: int) -> int:
-        """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``)."""
+        """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``); -1 for a
+        record read back from a durable store (its artifacts are the store's, ``load_artifacts(before=seq)``)."""
         return self._loaded()[self._index(index)].mark
 
     def head(self, index: int) -> History:
@@ -339,7 +340,7 @@ def replay(rows, limit: int | None) -> History:
             state = merge(state, patch)
         patch = patches[0] if len(patches) == 1 else combined(patches)
         history.add(_new(StageRecord, (seq, address, stage_id, label, patch, decision, started, duration, state)),
-                    base, code=code[0] if code else None)
+                    base, mark=-1, code=code[0] if code else None)  # -1: the artifacts are the store's
         history.renumber(seq)
     return history
 

@@ -89,7 +89,17 @@ class _Entry:
         if self.sized[0] is not state:
             self.sized = (state, approx_size(state))
         return RunRecord(self.run_id, self.pipeline_id, status, ctx.position if waiting else None,
-                         self.expires_at if armed else None, True, self.note, self.sized[1])
+                         self.expires_at if armed else None, True, self.note or self.unsaved_note(), self.sized[1])
+
+    def unsaved_note(self) -> str:
+        """What ``RunRecord.note`` says of the artifacts a store that keeps them did not write ("" when none)."""
+        if not self.store.keeps_artifacts:
+            return ""
+        skipped = self.ctx.artifacts.not_saved()
+        if not skipped:
+            return ""
+        return "not saved, lost if this kernel restarts: " + "; ".join(
+            f"artifact {key!r} ({why})" for key, why in sorted(skipped.items()))
 
 
 class PipelineRegistry:
@@ -178,7 +188,16 @@ class PipelineRegistry:
             entry.timer = WHEEL.schedule(timeout, lambda: self._fire(run_id))
 
     def _try_export(self, entry: _Entry) -> bool:
-        """Export; on failure keep the context (the only copy) and say why in the record's note."""
+        """Export; on failure keep the context (the only copy) and say why in the record's note.
+
+        A store that keeps artifacts wrote them with each stage commit: nothing
+        to export, but an artifact it could not write keeps the context too."""
+        if entry.store.keeps_artifacts:
+            entry.note = entry.unsaved_note()
+            if entry.note:
+                entry.note = f"the run stays live in this kernel only: {entry.note}"
+                warn(entry.ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
+            return not entry.note
         try:
             self._export(entry)
         except Exception as exc:
