@@ -25,7 +25,7 @@ from .errors import ArtifactNotSavedError
 
 BUNDLE_VERSION = 1
 _MISSING = object()
-NOT_DURABLE = "put with durable=False (kept in memory only)"
+NOT_DURABLE = "put with durable=False: kept in memory only"
 """The reason a store gives for an artifact put with ``durable=False``."""
 
 
