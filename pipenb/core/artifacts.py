@@ -42,7 +42,9 @@ class NotSaved(NamedTuple):
         return ArtifactNotSavedError(
             f"{run}artifact {self.key!r} was not saved to the run's store ({self.reason}), so it did not survive the "
             f"restart; put it again (a picklable object, durable=True) or re-run the stage that made it",
-            key=self.key, reason=self.reason)
+            key=self.key,
+            reason=self.reason,
+        )
 
 
 class ArtifactContainer:

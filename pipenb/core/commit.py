@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
+from .logs import warn
 from .plan import StagePlan
 from .state import PIPELINE_DATA_KEY, RunNote, with_note
 
@@ -67,3 +68,26 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
             f"commit of stage {where!r} failed, nothing of it was kept: {exc}"
         ) from exc
     return skipped
+
+
+def stage_artifacts(artifacts, address: tuple, results: dict, row: tuple | None, history) -> tuple | None:
+    """``(tick, seq, items)`` a stage commit writes to a store that keeps artifacts: what was put since the last
+    commit and the stage's step outputs (recorded now, so they commit with it); None when nothing changed.
+
+    ``seq`` is the stage's history row's, or the seq before the next record
+    (0 without history), so a fork at record ``s`` reads what was written
+    before ``s``."""
+    if results:
+        artifacts.record("/".join(address) + "/", results)
+    tick, items = artifacts.unsaved()
+    if not items:
+        return None
+    seq = row[0] if row is not None else history.next_seq - 1 if history is not None else 0
+    return tick, seq, items
+
+
+def artifacts_saved(artifacts, tick: int, skipped: dict | None, logger, run_id: str) -> None:
+    """The commit wrote the artifacts up to ``tick`` but ``skipped``: a warning names each newly skipped one once."""
+    for key, why in artifacts.saved(tick, skipped).items():
+        warn(logger, f"run {run_id}: artifact {key!r} was not saved to the run's store ({why}); it is lost if this "
+                     f"kernel restarts, and reading it after a resume or fork raises ArtifactNotSavedError", None)

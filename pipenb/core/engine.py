@@ -24,9 +24,8 @@ from .events import PathNode
 from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import Pause, check_decision, where
 from .state import run_note
-from .commit import StageWork, commit_stage
+from .commit import StageWork, artifacts_saved, commit_stage, stage_artifacts
 from .history import HistoryRow
-from .logs import warn
 from .lookback import stage_code
 from .plan import HISTORY_MEMORY, HISTORY_OFF, HISTORY_ROWS, StagePlan, plan_stage, sub_after
 
@@ -326,7 +325,7 @@ class Engine:
         if plan.row:  # the history row commits with the stage
             row = HistoryRow.of_stage(self.history.next_seq, plan.address, stage, work.patches, decision, clock,
                                       _perf() - clock[0])
-        arts = self._artifacts_of(plan, work, row) if self._arts else None
+        arts = stage_artifacts(self.artifacts, plan.address, work.results, row, self.history) if self._arts else None
         try:
             skipped = commit_stage(self.store, self.run_id, plan, cp, work, row, arts and arts[1:])
         except BaseException as exc:
@@ -335,26 +334,8 @@ class Engine:
             raise
         self.routing_after_sub = None
         if arts is not None:
-            self._artifacts_saved(arts[0], skipped)
+            artifacts_saved(self.artifacts, arts[0], skipped, self.logger, self.run_id)
         return cp
-
-    def _artifacts_of(self, plan: StagePlan, work: StageWork, row) -> tuple | None:
-        """(tick, seq, items) of what the commit writes to a store that keeps artifacts: the artifacts put since
-        the last commit and this stage's step outputs (recorded now, so they commit with it); None if none."""
-        if work.results:
-            self.artifacts.record("/".join(plan.address) + "/", work.results)
-        tick, items = self.artifacts.unsaved()
-        if not items:
-            return None
-        seq = row[0] if row is not None else self.history.next_seq - 1 if self.history is not None else 0
-        return tick, seq, items
-
-    def _artifacts_saved(self, tick: int, skipped: dict | None) -> None:
-        """The commit wrote the artifacts up to ``tick``, except ``skipped``: each newly skipped one is named once."""
-        for key, why in self.artifacts.saved(tick, skipped).items():
-            warn(self.logger, f"run {self.run_id}: artifact {key!r} was not saved to the run's store ({why}); it "
-                              f"is lost if this kernel restarts, and reading it after a resume or fork raises "
-                              f"ArtifactNotSavedError", None)
 
     async def _stage_failed(self, path: tuple, stage: Stage, addr: tuple, exc: BaseException, t0: float):
         """Report a stage that failed; what to raise (``exc`` itself when it propagates as it is)."""

@@ -121,8 +121,14 @@ def defs(tmp_path, monkeypatch):
 def role(tmp_path, *args) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, str(tmp_path / "artifact_defs.py"), *map(str, args)], cwd=str(tmp_path),
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(tmp_path / "artifact_defs.py"), *map(str, args)],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_kernel_killed_in_stage_3_resumes_in_a_new_process_with_stage_1s_dataframe(tmp_path, defs):
@@ -199,8 +205,11 @@ def test_a_10_mib_artifact_is_written_once_not_once_per_later_stage(tmp_path):
     db = tmp_path / "big.sqlite"
     sf = SqliteStore.factory(db)
     registry = PipelineRegistry()
-    ctx = PipelineFactory(Pipeline("bigart", stages=stages), store_factory=sf, registry=registry).prepare_sync(
-        run_id="r1").unwrap()
+    ctx = (
+        PipelineFactory(Pipeline("bigart", stages=stages), store_factory=sf, registry=registry)
+        .prepare_sync(run_id="r1")
+        .unwrap()
+    )
     assert ctx.run_sync().unwrap().status == "completed" and ctx.state["n"] == 20
     assert len(pickled) == 1  # put once: pickled (and written) by its own stage's commit only
     stored = sf.artifact_bytes()
@@ -218,8 +227,10 @@ def test_an_artifact_write_that_fails_keeps_nothing_of_the_stage(tmp_path, defs)
     db = tmp_path / "runs.sqlite"
     SqliteStore.factory(db).close()  # the file and its tables
     con = sqlite3.connect(db)  # a real SQLite failure, from SQLite itself, in the middle of the commit
-    con.execute("CREATE TRIGGER no_model BEFORE INSERT ON pipenb_artifacts WHEN NEW.key = 'model' "
-                "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END")
+    con.execute(
+        "CREATE TRIGGER no_model BEFORE INSERT ON pipenb_artifacts WHEN NEW.key = 'model' "
+        "BEGIN SELECT RAISE(ABORT, 'the disk says no'); END"
+    )
     con.commit()
     con.close()
     registry = PipelineRegistry()
@@ -254,11 +265,14 @@ def test_unsaved_artifacts_are_named_in_a_warning_once_and_in_the_run_record(tmp
         ctx.artifacts.put("scratch", 1, durable=False)
         return {"a": 1}
 
-    pipe = Pipeline("unsaved", stages=[
-        Stage("a", steps=[Step("a", put)]),
-        Stage("b", steps=[Step("b", lambda s: {"b": 1})], router=lambda s: Pause("c", timeout=0)),
-        Stage("c", steps=[Step("c", lambda s: {"c": 1})]),
-    ])
+    pipe = Pipeline(
+        "unsaved",
+        stages=[
+            Stage("a", steps=[Step("a", put)]),
+            Stage("b", steps=[Step("b", lambda s: {"b": 1})], router=lambda s: Pause("c", timeout=0)),
+            Stage("c", steps=[Step("c", lambda s: {"c": 1})]),
+        ],
+    )
     registry = PipelineRegistry()
     factory = PipelineFactory(pipe, store_factory=SqliteStore.factory(tmp_path / "runs.sqlite"), registry=registry)
     ctx = factory.prepare_sync(run_id="r1").unwrap()
@@ -306,9 +320,17 @@ def test_the_file_reads_with_the_plain_sqlite3_tool(tmp_path, defs):
     registry = PipelineRegistry()
     assert defs.factory(db, registry).prepare_sync(run_id="r1").unwrap().run_sync().unwrap().status == "completed"
     registry.close()
-    out = subprocess.run(["sqlite3", str(db), "PRAGMA user_version;",
-                          "SELECT key, seq, note IS NOT NULL FROM pipenb_artifacts WHERE run_id = 'r1' ORDER BY version;"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            "sqlite3",
+            str(db),
+            "PRAGMA user_version;",
+            "SELECT key, seq, note IS NOT NULL FROM pipenb_artifacts WHERE run_id = 'r1' ORDER BY version;",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split()
     assert lines[0] == str(SCHEMA_VERSION)

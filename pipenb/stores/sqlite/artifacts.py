@@ -76,28 +76,37 @@ def prepare(run_id: str, seq: int, items) -> tuple[list[tuple], dict[str, str]]:
         elif len(blob) <= INLINE:
             rows.append((key, seq, blob, None, kind, zlib.crc32(blob), None, None))
         else:
-            rows.append((key, seq, None, hashlib.blake2b(blob, digest_size=16).digest(), kind, zlib.crc32(blob),
-                         None, blob))
+            rows.append(
+                (key, seq, None, hashlib.blake2b(blob, digest_size=16).digest(), kind, zlib.crc32(blob), None, blob)
+            )
     return rows, skipped
 
 
 def write(conn: sqlite3.Connection, run_id: str, rows: list[tuple], copies: list[tuple]) -> None:
     """Inside the stage's SQLite transaction: the ``copies`` (``(source run, before seq)``, forks) then ``rows``."""
-    version = conn.execute("SELECT COALESCE(MAX(version), 0) FROM pipenb_artifacts WHERE run_id = ?",
-                           (run_id,)).fetchone()[0]
+    version = conn.execute(
+        "SELECT COALESCE(MAX(version), 0) FROM pipenb_artifacts WHERE run_id = ?", (run_id,)
+    ).fetchone()[0]
     for source, before in copies:
-        old = conn.execute("SELECT key, seq, value, hash, kind, crc, note FROM pipenb_artifacts WHERE run_id = ? "
-                           "AND seq < ? ORDER BY version", (source, before)).fetchall()
-        conn.executemany("INSERT INTO pipenb_artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(run_id, version + i + 1, *r) for i, r in enumerate(old)])
+        old = conn.execute(
+            "SELECT key, seq, value, hash, kind, crc, note FROM pipenb_artifacts WHERE run_id = ? "
+            "AND seq < ? ORDER BY version",
+            (source, before),
+        ).fetchall()
+        conn.executemany(
+            "INSERT INTO pipenb_artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, version + i + 1, *r) for i, r in enumerate(old)],
+        )
         version += len(old)
     blobs = [(r[3], r[7], r[4], r[5]) for r in rows if r[7] is not None]
     if blobs:
         conn.executemany("INSERT OR IGNORE INTO pipenb_blobs (hash, value, kind, crc) VALUES (?, ?, ?, ?)", blobs)
     conn.executemany(
         "INSERT INTO pipenb_artifacts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(run_id, version + i + 1, key, seq, inline, digest, kind, None if digest else crc, note)
-         for i, (key, seq, inline, digest, kind, crc, note, _blob) in enumerate(rows)],
+        [
+            (run_id, version + i + 1, key, seq, inline, digest, kind, None if digest else crc, note)
+            for i, (key, seq, inline, digest, kind, crc, note, _blob) in enumerate(rows)
+        ],
     )
 
 
@@ -117,8 +126,9 @@ def load(conn: sqlite3.Connection, where: str, run_id: str, before: int | None =
         if digest is not None:
             found = conn.execute("SELECT value, kind, crc FROM pipenb_blobs WHERE hash = ?", (digest,)).fetchone()
             if found is None:
-                out[key] = NotSaved(key, "its value is missing from pipenb_blobs (the file was changed outside "
-                                         "pipenb)", run_id)
+                out[key] = NotSaved(
+                    key, "its value is missing from pipenb_blobs (the file was changed outside pipenb)", run_id
+                )
                 continue
             inline, kind, crc = found
         if inline is None:
@@ -133,8 +143,9 @@ def clear(conn: sqlite3.Connection, run_id: str) -> None:
     gone = conn.execute("DELETE FROM pipenb_artifacts WHERE run_id = ? AND hash IS NOT NULL", (run_id,)).rowcount
     conn.execute("DELETE FROM pipenb_artifacts WHERE run_id = ?", (run_id,))
     if gone:
-        conn.execute("DELETE FROM pipenb_blobs WHERE hash NOT IN "
-                     "(SELECT hash FROM pipenb_artifacts WHERE hash IS NOT NULL)")
+        conn.execute(
+            "DELETE FROM pipenb_blobs WHERE hash NOT IN (SELECT hash FROM pipenb_artifacts WHERE hash IS NOT NULL)"
+        )
 
 
 def stored_bytes(conn: sqlite3.Connection) -> int:

@@ -32,6 +32,7 @@ def check_location(path: str) -> bool:
     if ancestor != parent:
         raise StoreError(f"SQLite store {path!r}: the directory {parent!r} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise StoreError(f"SQLite store {path!r}: cannot create the database file: "
-                         f"the directory {parent!r} is not writable")
+        raise StoreError(
+            f"SQLite store {path!r}: cannot create the database file: the directory {parent!r} is not writable"
+        )
     return False
