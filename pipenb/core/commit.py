@@ -72,16 +72,20 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
 
 def stage_artifacts(artifacts, address: tuple, results: dict, row: tuple | None, history) -> tuple | None:
     """``(tick, seq, items)`` a stage commit writes to a store that keeps artifacts: what was put since the last
-    commit and the stage's step outputs (recorded now, so they commit with it); None when nothing changed.
+    commit and the stage's step outputs (recorded now, so they commit with it) unless its history row carries
+    them (``HistoryRow.outputs``: no bytes of their own); None when nothing changed.
 
     ``seq`` is the stage's history row's, or the seq before the next record
     (0 without history), so a fork at record ``s`` reads what was written
     before ``s``."""
+    prefix = "/".join(address) + "/"
     if results:
-        artifacts.record("/".join(address) + "/", results)
+        artifacts.record(prefix, results)
     tick, items = artifacts.unsaved()
     if not items:
         return None
+    if results and row is not None and row[9] is not None:
+        items = [item for item in items if not (item[0].startswith(prefix) and item[0][len(prefix):] in results)]
     seq = row[0] if row is not None else history.next_seq - 1 if history is not None else 0
     return tick, seq, items
 
@@ -91,3 +95,13 @@ def artifacts_saved(artifacts, tick: int, skipped: dict | None, logger, run_id: 
     for key, why in artifacts.saved(tick, skipped).items():
         warn(logger, f"run {run_id}: artifact {key!r} was not saved to the run's store ({why}); it is lost if this "
                      f"kernel restarts, and reading it after a resume or fork raises ArtifactNotSavedError", None)
+
+
+def outputs_of(rows, before: int | None = None) -> dict[int, list]:
+    """Seq -> ``(key, output, True)`` of the step outputs the history ``rows`` (``HistoryRow``) carry (the artifacts
+    ``"<address>/<step id>"`` of a store that keeps artifacts), for the rows before seq ``before`` if given."""
+    out: dict[int, list] = {}
+    for row in rows:
+        if len(row) > 9 and row[9] and (before is None or row[0] < before):
+            out.setdefault(row[0], []).extend((f"{row[1]}/{step}", value, True) for step, value in row[9].items())
+    return dict(sorted(out.items()))

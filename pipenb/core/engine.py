@@ -324,10 +324,10 @@ class Engine:
         row = None
         if plan.row:  # the history row commits with the stage
             row = HistoryRow.of_stage(self.history.next_seq, plan.address, stage, work.patches, decision, clock,
-                                      _perf() - clock[0])
+                                      _perf() - clock[0], outputs=work.results if self._arts else None)
         arts = stage_artifacts(self.artifacts, plan.address, work.results, row, self.history) if self._arts else None
         try:
-            skipped = commit_stage(self.store, self.run_id, plan, cp, work, row, arts and arts[1:])
+            skipped = commit_stage(self.store, self.run_id, plan, cp, work, row, arts[1:] if arts and arts[2] else None)
         except BaseException as exc:
             if not isinstance(exc, Exception) and work.snapshot is not None and self.store.get() is not work.snapshot:
                 self._landed = plan.address  # interrupted after the commit reached the store

@@ -18,6 +18,7 @@ from .context import RunContext
 from .definitions import Pipeline
 from .executors import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
+from .commit import outputs_of
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from .ids import uuid7
 from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
@@ -45,11 +46,14 @@ def _history_limit(history) -> int | None:
 
 def _stored_artifacts(store, cp: PipelineCheckpoint, keep_log: bool) -> ArtifactContainer:
     """A resumed run's artifacts: the checkpoint's bundle (stores without ``keeps_artifacts``, and files written
-    before they had one), with what the store committed on top."""
+    before they had one), with the step outputs its history rows carry and what the store committed on top."""
     container = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=keep_log)
     if not store.keeps_artifacts:
         return container
     items = dict(container.items())
+    if store.keeps_history:  # the step outputs, carried by the history rows
+        for outputs in outputs_of(store.load_history()).values():
+            items.update((key, value) for key, value, _ in outputs)
     items.update(store.load_artifacts())
     return ArtifactContainer(items, keep_log=keep_log)
 
@@ -257,7 +261,7 @@ class PipelineFactory:
         artifacts as they were before that stage ran (shared, not copied).
         """
         try:
-            history, artifacts = await self._source(run_id)
+            history, artifacts, rows = await self._source(run_id)
             i = fork_index(history, at, run_id)
             record = history[i]
             address = record.address[: -len(EDIT)] if record.is_edit else record.address
@@ -285,6 +289,8 @@ class PipelineFactory:
                         store.append_history(row)
                 if store.keeps_artifacts:  # the versions are shared with the source run, not written again
                     store.copy_artifacts(run_id, record.seq)
+                    for seq, outputs in outputs_of(rows, before=record.seq).items():  # the new rows carry none
+                        store.write_artifacts(seq, outputs)
             mark = history.mark(i)
             if artifacts is not None and mark >= 0:
                 container = artifacts.as_of(mark)
@@ -298,12 +304,14 @@ class PipelineFactory:
             return Result.err(exc)
 
     async def _source(self, run_id: str):
-        """(history, artifacts or None) of a run: its context if this process holds it, else its store."""
+        """(history, artifacts or None, its history rows when its store keeps artifacts) of a run: its context if
+        this process holds it, else its store."""
         if not isinstance(run_id, str) or not run_id:
             raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
         ctx = self.registry.get_context(run_id) if self.registry is not None else None
         if ctx is not None:
-            return ctx.history, ctx.artifacts
+            rows = ctx.store.load_history() if ctx.store.keeps_artifacts else ()  # the step outputs they carry
+            return ctx.history, ctx.artifacts, rows
         store = await self._open_store(run_id)
         rows = store.load_history() if store.keeps_history else []
         if not rows:
@@ -311,10 +319,10 @@ class PipelineFactory:
             raise ResumeError(f"cannot fork run {run_id}: no history of it here (unknown run, or a run whose "
                               f"store keeps no history and whose context is gone)")
         if store.keeps_artifacts:
-            return replay(rows, None), None  # the fork reads them from the store, as they were at its record
+            return replay(rows, None), None, rows  # the fork reads them from the store, as they were at its record
         cp = read_checkpoint(store, None, run_id)
         bundle = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=True) if cp is not None else None
-        return replay(rows, None), bundle
+        return replay(rows, None), bundle, ()
 
     def fork_sync(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:
         from .sync import run_sync

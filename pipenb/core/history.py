@@ -60,21 +60,24 @@ class HistoryRow(NamedTuple):
     duration: float
     code: str | None = None  # the fingerprint of the code the stage ran (``lookback.stage_code``); rows of older
     # pipenbs have 8 fields: unknown
+    outputs: dict | None = None  # step id -> its output (the artifact ``"<address>/<step id>"``), for a store that
+    # keeps artifacts: the outputs are the patches, so pickled with them they cost a few bytes; older rows: None
 
     @classmethod
-    def of_stage(cls, seq: int, addr: tuple, stage, patches, decision, clock: tuple, duration: float) -> HistoryRow:
+    def of_stage(cls, seq: int, addr: tuple, stage, patches, decision, clock: tuple, duration: float, *,
+                 outputs: dict | None = None) -> HistoryRow:
         """``clock``: the engine's (perf counter, time, artifacts mark, code fingerprint) when the stage started."""
         return tuple.__new__(cls, (seq, "/".join(addr), stage.id, stage.label, tuple(patches), decision, clock[1],
-                                   duration, clock[3]))
+                                   duration, clock[3], outputs))
 
     @classmethod
     def of_edit(cls, seq: int, position: str, patch, started: float) -> HistoryRow:
         """``update_state(patch)`` of a run that continues at ``position``."""
-        return tuple.__new__(cls, (seq, position + EDIT, None, "edit", (dict(patch),), None, started, 0.0, None))
+        return tuple.__new__(cls, (seq, position + EDIT, None, "edit", (dict(patch),), None, started, 0.0, None, None))
 
     @classmethod
     def initial(cls, state, started: float = 0.0) -> HistoryRow:
-        return tuple.__new__(cls, (-1, "", None, "initial", (dict(state),), None, started, 0.0, None))
+        return tuple.__new__(cls, (-1, "", None, "initial", (dict(state),), None, started, 0.0, None, None))
 
 
 class Kept(NamedTuple):
@@ -334,7 +337,7 @@ def replay(rows, limit: int | None) -> History:
             state = merge(state, patch)
         rows = rows[1:]
     history = History(state, limit)
-    for seq, address, stage_id, label, patches, decision, started, duration, *code in rows:
+    for seq, address, stage_id, label, patches, decision, started, duration, *code in rows:  # code, outputs
         base = state
         for patch in patches:
             state = merge(state, patch)
