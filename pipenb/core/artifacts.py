@@ -19,7 +19,7 @@ that capability gets the whole container as a bundle (``export`` /
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 from .errors import ArtifactNotSavedError
 
@@ -51,12 +51,17 @@ class ArtifactContainer:
     """``keep_log``: also keep every write in order, so ``as_of(mark)`` can give the
     artifacts as they were at an earlier point (forks of a run with history)."""
 
-    __slots__ = ("_items", "_lock", "_log", "_tick", "_changed", "_volatile", "_skipped")
+    __slots__ = ("_items", "_lock", "_log", "_tick", "_changed", "_volatile", "_skipped", "_more", "_filled")
 
-    def __init__(self, items: dict | None = None, keep_log: bool = False):
+    def __init__(self, items: dict | None = None, keep_log: bool = False, *, more: Callable[[], dict] | None = None):
         self._items: dict[str, Any] = dict(items or {})
         self._lock = threading.Lock()
         self._log: list | None = list(self._items.items()) if keep_log else None
+        # ``more()``: artifacts that were there before this container was made but are costly to read (the step
+        # outputs a durable store's history rows carry), read on the first look that needs them; the keys given
+        # in ``items`` win. Kept apart from the log, so the marks taken meanwhile stay right.
+        self._more = more
+        self._filled: dict[str, Any] = {}
         self._tick = 0  # counts writes: ``unsaved`` / ``saved`` speak in ticks
         self._changed: dict[str, int] = {}  # key -> tick of its last write not yet committed, oldest first
         self._volatile: set[str] = set()  # keys put with durable=False
@@ -124,27 +129,50 @@ class ArtifactContainer:
         with self._lock:
             return dict(self._skipped)
 
+    def _fill(self) -> None:
+        more = self._more
+        if more is None:
+            return
+        found = more()
+        with self._lock:
+            if self._more is None:
+                return
+            self._more = None
+            items = self._items
+            for key, value in found.items():
+                if key not in items:
+                    items[key] = self._filled[key] = value
+
     def mark(self) -> int:
         """A point in this container's writes, for ``as_of`` (0 when it keeps no log)."""
         return len(self._log) if self._log is not None else 0
 
     def as_of(self, mark: int) -> ArtifactContainer:
         """A new container holding what this one held at ``mark`` (the objects shared, not copied)."""
+        self._fill()
         if self._log is None:
             return ArtifactContainer(self._items, keep_log=False)
         with self._lock:
             writes = self._log[:mark]
-        return ArtifactContainer(dict(writes), keep_log=True)
+        return ArtifactContainer({**self._filled, **dict(writes)}, keep_log=True)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The artifact under ``key``, or ``default``; ``ArtifactNotSavedError`` if it did not survive a restart."""
-        value = self._items.get(key, default)
+        value = self._items.get(key, _MISSING)
+        if value is _MISSING:
+            if self._more is None:
+                return default
+            self._fill()
+            value = self._items.get(key, default)
         if type(value) is NotSaved:
             raise value.error()
         return value
 
     def __getitem__(self, key: str) -> Any:
         value = self._items.get(key, _MISSING)
+        if value is _MISSING and self._more is not None:
+            self._fill()
+            value = self._items.get(key, _MISSING)
         if value is _MISSING:
             raise KeyError(f"no artifact {key!r}; known: {sorted(self._items)[:20]}")
         if type(value) is NotSaved:
@@ -152,23 +180,30 @@ class ArtifactContainer:
         return value
 
     def __contains__(self, key: object) -> bool:
+        if key not in self._items and self._more is not None:
+            self._fill()
         return key in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self._fill()
         return iter(list(self._items))
 
     def __len__(self) -> int:
+        self._fill()
         return len(self._items)
 
     def keys(self) -> list[str]:
+        self._fill()
         return list(self._items)
 
     def items(self) -> list[tuple[str, Any]]:
         """(key, value) pairs as held: an artifact that did not survive a restart is its ``NotSaved`` marker."""
+        self._fill()
         return list(self._items.items())
 
     def export(self) -> dict:
         """A bundle (plain dict) that ``from_bundle`` turns back into a container."""
+        self._fill()
         with self._lock:
             return {"version": BUNDLE_VERSION, "artifacts": dict(self._items)}
 

@@ -51,11 +51,12 @@ def _stored_artifacts(store, cp: PipelineCheckpoint, keep_log: bool) -> Artifact
     if not store.keeps_artifacts:
         return container
     items = dict(container.items())
-    if store.keeps_history:  # the step outputs, carried by the history rows
-        for outputs in outputs_of(store.load_history()).values():
-            items.update((key, value) for key, value, _ in outputs)
     items.update(store.load_artifacts())
-    return ArtifactContainer(items, keep_log=keep_log)
+
+    def step_outputs() -> dict:  # carried by the history rows: read when first needed, not at every resume
+        return {key: value for outputs in outputs_of(store.load_history()).values() for key, value, _ in outputs}
+
+    return ArtifactContainer(items, keep_log=keep_log, more=step_outputs if store.keeps_history else None)
 
 
 class PipelineFactory:

@@ -51,3 +51,20 @@ def test_an_artifact_that_was_not_saved_is_a_clear_error_never_none():
     assert c.get("ok") == 1 and c.get("missing") is None
     c.put("m", 2)  # put again: readable again
     assert c["m"] == 2
+
+
+def test_more_is_read_on_the_first_look_that_needs_it_and_never_overrides():
+    calls = []
+
+    def more():
+        calls.append(1)
+        return {"s/step": {"x": 1}, "model": "old"}
+
+    c = ArtifactContainer({"model": "new"}, keep_log=True, more=more)
+    assert c.get("model") == "new" and calls == []  # a hit needs nothing more
+    c.put("late", 1)
+    mark = c.mark()
+    c.put("later", 2)
+    assert c["s/step"] == {"x": 1} and calls == [1]
+    assert sorted(c.keys()) == ["late", "later", "model", "s/step"] and calls == [1]  # read once
+    assert sorted(c.as_of(mark).keys()) == ["late", "model", "s/step"]  # marks taken before the read still hold

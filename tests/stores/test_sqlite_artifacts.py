@@ -220,6 +220,10 @@ def test_a_10_mib_artifact_is_written_once_not_once_per_later_stage(tmp_path):
     pages, size = con.execute("PRAGMA page_count").fetchone()[0], con.execute("PRAGMA page_size").fetchone()[0]
     con.close()
     assert pages * size < 12 * MIB, pages * size  # once, not 21 times
+    # The stages that put nothing wrote no artifact row: their step outputs ride in their history rows.
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT key FROM pipenb_artifacts").fetchall() == [("big",)]
+    con.close()
     registry.close()
 
 
