@@ -193,6 +193,8 @@ class PipelineRegistry:
         A store that keeps artifacts wrote them with each stage commit: nothing
         to export, but an artifact it could not write keeps the context too."""
         if entry.store.keeps_artifacts:
+            if not self._write_unsaved(entry):
+                return False
             entry.note = entry.unsaved_note()
             if entry.note:
                 entry.note = f"the run stays live in this kernel only: {entry.note}"
@@ -208,6 +210,24 @@ class PipelineRegistry:
             warn(entry.ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
             return False
         entry.note = ""
+        return True
+
+    def _write_unsaved(self, entry: _Entry) -> bool:
+        """Write the artifacts put since the run's last commit (from a cell, while it was paused) to a store that
+        keeps artifacts; on failure keep the context (the only copy) and say why in the record's note."""
+        ctx = entry.ctx
+        tick, items = ctx.artifacts.unsaved()
+        if not items:
+            return True
+        history = ctx.history
+        try:
+            skipped = entry.store.write_artifacts(history.next_seq - 1 if history is not None else 0, items)
+        except Exception as exc:
+            entry.note = (f"the artifacts put since its last stage cannot be written, so the run stays live in this "
+                          f"kernel only: {type(exc).__name__}: {exc}")
+            warn(ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
+            return False
+        ctx.artifacts.saved(tick, skipped)
         return True
 
     def _forget(self, run_id: str) -> None:

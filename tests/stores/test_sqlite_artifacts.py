@@ -339,3 +339,32 @@ def test_the_file_reads_with_the_plain_sqlite3_tool(tmp_path, defs):
     lines = out.stdout.split()
     assert lines[0] == str(SCHEMA_VERSION)
     assert "frame|0|0" in lines and "lock|0|1" in lines and "scratch|0|1" in lines and "model|1|0" in lines, lines
+
+
+def test_an_artifact_put_while_paused_is_written_when_the_registry_lets_the_run_go(tmp_path):
+    from pipenb import Pause, Pipeline, Stage, Step
+
+    pipe = Pipeline(
+        "paused-put",
+        stages=[
+            Stage("a", steps=[Step("a", lambda s: {"a": 1})], router=lambda s: None if s.get("go") else Pause("a")),
+            Stage("b", steps=[Step("b", lambda s, ctx: {"w": ctx.artifacts["weights"]})]),
+        ],
+    )
+    db = tmp_path / "runs.sqlite"
+    registry = PipelineRegistry(default_timeout=300)
+    ctx = (
+        PipelineFactory(pipe, store_factory=SqliteStore.factory(db), registry=registry)
+        .prepare_sync(run_id="r1")
+        .unwrap()
+    )
+    assert ctx.run_sync().unwrap().status == "paused"
+    ctx.artifacts.put("weights", [0.4, 1.7])  # from a notebook cell, between stages
+    assert registry.expire("r1")
+    assert SqliteStore(db, "r1").load_artifacts()["weights"] == [0.4, 1.7]
+    registry.close()
+    fresh = PipelineRegistry()
+    again = PipelineFactory(pipe, store_factory=SqliteStore.factory(db), registry=fresh).resume_sync("r1").unwrap()
+    again.update_state({"go": True})
+    assert again.run_sync().unwrap().status == "completed" and again.state["w"] == [0.4, 1.7]
+    fresh.close()

@@ -19,6 +19,14 @@ history table together every ``JOURNAL_ROWS`` stages (see ``journal``):
 a history row costs no page write of its own. Top-level state keys starting
 with ``RESERVED`` (U+10FFFF) are refused: they name that journal.
 
+The store also keeps the run's artifacts (``keeps_artifacts``, SPEC 15): the
+rows given to ``write_artifacts`` inside a transaction are written in the same
+SQLite transaction, by version, each large value once by its content hash
+(see ``artifacts``); ``load_artifacts`` reads them back as they were last
+committed or before a history record, ``copy_artifacts`` shares them with a
+fork. ``synchronous`` (``"normal"`` or ``"full"``) is SQLite's own setting:
+see docs/durability.md for what each survives.
+
 Each row carries a CRC-32 of its stored bytes, checked when a run is loaded,
 so a value damaged on disk is a ``StoreError`` naming the run and the key, not
 a confusing unpickling error (or, worse, silently wrong bytes). The schema
