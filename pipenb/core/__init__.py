@@ -6,8 +6,8 @@ from .checkpoints import PipelineCheckpoint, clear_checkpoint, read_checkpoint, 
 from .context import RunContext
 from .definitions import Pipeline, Stage, Step
 from .errors import (
-    AbortedError, ArtifactNotSavedError, DefinitionError, PipelineError, PrepareError, ResumeError, RoutingError, RunStateError,
-    StepError, StoreError,
+    AbortedError, ArtifactNotSavedError, DefinitionError, PipelineError, PrepareError, ResumeError, RoutingError,
+    RunStateError, StepError, StoreError,
 )
 from .eventlog import EventLog
 from .events import EVENT_NAMES, PathNode, RunEvent
@@ -25,7 +25,8 @@ from .store import DataStore, InMemoryStore
 from .sync import run_sync
 
 __all__ = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "ArtifactNotSavedError", "Breakpoints", "DELETE", "DataStore", "DefinitionError",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "ArtifactNotSavedError", "Breakpoints", "DELETE", "DataStore",
+    "DefinitionError",
     "END", "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode",
     "Pause", "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry",
     "PipelineRunResult", "PrepareError", "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext",

@@ -7,8 +7,9 @@ CRC32 so a damaged value is reported instead of coming back wrong (see
 one pickled row per seq with the same CRC32, written in the same SQLite
 transaction as the state keys of the stage that produced them; the rows of
 the last few stages wait in the run's history journal, a row of its state
-(see ``journal``). Artifacts have their own two tables (see ``artifacts``). The file records its schema version in ``PRAGMA
-user_version``; older files are upgraded in place, newer ones refused.
+(see ``journal``). Artifacts have their own two tables (see ``artifacts``).
+The file records its schema version in ``PRAGMA user_version``; older files
+are upgraded in place, newer ones refused.
 The connection keeps each run's journal in memory after reading it once.
 Closing the connection moves the journals it wrote into ``pipenb_history``.
 """
@@ -360,7 +361,8 @@ class Database:
 
     def synchronous(self) -> str:
         """The connection's ``PRAGMA synchronous``, as ``factory(synchronous=...)`` names it."""
-        value = self.reading("reading PRAGMA synchronous", lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+        value = self.reading("reading PRAGMA synchronous",
+                             lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
         return {1: "normal", 2: "full"}.get(value, str(value))
 
     def run_ids(self) -> list[str]:

@@ -100,7 +100,8 @@ class SqliteStore(StoreBase):
         return (held.epoch if held is not None else 0) == self._epoch
 
     @classmethod
-    def factory(cls, path: str | os.PathLike, *, timeout: float = 5.0, synchronous: str = "normal") -> SqliteStoreFactory:
+    def factory(cls, path: str | os.PathLike, *, timeout: float = 5.0,
+                synchronous: str = "normal") -> SqliteStoreFactory:
         """The ``store_factory`` for ``path``; a path that can never hold the database is refused here.
 
         ``synchronous``: ``"normal"`` (the default) keeps every committed stage
