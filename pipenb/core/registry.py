@@ -98,8 +98,8 @@ class _Entry:
         skipped = self.ctx.artifacts.not_saved()
         if not skipped:
             return ""
-        return "not saved, lost if this kernel restarts: " + "; ".join(
-            f"artifact {key!r} ({why})" for key, why in sorted(skipped.items()))
+        return "; ".join(f"artifact {key!r} cannot be saved ({why})" for key, why in sorted(skipped.items())) + (
+            ": lost if this kernel restarts")
 
 
 class PipelineRegistry:
