@@ -368,3 +368,42 @@ def test_an_artifact_put_while_paused_is_written_when_the_registry_lets_the_run_
     again.update_state({"go": True})
     assert again.run_sync().unwrap().status == "completed" and again.state["w"] == [0.4, 1.7]
     fresh.close()
+
+
+def test_a_bundle_in_the_checkpoint_of_an_older_file_still_comes_back(tmp_path, defs):
+    from pipenb import PipelineCheckpoint, write_checkpoint
+    from pipenb.core.checkpoints import now_iso
+
+    db = tmp_path / "runs.sqlite"
+    sf = SqliteStore.factory(db)
+    store = sf("old")  # as a pipenb of schema 4 left a paused run: its artifacts only in the checkpoint's bundle
+    store.set({"loaded": True})
+    bundle = {"version": 1, "artifacts": {"frame": defs.frame()}}
+    write_checkpoint(store, PipelineCheckpoint("old", defs.PIPE.id, ("fit",), "fit", "fit", now_iso(), bundle))
+    sf.close()
+    registry = PipelineRegistry()
+    ctx = defs.factory(db, registry).resume_sync("old").unwrap()
+    assert ctx.run_sync().unwrap().status == "completed" and ctx.state["rows"] == 1000
+    registry.close()
+
+
+def test_clearing_a_run_frees_its_large_values_unless_a_fork_still_refers_to_them(tmp_path, defs):
+    db = tmp_path / "runs.sqlite"
+    registry = PipelineRegistry()
+    factory = defs.factory(db, registry)
+    assert factory.prepare_sync(run_id="r1").unwrap().run_sync().unwrap().status == "completed"
+    factory.fork_sync("r1", at="report", new_run_id="f1").unwrap()
+    registry.close()
+
+    def blobs() -> int:
+        con = sqlite3.connect(db)
+        try:
+            return con.execute("SELECT count(*) FROM pipenb_blobs").fetchone()[0]
+        finally:
+            con.close()
+
+    assert blobs() == 1  # the frame, once for both runs
+    SqliteStore(db, "r1").clear()
+    assert blobs() == 1 and SqliteStore(db, "f1").load_artifacts()["frame"].equals(defs.frame())
+    SqliteStore(db, "f1").clear()
+    assert blobs() == 0 and SqliteStore(db, "f1").load_artifacts() == {}
