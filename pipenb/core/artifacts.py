@@ -89,8 +89,9 @@ class ArtifactContainer:
         changed.pop(key, None)  # to the end: ``_changed`` stays ordered by tick
         changed[key] = self._tick
 
-    def record(self, prefix: str, outputs: dict) -> None:
-        """Record a stage's step outputs under ``prefix + step_id`` (the engine's hot path)."""
+    def record(self, prefix: str, outputs: dict, *, saved: bool = False) -> None:
+        """Record a stage's step outputs under ``prefix + step_id`` (the engine's hot path). ``saved``: the commit
+        that records them writes them some other way (its history row), so they are not ``unsaved``."""
         items = self._items
         log = self._log
         with self._lock:
@@ -99,7 +100,10 @@ class ArtifactContainer:
                 items[key] = patch
                 if log is not None:
                     log.append((key, patch))
-                self._touch(key)
+                if saved:
+                    self._changed.pop(key, None)
+                else:
+                    self._touch(key)
 
     def unsaved(self) -> tuple[int, list[tuple[str, Any, bool]]]:
         """(the tick now, ``(key, value, durable)`` of every artifact written since the last ``saved``): what the
@@ -113,6 +117,9 @@ class ArtifactContainer:
         ``skipped`` that were saved before (or never seen), so a warning names each artifact once."""
         with self._lock:
             changed = self._changed
+            if not skipped and not self._skipped and changed and next(reversed(changed.values())) <= tick:
+                changed.clear()  # the usual case: everything written, nothing skipped now or before
+                return {}
             while changed:
                 key = next(iter(changed))
                 if changed[key] > tick:

@@ -78,14 +78,11 @@ def stage_artifacts(artifacts, address: tuple, results: dict, row: tuple | None,
     ``seq`` is the stage's history row's, or the seq before the next record
     (0 without history), so a fork at record ``s`` reads what was written
     before ``s``."""
-    prefix = "/".join(address) + "/"
     if results:
-        artifacts.record(prefix, results)
+        artifacts.record("/".join(address) + "/", results, saved=row is not None and row[9] is not None)
     tick, items = artifacts.unsaved()
     if not items:
         return None
-    if results and row is not None and row[9] is not None:
-        items = [item for item in items if not (item[0].startswith(prefix) and item[0][len(prefix):] in results)]
     seq = row[0] if row is not None else history.next_seq - 1 if history is not None else 0
     return tick, seq, items
 
