@@ -37,7 +37,7 @@ class RunContext:
         self, *, pipeline, run_id: str, store, logger, entry: tuple,
         container: ArtifactContainer | None = None, status: str = PREPARED,
         on_finish: Callable[[str], None] | None = None, router_only: bool = False,
-        history: History | None = None, executor=None,
+        history: History | None = None, executor=None, on_pause: Callable[[str, float | None], None] | None = None,
     ):
         self.run_id = run_id
         self.pipeline_id = pipeline.id
@@ -54,6 +54,9 @@ class RunContext:
         self._parts = RunParts(run_id, self._bus, self.lifecycle, self.artifacts, logger)
         self._steps = StepRunner(self._parts, executor)
         self._on_finish = on_finish
+        # Told of each pause (run id, its timeout) before run() returns: the registry arms its timer. A direct
+        # call, not a "pipeline:paused" listener: a pause then builds no event nobody else asked for.
+        self._on_pause = on_pause
         self._view_src = None
         self._view = None
 
@@ -219,6 +222,8 @@ class RunContext:
         if outcome.error is not None:
             return Result.err(outcome.error)
         if outcome.status == PAUSED:
+            if self._on_pause is not None:
+                self._on_pause(self.run_id, outcome.timeout)
             # The store's copy: the registry may have added the artifacts bundle (persist=True).
             cp = self.checkpoint or outcome.checkpoint
             return Result.ok(PipelineRunResult(self.run_id, PAUSED, self.state, cp))

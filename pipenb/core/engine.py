@@ -40,14 +40,17 @@ _YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
 
 
 class Outcome:
-    """How a drive ended: completed/terminated/paused (with its checkpoint), or failed/aborted (with the error)."""
+    """How a drive ended: completed/terminated/paused (with its checkpoint and timeout), or failed/aborted (with
+    the error)."""
 
-    __slots__ = ("status", "checkpoint", "error")
+    __slots__ = ("status", "checkpoint", "error", "timeout")
 
-    def __init__(self, status: str, checkpoint: PipelineCheckpoint | None = None, error: PipelineError | None = None):
+    def __init__(self, status: str, checkpoint: PipelineCheckpoint | None = None, error: PipelineError | None = None,
+                 timeout: float | None = None):
         self.status = status
         self.checkpoint = checkpoint
         self.error = error
+        self.timeout = timeout  # a pause's own timeout (None: the registry's default)
 
 
 class _PauseSignal(Exception):
@@ -96,7 +99,7 @@ class Engine:
         try:
             status = await self._level(self.pipeline, (), (), entry, resumed, ())
         except _PauseSignal as sig:
-            return Outcome(PAUSED, checkpoint=sig.checkpoint)
+            return Outcome(PAUSED, checkpoint=sig.checkpoint, timeout=sig.timeout)
         except PipelineError as exc:
             return Outcome(life.status, error=exc)
         return Outcome(status)

@@ -83,6 +83,10 @@ class PipelineFactory:
             raise StoreError(f"store_factory failed for run {run_id}: {type(exc).__name__}: {exc}") from exc
         return as_store(store, run_id)
 
+    def _paused(self, run_id: str, timeout: float | None) -> None:
+        if self.registry is not None:
+            self.registry.paused(run_id, timeout)
+
     def _release(self, run_id: str) -> None:
         self.store_factory.release(run_id)
 
@@ -129,7 +133,7 @@ class PipelineFactory:
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
             container=container, status=status, on_finish=self._release, router_only=router_only,
-            history=history, executor=self.executor,
+            history=history, executor=self.executor, on_pause=self._paused,
         )
         if self.registry is not None:
             self.registry.register(ctx, store, release=self._release)
