@@ -57,6 +57,7 @@ class RunContext:
         # Told of each pause (run id, its timeout) before run() returns: the registry arms its timer. A direct
         # call, not a "pipeline:paused" listener: a pause then builds no event nobody else asked for.
         self._on_pause = on_pause
+        self._paths: dict = {}  # the engine's event paths by stage address, kept across drives
         self._view_src = None
         self._view = None
 
@@ -209,7 +210,8 @@ class RunContext:
         drive = life.drive
         drive.bind()
         engine = Engine(self._parts, pipeline=self.pipeline, store=self.store, history=self._history,
-                        view=self._user_state, breakpoints=self.breakpoints, steps=self._steps.for_drive(drive))
+                        view=self._user_state, breakpoints=self.breakpoints, steps=self._steps.for_drive(drive),
+                        paths=self._paths)
         try:
             outcome = await engine.run()
         finally:
@@ -297,6 +299,7 @@ class RunContext:
                 f"{pipeline.id!r} does not have ({exc.args[0]}); it keeps running the old definition"
             ) from None
         self.pipeline = self.breakpoints.pipeline = pipeline
+        self._paths = {}  # event paths name the definition's pipelines
         if self._history is not None:
             self._history.definition = pipeline
         self._steps.factory_executor = executor
