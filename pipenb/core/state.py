@@ -92,6 +92,7 @@ _PLAIN = frozenset({int, float, str, bytes, bool, type(None), list, tuple, set, 
 
 
 def is_mapping(value: object) -> bool:
+    """Whether ``value`` is a mapping that a patch merges into (dicts fast, other ``Mapping`` types too)."""
     t = type(value)
     if t is dict or t is FrozenDict:
         return True

@@ -195,6 +195,7 @@ class CallableProvider(ProviderBase):
 
 
 def as_provider(store_factory) -> ProviderBase:
+    """``store_factory`` as a provider with declared capabilities: a provider stays as it is, a plain callable ``run_id -> store`` is wrapped."""
     return store_factory if isinstance(store_factory, ProviderBase) else CallableProvider(store_factory)
 
 
