@@ -19,6 +19,7 @@ PIPELINE_DATA_KEY = "__pipeline_data__"
 
 
 def _read_only(self, *args, **kwargs):
+    """Refused: a ``FrozenDict`` is read-only (a ``TypeError``); a step changes the state only by returning a patch."""
     raise TypeError(
         "pipenb state is read-only: return a patch (a dict of changes) from the step instead"
     )
