@@ -54,11 +54,17 @@ def check_reference(app, env) -> None:
     under the other."""
     documented = set(env.get_domain("py").objects)
     same = {id(resolve(name)) for name in public_names() if name in documented and callable(resolve(name))}
-    missing = [name for name in public_names()
-               if name not in documented and not (callable(resolve(name)) and id(resolve(name)) in same)]
+    missing = [
+        name
+        for name in public_names()
+        if name not in documented and not (callable(resolve(name)) and id(resolve(name)) in same)
+    ]
     for name in missing:
-        LOG.warning(f"pipenb: public name {name} is not in the API reference (docs/api/*.rst)",
-                    type="pipenb", subtype="reference")
+        LOG.warning(
+            f"pipenb: public name {name} is not in the API reference (docs/api/*.rst)",
+            type="pipenb",
+            subtype="reference",
+        )
 
 
 def load_supporting() -> None:

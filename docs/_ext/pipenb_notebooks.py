@@ -56,8 +56,13 @@ def execute_notebooks(app, config) -> None:
             LOG.info(f"pipenb: executing notebook {name} ...")
             nb = generator["build"](name)
             with tempfile.TemporaryDirectory() as cwd:  # the files a notebook writes (SQLite) stay out of the tree
-                client = NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=False,
-                                        resources={"metadata": {"path": cwd}})
+                client = NotebookClient(
+                    nb,
+                    timeout=300,
+                    kernel_name="python3",
+                    store_widget_state=False,
+                    resources={"metadata": {"path": cwd}},
+                )
                 client.execute()
             nbformat.write(nb, OUT / f"{name}.ipynb")
     finally:
