@@ -48,7 +48,6 @@ autodoc_default_options = {"members": True, "undoc-members": True, "show-inherit
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
-autodoc_preserve_defaults = True
 python_use_unqualified_type_names = True
 nitpicky = True
 # Names outside pipenb cannot resolve without intersphinx (the build is offline): only pipenb's must.

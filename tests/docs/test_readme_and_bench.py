@@ -80,3 +80,15 @@ def test_bench_refuses_an_unknown_section():
         timeout=60,
     )
     assert run.returncode != 0 and "unknown section" in run.stderr
+
+
+def test_readme_layout_matches_the_tree():
+    layout = README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    paths = re.findall(r"^\| `([^`]+)` \|", layout, re.M)
+    assert paths
+    assert not [p for p in paths if not list(ROOT.glob(p.rstrip("/")))]
+    top = {p.split("/")[0] for p in paths}
+    # The folders the repository has (not what installs and runs leave: egg-info, venvs, caches).
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True).stdout.split()
+    tracked = {f.split("/")[0] for f in files if "/" in f and not f.startswith(".")}
+    assert not sorted(tracked - top), "a top-level folder is missing from the README's layout"
