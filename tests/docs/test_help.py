@@ -37,8 +37,11 @@ def test_signatures_resolve_their_types():
     for name, obj in public_objects():
         callables = [(name, obj)]
         if inspect.isclass(obj):
-            callables += [(f"{name}.{k}", getattr(obj, k)) for k in vars(obj)
-                          if not k.startswith("_") and inspect.isfunction(getattr(obj, k, None))]
+            callables += [
+                (f"{name}.{k}", getattr(obj, k))
+                for k in vars(obj)
+                if not k.startswith("_") and inspect.isfunction(getattr(obj, k, None))
+            ]
         for label, fn in callables:
             try:
                 signature = inspect.signature(fn, eval_str=True)
