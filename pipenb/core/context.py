@@ -33,6 +33,20 @@ from .state import PIPELINE_DATA_KEY, is_mapping, user_view
 
 
 class RunContext:
+    """One run of one pipeline, and every control a person has over it.
+
+    ``factory.prepare()`` and ``factory.resume()`` hand one out (wrapped in a ``Result``).
+    Run it (``await run()``, ``start()`` in the background, ``await step()``, ``run_sync()``),
+    watch it (``on``, ``record``, ``history``, ``state``, ``status``), steer it
+    (``request_pause``, ``breakpoints``, ``update_state``, ``abort``). The controls are safe
+    from another thread (a widget's click handler)::
+
+        ctx = (await factory.prepare(initial_state={"n": 1})).unwrap()
+        ctx.on("stage:success", lambda e: print(e.stage_address))
+        result = (await ctx.run()).unwrap()
+        result.status, ctx.history.diff(-1)
+    """
+
     def __init__(
         self, *, pipeline, run_id: str, store, logger, entry: tuple,
         container: ArtifactContainer | None = None, status: str = PREPARED,
@@ -64,10 +78,12 @@ class RunContext:
     # -- what a person looks at --------------------------------------------
     @property
     def status(self) -> str:
+        """The run's status: ``"prepared"``, ``"running"``, ``"paused"``, ``"completed"``, ``"terminated"``, ``"failed"`` or ``"aborted"``."""
         return self.lifecycle.status
 
     @property
     def signal(self):
+        """The current drive's ``AbortSignal`` (``signal.aborted`` turns true when the run is aborted)."""
         return self.lifecycle.signal
 
     @property
@@ -83,6 +99,7 @@ class RunContext:
 
     @property
     def checkpoint(self):
+        """The stored ``PipelineCheckpoint`` (where a paused or failed run continues), or None."""
         return read_checkpoint(self.store, self.pipeline_id, self.run_id)
 
     @property
@@ -102,6 +119,7 @@ class RunContext:
 
     @property
     def pause_count(self) -> int:
+        """How many times this run has paused so far."""
         return self.lifecycle.pause_count
 
     def committed_stages(self) -> set[str]:

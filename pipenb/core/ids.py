@@ -13,6 +13,7 @@ _seq = 0
 
 
 def uuid7() -> str:
+    """A new run id: a UUIDv7 string, time-ordered (ids sort by creation, also within a millisecond) and random in its tail."""
     global _last_ms, _seq
     with _lock:
         ms = time.time_ns() // 1_000_000

@@ -46,6 +46,7 @@ class RunRecord:
 
     @property
     def time_left(self) -> float | None:
+        """Seconds until the held run is let go (exported into its checkpoint), or None when it has no expiry."""
         return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
 
 
@@ -93,6 +94,20 @@ class _Entry:
 
 
 class PipelineRegistry:
+    """Keeps paused runs alive in the kernel for a while, then lets them go safely.
+
+    A paused run stays in memory for its pause's ``timeout`` (None: ``default_timeout``
+    seconds; ``float("inf")``: until resumed or discarded), so ``resume`` returns the very
+    same context at once; when the time is up its artifacts are exported into its
+    checkpoint and the context released, and ``resume`` rebuilds it from the store.
+    ``PipelineRegistry.default`` serves every factory not given another one::
+
+        registry = PipelineRegistry(default_timeout=60)
+        factory = PipelineFactory(pipeline, registry=registry)
+        registry.runs()            # RunRecord per held run
+        registry.discard(run_id)   # free everything of a run
+    """
+
     default: PipelineRegistry  # set below
 
     def __init__(self, default_timeout: float = 300.0):
@@ -123,6 +138,7 @@ class PipelineRegistry:
         self._changed(ctx.run_id)
 
     def get_live_context(self, run_id: str):
+        """The context the registry holds for ``run_id`` (a run not yet expired), or None."""
         entry = self._entries.get(run_id)
         return entry.ctx if entry is not None else None
 

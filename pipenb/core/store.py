@@ -195,6 +195,7 @@ class CallableProvider(ProviderBase):
 
 
 def as_provider(store_factory) -> ProviderBase:
+    """``store_factory`` as a provider with declared capabilities: a provider stays as it is, a plain callable ``run_id -> store`` is wrapped."""
     return store_factory if isinstance(store_factory, ProviderBase) else CallableProvider(store_factory)
 
 
@@ -210,9 +211,11 @@ class InMemoryStore(StoreBase):
         self._depth = 0
 
     def get(self):
+        """The whole state as a read-only snapshot, in O(1)."""
         return self._state
 
     def set(self, patch: Mapping[str, Any]) -> None:
+        """Deep-merge ``patch`` into the state (``DELETE`` removes a key); a non-mapping is a ``StoreError``."""
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
         with self._lock:
@@ -223,6 +226,7 @@ class InMemoryStore(StoreBase):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[InMemoryStore]:
+        """A block whose writes apply all or nothing: an exception inside restores the state before it."""
         with self._lock:
             self._depth += 1
             before = self._state
@@ -248,6 +252,7 @@ class InMemoryStore(StoreBase):
         return True
 
     def subscribe(self, listener: Callable) -> Callable[[], None]:
+        """Call ``listener(state)`` after each commit; returns the unsubscribe function."""
         return self._listeners.add(listener)
 
     def __repr__(self) -> str:

@@ -101,6 +101,7 @@ class RunPanel(Snapshot, widgets.VBox):
 
     @property
     def closed(self) -> bool:
+        """True once ``close()`` closed the panel and its widgets."""
         return self._closed
 
     def detach(self) -> None:

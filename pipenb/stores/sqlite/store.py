@@ -92,6 +92,7 @@ class SqliteStore(StoreBase):
         return SqliteStoreFactory(path, timeout=timeout)
 
     def get(self):
+        """The run's state as a read-only snapshot (held in memory; read from the file when it is not)."""
         state = self._cached
         return state if state is not None else self._state
 
@@ -121,6 +122,7 @@ class SqliteStore(StoreBase):
                 self._cached = None
 
     def set(self, patch: Mapping[str, Any]) -> None:
+        """Deep-merge ``patch`` and write the changed keys in one SQLite transaction (in a ``transaction()`` block: at its end)."""
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
         for key in patch:
@@ -245,6 +247,7 @@ class SqliteStore(StoreBase):
             self._notify(state)
 
     def subscribe(self, listener: Callable) -> Callable[[], None]:
+        """Call ``listener(state)`` after each commit; returns the unsubscribe function."""
         return self._listeners.add(listener)
 
     def _notify(self, state: FrozenDict) -> None:
@@ -305,6 +308,7 @@ class SqliteStoreFactory(ProviderBase):
         return self._database().run_ids()
 
     def close(self) -> None:
+        """Close the factory's connection to the file (the next store it opens opens it again)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()

@@ -30,6 +30,7 @@ INTERRUPTED = "interrupted"  # a stored run whose process died mid-run: resuming
 
 
 def row_actions(status: str) -> list[str]:
+    """The buttons a runs-list row offers for a run with ``status``: resume (when it can continue), discard (always)."""
     return (["resume"] if can_run(status) or status == INTERRUPTED else []) + ["discard"]
 
 
