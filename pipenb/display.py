@@ -16,6 +16,18 @@ from collections.abc import Mapping
 _MAX_KEYS = 50
 
 
+def short_id(run_id: str) -> str:
+    """The part of a run id a person can tell apart: a UUIDv7's random tail.
+
+    Its first characters are the timestamp, the same for every run started
+    within a minute, so headers, tables and lists show the last 8 instead.
+    Short ids someone chose (``"demo-1"``) are shown whole.
+    """
+    if len(run_id) <= 12:
+        return run_id
+    return run_id[-8:]
+
+
 def _short(value, limit: int = 160) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

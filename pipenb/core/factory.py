@@ -19,9 +19,9 @@ from .definitions import Pipeline
 from .executors import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
-from .ids import uuid7
+from ._ids import uuid7
 from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
-from .logs import adapt_logger
+from ._logs import adapt_logger
 from .registry import PipelineRegistry, RunRecord
 from .result import Result
 from .state import PIPELINE_DATA_KEY, is_mapping, run_note, user_view

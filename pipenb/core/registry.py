@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
-from .listeners import Listeners
-from .logs import warn
+from ._listeners import Listeners
+from ._logs import warn
 from .store import InMemoryStore
 from .state import approx_size
-from .timers import WHEEL, Timer
+from ._timers import WHEEL, Timer
 
 
 

@@ -27,7 +27,7 @@ import anywidget
 import traitlets
 
 from pipenb.core.events import EVENT_NAMES, stage_address
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING, can_run
 
 from .follower import RunFollower

@@ -15,7 +15,7 @@ import weakref
 
 import ipywidgets as widgets
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import is_finished
 
 from ..display import run_context_html

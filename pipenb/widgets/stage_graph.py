@@ -24,7 +24,7 @@ import anywidget
 import traitlets
 
 from pipenb.core.events import stage_paths
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import PAUSED, is_resumable
 
 from ..graph import PALETTE, to_svg

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import can_run
 from pipenb.core.registry import RunRecord
 
