@@ -85,6 +85,7 @@ def _tooltip(stage, key: str) -> str:
 
 
 def to_networkx(pipeline: Pipeline):
+    """``Pipeline.to_networkx()``: the stages as nodes by address (label, kind, order, parent), run-order and route edges."""
     import networkx as nx
 
     g = nx.DiGraph(pipeline_id=pipeline.id)
@@ -123,6 +124,7 @@ def _dot_text(text: str) -> str:
 
 
 def to_graphviz(pipeline: Pipeline, status: Mapping[str, str] | None = None, breakpoints=()):
+    """``Pipeline.to_graphviz()``: a ``graphviz.Digraph``; ``status`` colours stages by address, ``breakpoints`` marks them."""
     import graphviz
 
     status = status or {}

@@ -200,11 +200,13 @@ class ArtifactContainer:
         return len(self._items)
 
     def keys(self) -> list[str]:
+        """The artifact keys, in the order they were first put."""
         self._fill()
         return list(self._items)
 
     def items(self) -> list[tuple[str, Any]]:
-        """(key, value) pairs as held: an artifact that did not survive a restart is its ``NotSaved`` marker."""
+        """``(key, value)`` pairs, in the order they were first put; an artifact that did not survive a restart is
+        its ``NotSaved`` marker."""
         self._fill()
         return list(self._items.items())
 
@@ -216,6 +218,7 @@ class ArtifactContainer:
 
     @classmethod
     def from_bundle(cls, bundle: dict | None, keep_log: bool = False) -> ArtifactContainer:
+        """A container from a bundle ``export()`` made (None: an empty one); a bundle of another version is a ``ValueError``."""
         if bundle is None:
             return cls(keep_log=keep_log)
         if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION:

@@ -39,6 +39,7 @@ class StageRecord(NamedTuple):
 
     @property
     def is_edit(self) -> bool:
+        """True for a record of ``ctx.update_state`` (address ``"<stage> (edit)"``, no stage id)."""
         return self.stage_id is None
 
 
@@ -60,8 +61,7 @@ class HistoryRow(NamedTuple):
     duration: float
     code: str | None = None  # the fingerprint of the code the stage ran (``lookback.stage_code``); rows of older
     # pipenbs have 8 fields: unknown
-    outputs: dict | None = None  # step id -> its output (the artifact ``"<address>/<step id>"``), for a store that
-    # keeps artifacts: the outputs are the patches, so pickled with them they cost a few bytes; older rows: None
+    outputs: dict | None = None  # step id -> its output (artifact "<address>/<step id>") for a store keeping artifacts
 
     @classmethod
     def of_stage(cls, seq: int, addr: tuple, stage, patches, decision, clock: tuple, duration: float, *,
@@ -214,11 +214,12 @@ class History(Sequence, LookBack):
 
     @property
     def next_seq(self) -> int:
+        """The ``seq`` the next record will get."""
         return self._seq
 
     def mark(self, index: int) -> int:
-        """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``); -1 for a
-        record read back from a durable store (its artifacts are the store's, ``load_artifacts(before=seq)``)."""
+        """The artifacts' point when record ``index``'s stage started (``ArtifactContainer.as_of``); -1: read back
+        from a durable store, whose ``load_artifacts(before=seq)`` has them."""
         return self._loaded()[self._index(index)].mark
 
     def head(self, index: int) -> History:
@@ -256,9 +257,11 @@ class History(Sequence, LookBack):
         return self._loaded()[i - 1].link if i > 0 else self._base
 
     def state_before(self, index: int):
+        """The state record ``index``'s stage started from (negative indexes count from the end)."""
         return self._state(self._link_before(self._index(index)))
 
     def diff(self, index: int) -> StateDiff:
+        """A ``StateDiff`` of what record ``index`` changed: ``h.diff(-1).changed``."""
         i = self._index(index)
         record = self._loaded()[i]
         patch = record.patch
@@ -285,6 +288,7 @@ class History(Sequence, LookBack):
         return {r.address for r in self._loaded() if r.stage_id is not None}
 
     def dataframe(self):
+        """One row per record (seq, address, label, started, duration, decision, changed keys) as a pandas DataFrame."""
         import pandas as pd
 
         rows = []

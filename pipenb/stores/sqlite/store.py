@@ -41,11 +41,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from ...core.errors import StoreError
 from ...core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
-from ...core.listeners import Listeners
 from ...core.store import ProviderBase, StoreBase, StoredRun
 
 from . import artifacts as artifact_rows
@@ -63,6 +62,7 @@ class SqliteStore(StoreBase):
 
     def __init__(self, path: str | os.PathLike, run_id: str, *, timeout: float = 5.0, synchronous: str = "normal",
                  _db: Database | None = None):
+        super().__init__()
         self.path = os.fspath(path)
         self.run_id = run_id
         self._db = _db if _db is not None else Database(self.path, timeout, check_synchronous(synchronous))
@@ -75,7 +75,6 @@ class SqliteStore(StoreBase):
         self._copies: list[tuple] = []  # (source run, before seq): a fork's artifacts, waiting for it too
         self._lock = threading.RLock()
         self._depth = 0
-        self._listeners = Listeners()
 
     # -- one driver per run (see lease) ----------------------------------------------
     leases = True
@@ -113,6 +112,7 @@ class SqliteStore(StoreBase):
         return SqliteStoreFactory(path, timeout=timeout, synchronous=synchronous)
 
     def get(self):
+        """The run's state as a read-only snapshot (held in memory; read from the file when it is not)."""
         state = self._cached
         return state if state is not None else self._state
 
@@ -142,6 +142,7 @@ class SqliteStore(StoreBase):
                 self._cached = None
 
     def set(self, patch: Mapping[str, Any]) -> None:
+        """Deep-merge ``patch`` and write the changed keys in one SQLite transaction (in a ``transaction()`` block: at its end)."""
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
         for key in patch:
@@ -156,7 +157,7 @@ class SqliteStore(StoreBase):
             self._flush(before, dirty, 0)
             state = self._state
         if self._listeners:
-            self._notify(state)
+            self._listeners(state)
 
     def append_history(self, row: tuple) -> None:
         """Keep ``row`` with the current commit: in a transaction, when the outermost one commits; else at once.
@@ -225,7 +226,7 @@ class SqliteStore(StoreBase):
             before = self._state
             self._state, self._dirty, self._pending, self._artifacts, self._copies = EMPTY, set(), [], [], []
         if before is not EMPTY and self._listeners:
-            self._notify(EMPTY)
+            self._listeners(EMPTY)
 
     def _refuse_key(self, key: object) -> None:
         if isinstance(key, str):
@@ -294,13 +295,7 @@ class SqliteStore(StoreBase):
             self._flush(before, dirty, mark, marks)
             state = self._state
         if state is not before and self._listeners:
-            self._notify(state)
-
-    def subscribe(self, listener: Callable) -> Callable[[], None]:
-        return self._listeners.add(listener)
-
-    def _notify(self, state: FrozenDict) -> None:
-        self._listeners(state)
+            self._listeners(state)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, run {self.run_id})"
@@ -377,6 +372,7 @@ class SqliteStoreFactory(ProviderBase):
         return self._database().run_ids()
 
     def close(self) -> None:
+        """Close the factory's connection to the file (the next store it opens opens it again)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()
