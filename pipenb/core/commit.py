@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
-from .logs import warn
+from ._logs import warn
 from .plan import StagePlan
 from .state import PIPELINE_DATA_KEY, RunNote, with_note
 

@@ -365,7 +365,7 @@ class Engine:
         if stage.pipeline is None and self.drive.step_budget is not None:
             self.drive.spend_step()
         if work.results and not self._arts:  # a store that keeps artifacts had them recorded with its commit
-            self.artifacts.record(key + "/", work.results)
+            self.artifacts.record(key + "/", work.results, saved=True)  # nothing to write them to
         return duration
 
     async def _stage_paused(self, path: tuple, stage: Stage, instruction, t0: float, duration=None) -> None:
