@@ -105,12 +105,17 @@ class ArtifactContainer:
                 else:
                     self._touch(key)
 
-    def unsaved(self) -> tuple[int, list[tuple[str, Any, bool]]]:
-        """(the tick now, ``(key, value, durable)`` of every artifact written since the last ``saved``): what the
-        next stage commit writes to a store that keeps artifacts."""
+    def tick(self) -> int:
+        """The count of writes so far: a point to give ``unsaved(upto=...)``."""
+        return self._tick
+
+    def unsaved(self, upto: int | None = None) -> tuple[int, list[tuple[str, Any, bool]]]:
+        """(the tick now, ``(key, value, durable)`` of every artifact written since the last ``saved``, and last
+        written by tick ``upto`` if given): what the next stage commit writes to a store that keeps artifacts."""
         with self._lock:
             items, volatile = self._items, self._volatile
-            return self._tick, [(key, items[key], key not in volatile) for key in self._changed]
+            return self._tick, [(key, items[key], key not in volatile) for key, at in self._changed.items()
+                                if upto is None or at <= upto]
 
     def saved(self, tick: int, skipped: dict[str, str] | None = None) -> dict[str, str]:
         """The writes up to ``tick`` were committed, but not the keys of ``skipped`` (key -> why); returns those of

@@ -35,9 +35,9 @@ class StageWork(NamedTuple):
 
 
 def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | None, work: StageWork,
-                 row: tuple | None = None, artifacts: tuple | None = None) -> dict | None:
+                 row: tuple | None = None, artifacts: list | None = None) -> dict | None:
     """Write a stage's patches with what ``plan`` says (``cp`` its checkpoint, ``row`` its history row,
-    ``artifacts`` the ``(seq, items)`` for ``store.write_artifacts``); the artifacts not written (key -> why)."""
+    ``artifacts`` the ``(seq, items)`` groups for ``store.write_artifacts``); the artifacts not written (key -> why)."""
     patches, snapshot = work.patches, work.snapshot
     if not patches and cp is None and not plan.clear and row is None and artifacts is None:
         return None
@@ -59,7 +59,9 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
             if row is not None:
                 store.append_history(row)
             if artifacts is not None:  # pickled now, written with the rest: an unpicklable one is only skipped
-                skipped = store.write_artifacts(*artifacts)
+                skipped = {}
+                for seq, items in artifacts:
+                    skipped.update(store.write_artifacts(seq, items))
     except Exception as exc:
         where = "/".join(plan.address)
         raise StoreError(
@@ -70,21 +72,28 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
     return skipped
 
 
-def stage_artifacts(artifacts, address: tuple, results: dict, row: tuple | None, history) -> tuple | None:
-    """``(tick, seq, items)`` a stage commit writes to a store that keeps artifacts: what was put since the last
-    commit and the stage's step outputs (recorded now, so they commit with it) unless its history row carries
+def stage_artifacts(artifacts, address: tuple, results: dict, row: tuple | None, history, since: int) -> tuple | None:
+    """``(tick, [(seq, items), ...])`` a stage commit writes to a store that keeps artifacts: what was put since the
+    last commit and the stage's step outputs (recorded now, so they commit with it) unless its history row carries
     them (``HistoryRow.outputs``: no bytes of their own); None when nothing changed.
 
-    ``seq`` is the stage's history row's, or the seq before the next record
-    (0 without history), so a fork at record ``s`` reads what was written
-    before ``s``."""
+    ``seq`` is the stage's history row's, so a fork at record ``s`` reads what
+    was written before ``s``; what was put before the stage began (tick
+    ``since``: from a cell while the run was paused) gets the seq before it.
+    A commit without a row writes at the seq before the next record (0
+    without history)."""
     if results:
         artifacts.record("/".join(address) + "/", results, saved=row is not None and row[9] is not None)
     tick, items = artifacts.unsaved()
     if not items:
         return None
-    seq = row[0] if row is not None else history.next_seq - 1 if history is not None else 0
-    return tick, seq, items
+    if row is None:
+        return tick, [(history.next_seq - 1 if history is not None else 0, items)]
+    before = artifacts.unsaved(upto=since)[1]
+    if not before:
+        return tick, [(row[0], items)]
+    early = {item[0] for item in before}
+    return tick, [(row[0] - 1, before), (row[0], [item for item in items if item[0] not in early])]
 
 
 def artifacts_saved(artifacts, tick: int, skipped: dict | None, logger, run_id: str) -> None:

@@ -266,8 +266,8 @@ class Engine:
         if known is None:
             known = self._paths[addr] = (parent_path + (PathNode(pipe.id, stage.id),), "/".join(addr))
         path, key = known
-        clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage)) if self._keep
-                 else (_perf(), 0.0, 0, None))
+        clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage), self.artifacts.tick()) if self._keep
+                 else (_perf(), 0.0, 0, None, self.artifacts.tick()))
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
@@ -332,9 +332,10 @@ class Engine:
         if plan.row:  # the history row commits with the stage
             row = HistoryRow.of_stage(self.history.next_seq, plan.address, stage, work.patches, decision, clock,
                                       _perf() - clock[0], outputs=work.results if self._arts else None)
-        arts = stage_artifacts(self.artifacts, plan.address, work.results, row, self.history) if self._arts else None
+        arts = (stage_artifacts(self.artifacts, plan.address, work.results, row, self.history, clock[4]) if self._arts
+                else None)
         try:
-            skipped = commit_stage(self.store, self.run_id, plan, cp, work, row, arts[1:] if arts and arts[2] else None)
+            skipped = commit_stage(self.store, self.run_id, plan, cp, work, row, arts[1] if arts and arts[1] else None)
         except BaseException as exc:
             if not isinstance(exc, Exception) and work.snapshot is not None and self.store.get() is not work.snapshot:
                 self._landed = plan.address  # interrupted after the commit reached the store

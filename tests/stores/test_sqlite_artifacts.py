@@ -98,8 +98,9 @@ DEFS = textwrap.dedent('''
             ctx = factory(db).prepare_sync(run_id="r1", initial_state={"crash": True}).unwrap()
             ctx.run_sync()
             sys.exit(3)  # not reached: the run dies in stage "crash"
-        if role == "fork":  # a new process forks run r1 at sys.argv[3], says what it sees, then runs the fork
-            ctx = factory(db).fork_sync("r1", at=sys.argv[3], new_run_id=sys.argv[4]).unwrap()
+        if role == "fork":  # a new process forks a run (r1) at sys.argv[3], says what it sees, then runs the fork
+            source = sys.argv[5] if len(sys.argv) > 5 else "r1"
+            ctx = factory(db).fork_sync(source, at=sys.argv[3], new_run_id=sys.argv[4]).unwrap()
             before = seen(ctx)
             done = ctx.run_sync().unwrap()
             print(json.dumps({"seen": before, "status": done.status, "rows": ctx.state.get("rows"),
@@ -407,3 +408,22 @@ def test_clearing_a_run_frees_its_large_values_unless_a_fork_still_refers_to_the
     assert blobs() == 1 and SqliteStore(db, "f1").load_artifacts()["frame"].equals(defs.frame())
     SqliteStore(db, "f1").clear()
     assert blobs() == 0 and SqliteStore(db, "f1").load_artifacts() == {}
+
+
+def test_an_artifact_put_from_a_cell_between_stages_belongs_before_the_next_stage(tmp_path, defs):
+    from pipenb import run_sync
+
+    db = tmp_path / "runs.sqlite"
+    registry = PipelineRegistry()
+    factory = defs.factory(db, registry)
+    ctx = factory.prepare_sync(run_id="r2").unwrap()
+    assert run_sync(ctx.step()).unwrap().status == "paused"  # "load" ran; "fit" is next
+    ctx.artifacts.put("note", "from a cell")
+    assert ctx.run_sync().unwrap().status == "completed"  # "fit" commits the note with its own stage
+    here = defs.seen(factory.fork_sync("r2", at="fit", new_run_id="here").unwrap())
+    registry.close()
+    out = role(tmp_path, "fork", db, "fit", "there", "r2")
+    assert out.returncode == 0, out.stderr
+    there = json.loads(out.stdout)["seen"]
+    assert there["note"] == repr("from a cell") and "model" not in there
+    assert sorted(there) == sorted(here)
