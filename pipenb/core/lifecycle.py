@@ -287,10 +287,9 @@ class Lifecycle:
         if _generations.get(self.run_id) is None:
             return ("has no driver in this process any more: it was discarded (registry.discard) or finished "
                     "through another context of it; factory.resume(run_id) says whether anything is left to resume")
-        how = ("the registry let this one go after its timeout, and factory.resume built a newer context since"
-               if self.released else
-               "a newer context of the run was built in this process since (factory.resume through another "
-               "factory or registry)")
+        how = ("the registry let this one go (its pause timeout, or it was out of date) and factory.resume built "
+               "a newer context since" if self.released else
+               "factory.resume built a newer context of the run in this process since")
         return (f"is driven by another object: {how}; this one may not run it. Run the context that "
                 f"factory.resume(run_id) returns now instead")
 

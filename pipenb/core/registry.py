@@ -239,28 +239,32 @@ class PipelineRegistry:
             entry = self._due(run_id, seq)
             if entry is None:
                 return
-            self._release(entry)
-        self._changed(run_id)
+            released = self._release(entry, due=seq)
+        if released:
+            self._changed(run_id)
 
     def _export(self, entry: _Entry) -> None:
         cp = read_checkpoint(entry.store, entry.pipeline_id, entry.run_id)
         if cp is not None:
             write_checkpoint(entry.store, cp.with_bundle(entry.ctx.artifacts.export()))
 
-    def _release(self, entry: _Entry, status: str | None = None) -> bool:
+    def _release(self, entry: _Entry, status: str | None = None, due: int | None = None) -> bool:
         """Export the artifacts into the checkpoint, then drop the strong reference.
 
         Decided and done under the run's lifecycle lock (``Lifecycle.let_go``):
         a run being started at that moment is either claimed first (it is
         running, so it is kept) or let go first (its drive then registers the
-        context again), never half of each. Never a running context.
+        context again), never half of each. Never a running context; with
+        ``due`` (a timer's pause count), only if that pause is still the run's.
         """
         ctx = entry.ctx
         if ctx is None:
             return False
-        return ctx.lifecycle.let_go(lambda: self._let_go(entry, ctx, status))
+        return ctx.lifecycle.let_go(lambda: self._let_go(entry, ctx, status, due))
 
-    def _let_go(self, entry: _Entry, ctx, status: str | None) -> bool:
+    def _let_go(self, entry: _Entry, ctx, status: str | None, due: int | None) -> bool:
+        if due is not None and self._due(entry.run_id, due) is None:
+            return False  # it ran (and maybe paused again) since the timer fired: that pause has its own timer
         if not ctx.lifecycle.is_driver:
             # A newer context of the run was built in this process since: this copy is stale. Write nothing.
             entry.note = "a newer context of this run was made since; this one was dropped unsaved"

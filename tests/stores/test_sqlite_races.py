@@ -17,6 +17,7 @@ import sqlite3
 
 import pytest
 
+from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
 from pipenb.core.errors import StoreError
 from pipenb.stores import SqliteStore
 
@@ -142,3 +143,86 @@ def test_a_new_file_that_stays_locked_says_so_and_what_to_do(tmp_path):
     assert path in msg and "locked" in msg and "timeout=" in msg, msg
     assert "cannot create the database file" not in msg, msg
     SqliteStore.factory(path).close()  # once released, the same path opens
+
+
+# -- race 3: resume after another process took the run over ------------------------------------------
+
+
+def _add(key):
+    def step(state):
+        return {key: state.get(key, 0) + 1}
+
+    return step
+
+
+def _gate_router(state, results):
+    """Pause before the gate again (each resume runs it once more) until the state says ``ok``."""
+    return None if state.get("ok") else Pause("gate", timeout=300.0)
+
+
+def _nothing(state):
+    return None
+
+
+GATE = Pipeline(
+    "race-gate",
+    stages=[
+        Stage("a", steps=[Step("a", _add("a"))]),
+        Stage("gate", steps=[Step("check", _nothing)], router=_gate_router, routes=["gate"]),
+        Stage("finish", steps=[Step("finish", _add("finish"))]),
+    ],
+)
+
+
+def _take_over(db, requests, replies) -> None:
+    """Process B: for each run id it is sent, resume the run (taking it over), edit it and run it to its next
+    pause; reply with None, or what went wrong."""
+    factory = PipelineFactory(GATE, store_factory=SqliteStore.factory(db), registry=PipelineRegistry())
+    while True:
+        run_id = requests.get(timeout=120)
+        if run_id is None:
+            return
+        res = factory.resume_sync(run_id)
+        if res.is_err:
+            replies.put(f"resume: {res.error}")
+            continue
+        res.value.update_state({"by": "B"})
+        ran = res.value.run_sync()
+        replies.put(None if ran.is_ok and ran.value.status == "paused" else f"run: {ran}")
+
+
+def test_resume_after_another_process_took_the_run_over_rebuilds_it_and_never_loops(tmp_path, cpu_hog):
+    db = str(tmp_path / "runs.sqlite")
+    registry = PipelineRegistry(default_timeout=300)
+    factory = PipelineFactory(GATE, store_factory=SqliteStore.factory(db), registry=registry)
+    spawn = multiprocessing.get_context("spawn")
+    requests, replies = spawn.Queue(), spawn.Queue()
+    b = spawn.Process(target=_take_over, args=(db, requests, replies), daemon=True)
+    b.start()
+    try:
+        for i in range(6):
+            old = factory.prepare_sync(initial_state={"i": i}).unwrap()
+            assert old.run_sync().unwrap().status == "paused"
+            requests.put(old.run_id)
+            assert replies.get(timeout=120) is None  # B took the run over and paused it again, with its edit
+            refused = old.run_sync()  # A's old object: out of date
+            assert refused.is_err and old.run_id in str(refused.error)
+            assert "factory.resume(run_id) returns" in str(refused.error), str(refused.error)
+            res = factory.resume_sync(old.run_id)  # ... which is what the refusal says to do
+            assert res.is_ok, f"resume after the take-over: {res.error}"
+            ctx = res.value
+            assert ctx is not old, "resume handed back the stale context whose run() was just refused (a loop)"
+            assert ctx.state == {"i": i, "a": 1, "by": "B"}
+            again = old.run_sync()  # still refused, and still sent to the current one
+            assert again.is_err and "factory.resume(run_id) returns" in str(again.error), str(again.error)
+            assert factory.resume_sync(old.run_id).unwrap() is ctx  # the current one, from now on
+            ctx.update_state({"ok": True})
+            assert ctx.run_sync().unwrap().status == "completed"
+            assert SqliteStore(db, old.run_id).get() == {"i": i, "a": 1, "by": "B", "ok": True, "finish": 1}
+    finally:
+        requests.put(None)
+        b.join(30)
+        if b.is_alive():
+            b.kill()
+            b.join(10)
+        registry.close()
