@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
-from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
+from .lifecycle import PAUSED, PREPARED, can_run, forget_driver, is_resumable
 from ._listeners import Listeners
 from ._logs import warn
 from .store import InMemoryStore
@@ -252,22 +252,36 @@ class PipelineRegistry:
             entry = self._due(run_id, seq)
             if entry is None:
                 return
-            self._release(entry)
-        self._changed(run_id)
+            released = self._release(entry, due=seq)
+        if released:
+            self._changed(run_id)
 
     def _export(self, entry: _Entry) -> None:
         cp = read_checkpoint(entry.store, entry.pipeline_id, entry.run_id)
         if cp is not None:
             write_checkpoint(entry.store, cp.with_bundle(entry.ctx.artifacts.export()))
 
-    def _release(self, entry: _Entry, status: str | None = None) -> bool:
-        """Export the artifacts into the checkpoint, then drop the strong reference."""
+    def _release(self, entry: _Entry, status: str | None = None, due: int | None = None) -> bool:
+        """Export the artifacts into the checkpoint, then drop the strong reference.
+
+        Decided and done under the run's lifecycle lock (``Lifecycle.let_go``):
+        a run being started at that moment is either claimed first (it is
+        running, so it is kept) or let go first (its drive then registers the
+        context again), never half of each. Never a running context; with
+        ``due`` (a timer's pause count), only if that pause is still the run's.
+        """
         ctx = entry.ctx
         if ctx is None:
             return False
-        if ctx.status == RUNNING and status is None:
-            return False  # never pull a running context out from under its run
-        if not entry.store.is_current():
+        return ctx.lifecycle.let_go(lambda: self._let_go(entry, ctx, status, due))
+
+    def _let_go(self, entry: _Entry, ctx, status: str | None, due: int | None) -> bool:
+        if due is not None and self._due(entry.run_id, due) is None:
+            return False  # it ran (and maybe paused again) since the timer fired: that pause has its own timer
+        if not ctx.lifecycle.is_driver:
+            # A newer context of the run was built in this process since: this copy is stale. Write nothing.
+            entry.note = "a newer context of this run was made since; this one was dropped unsaved"
+        elif not entry.store.is_current():
             # Another process took the run over since: its state is newer than ours. Write nothing.
             entry.note = "driven by another process since; this kernel's copy was dropped unsaved"
         elif ctx.status == PREPARED and ctx.lifecycle.attempts == 0 and not entry.store.durable:
