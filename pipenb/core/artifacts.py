@@ -232,3 +232,20 @@ class ArtifactContainer:
 
     def __repr__(self) -> str:
         return f"ArtifactContainer({len(self._items)} items: {', '.join(list(self._items)[:5])})"
+
+
+def not_saved_note(container: ArtifactContainer) -> str:
+    """What a run's ``RunRecord.note`` says of the artifacts its store did not write ("" when none)."""
+    skipped = container.not_saved()
+    if not skipped:
+        return ""
+    named = "; ".join(f"artifact {key!r} cannot be saved ({why})" for key, why in sorted(skipped.items()))
+    return f"{named}: lost if this kernel restarts"
+
+
+def save_unsaved(container: ArtifactContainer, store, history) -> None:
+    """Write what was put since the run's last stage commit (from a cell, while it was paused) to ``store``, which
+    keeps artifacts, as existing before the run's next record (``history``: the run's, or None)."""
+    tick, items = container.unsaved()
+    if items:
+        container.saved(tick, store.write_artifacts(history.next_seq - 1 if history is not None else 0, items))

@@ -135,6 +135,13 @@ class PipelineFactory:
     def _release(self, run_id: str) -> None:
         self.store_factory.release(run_id)
 
+    def _rejoin(self, ctx: RunContext) -> None:
+        """A context the registry let go is driven again (its user kept the object): the registry holds it
+        again, and its store is the run's store again (a memory store freed with a never-run run)."""
+        self.store_factory.adopt(ctx.run_id, ctx.store)
+        if self.registry is not None:
+            self.registry.register(ctx, ctx.store, release=self._release)
+
     def _normalize_entry(self, entry) -> tuple:
         if entry is None:
             return (self.pipeline.ordered[0].id,)
@@ -178,7 +185,7 @@ class PipelineFactory:
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
             container=container, status=status, on_finish=self._release, router_only=router_only,
-            history=history, executor=self.executor, on_pause=self._paused,
+            history=history, executor=self.executor, on_pause=self._paused, on_rejoin=self._rejoin,
         )
         if self.registry is not None:
             self.registry.register(ctx, store, release=self._release)
@@ -235,6 +242,11 @@ class PipelineFactory:
             if not isinstance(run_id, str) or not run_id:
                 raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
             live = self.registry.get_live_context(run_id) if self.registry is not None else None
+            if live is not None and not live.is_current():
+                # Another process took the run over, or a newer context of it was built here: handing this
+                # one back would only have its run() refused again. Drop it (writing nothing) and rebuild.
+                self.registry.expire(run_id)
+                live = None
             if live is not None:
                 if live.pipeline_id != self.pipeline.id:
                     raise ResumeError(

@@ -21,8 +21,9 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .artifacts import not_saved_note, save_unsaved
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
-from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
+from .lifecycle import PAUSED, PREPARED, can_run, forget_driver, is_resumable
 from ._listeners import Listeners
 from ._logs import warn
 from .store import InMemoryStore
@@ -94,13 +95,7 @@ class _Entry:
 
     def unsaved_note(self) -> str:
         """What ``RunRecord.note`` says of the artifacts a store that keeps them did not write ("" when none)."""
-        if not self.store.keeps_artifacts:
-            return ""
-        skipped = self.ctx.artifacts.not_saved()
-        if not skipped:
-            return ""
-        return "; ".join(f"artifact {key!r} cannot be saved ({why})" for key, why in sorted(skipped.items())) + (
-            ": lost if this kernel restarts")
+        return not_saved_note(self.ctx.artifacts) if self.store.keeps_artifacts else ""
 
 
 class PipelineRegistry:
@@ -204,9 +199,11 @@ class PipelineRegistry:
         """Export; on failure keep the context (the only copy) and say why in the record's note. A store that keeps
         artifacts wrote them with each commit: nothing to export, but one it could not write keeps the context too."""
         if entry.store.keeps_artifacts:
-            if not self._write_unsaved(entry):
-                return False
-            entry.note = entry.unsaved_note()
+            try:  # those put since its last stage (from a cell)
+                save_unsaved(entry.ctx.artifacts, entry.store, entry.ctx.history)
+                entry.note = entry.unsaved_note()
+            except Exception as exc:
+                entry.note = f"the artifacts put since its last stage cannot be written: {type(exc).__name__}: {exc}"
             if entry.note:
                 entry.note = f"the run stays live in this kernel only: {entry.note}"
                 warn(entry.ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
@@ -221,23 +218,6 @@ class PipelineRegistry:
             warn(entry.ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
             return False
         entry.note = ""
-        return True
-
-    def _write_unsaved(self, entry: _Entry) -> bool:
-        """Write the artifacts put since the run's last commit (from a cell, while it was paused) to a store that
-        keeps artifacts; on failure keep the context (the only copy) and say why in the record's note."""
-        ctx = entry.ctx
-        tick, items = ctx.artifacts.unsaved()
-        if not items:
-            return True
-        try:
-            skipped = entry.store.write_artifacts(ctx.history.next_seq - 1 if ctx.history is not None else 0, items)
-        except Exception as exc:
-            entry.note = (f"the artifacts put since its last stage cannot be written, so the run stays live in this "
-                          f"kernel only: {type(exc).__name__}: {exc}")
-            warn(ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
-            return False
-        ctx.artifacts.saved(tick, skipped)
         return True
 
     def _forget(self, run_id: str) -> None:
@@ -288,22 +268,36 @@ class PipelineRegistry:
             entry = self._due(run_id, seq)
             if entry is None:
                 return
-            self._release(entry)
-        self._changed(run_id)
+            released = self._release(entry, due=seq)
+        if released:
+            self._changed(run_id)
 
     def _export(self, entry: _Entry) -> None:
         cp = read_checkpoint(entry.store, entry.pipeline_id, entry.run_id)
         if cp is not None:
             write_checkpoint(entry.store, cp.with_bundle(entry.ctx.artifacts.export()))
 
-    def _release(self, entry: _Entry, status: str | None = None) -> bool:
-        """Export the artifacts into the checkpoint, then drop the strong reference."""
+    def _release(self, entry: _Entry, status: str | None = None, due: int | None = None) -> bool:
+        """Export the artifacts into the checkpoint, then drop the strong reference.
+
+        Decided and done under the run's lifecycle lock (``Lifecycle.let_go``):
+        a run being started at that moment is either claimed first (it is
+        running, so it is kept) or let go first (its drive then registers the
+        context again), never half of each. Never a running context; with
+        ``due`` (a timer's pause count), only if that pause is still the run's.
+        """
         ctx = entry.ctx
         if ctx is None:
             return False
-        if ctx.status == RUNNING and status is None:
-            return False  # never pull a running context out from under its run
-        if not entry.store.is_current():
+        return ctx.lifecycle.let_go(lambda: self._let_go(entry, ctx, status, due))
+
+    def _let_go(self, entry: _Entry, ctx, status: str | None, due: int | None) -> bool:
+        if due is not None and self._due(entry.run_id, due) is None:
+            return False  # it ran (and maybe paused again) since the timer fired: that pause has its own timer
+        if not ctx.lifecycle.is_driver:
+            # A newer context of the run was built in this process since: this copy is stale. Write nothing.
+            entry.note = "a newer context of this run was made since; this one was dropped unsaved"
+        elif not entry.store.is_current():
             # Another process took the run over since: its state is newer than ours. Write nothing.
             entry.note = "driven by another process since; this kernel's copy was dropped unsaved"
         elif ctx.status == PREPARED and ctx.lifecycle.attempts == 0 and not entry.store.durable:

@@ -48,6 +48,7 @@ from ...core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
 from ...core.store import ProviderBase, StoreBase, StoredRun
 
 from . import artifacts as artifact_rows
+from .busy import open_database
 from .file import SCHEMA_VERSION, SYNCHRONOUS, Database, check_location  # noqa: F401
 from .journal import RESERVED
 from .rows import article, type_name, unpicklable  # noqa: F401
@@ -65,7 +66,7 @@ class SqliteStore(StoreBase):
         super().__init__()
         self.path = os.fspath(path)
         self.run_id = run_id
-        self._db = _db if _db is not None else Database(self.path, timeout, check_synchronous(synchronous))
+        self._db = _db if _db is not None else open_database(self.path, timeout, check_synchronous(synchronous))
         self._cached: FrozenDict | None = self._db.load(run_id) or EMPTY  # None: unloaded, read again when needed
         held = self._db.lease(run_id)
         self._epoch = held.epoch if held is not None else 0  # writes need the file to still hold it
@@ -324,12 +325,12 @@ class SqliteStoreFactory(ProviderBase):
         self._db: Database | None = None
         self._lock = threading.Lock()
         if not check_location(self.path):
-            self._db = Database(self.path, timeout, self._synchronous)
+            self._db = open_database(self.path, timeout, self._synchronous)
 
     def _database(self) -> Database:
         with self._lock:
             if self._db is None:
-                self._db = Database(self.path, self.timeout, self._synchronous)
+                self._db = open_database(self.path, self.timeout, self._synchronous)
             return self._db
 
     @property
