@@ -114,8 +114,11 @@ class ArtifactContainer:
         written by tick ``upto`` if given): what the next stage commit writes to a store that keeps artifacts."""
         with self._lock:
             items, volatile = self._items, self._volatile
-            return self._tick, [(key, items[key], key not in volatile) for key, at in self._changed.items()
-                                if upto is None or at <= upto]
+            return self._tick, [
+                (key, items[key], key not in volatile)
+                for key, at in self._changed.items()
+                if upto is None or at <= upto
+            ]
 
     def saved(self, tick: int, skipped: dict[str, str] | None = None) -> dict[str, str]:
         """The writes up to ``tick`` were committed, but not the keys of ``skipped`` (key -> why); returns those of

@@ -139,7 +139,7 @@ class SqliteStore(StoreBase):
         Nothing happens inside a transaction or with writes pending.
         """
         with self._lock:
-            if not self._depth and not self._dirty and not self._pending and not self._artifacts:
+            if not (self._depth or self._dirty or self._pending or self._artifacts or self._copies):
                 self._cached = None
 
     def set(self, patch: Mapping[str, Any]) -> None:
