@@ -223,14 +223,18 @@ class PipelineFactory:
             return Result.err(exc)
 
     def runs(self) -> list[RunRecord]:
-        """This pipeline's runs: those the registry holds, plus every resumable run in the store.
+        """This pipeline's runs: those the registry holds, its finished ones, then every resumable run in the store.
 
-        Stored runs not alive in this kernel have ``live=False`` and a status of
-        ``"paused"``, ``"failed"``, ``"aborted"``, ``"prepared"`` or
-        ``"interrupted"`` (its process died mid-run); pick one and ``resume`` it.
+        Finished runs (``"completed"``, ``"terminated"``) of this process stay
+        listed until ``registry.remove(run_id)``; they can be looked at and
+        forked, never resumed. Stored runs not alive in this kernel have
+        ``live=False`` and a status of ``"paused"``, ``"failed"``, ``"aborted"``,
+        ``"prepared"`` or ``"interrupted"`` (its process died mid-run); pick one
+        and ``resume`` it.
         """
         pid = self.pipeline.id
-        held = [r for r in self.registry.runs() if r.pipeline_id == pid] if self.registry is not None else []
+        reg = self.registry
+        held = [r for r in reg.runs() + reg.finished() if r.pipeline_id == pid] if reg is not None else []
         known = {r.run_id for r in held}
         stored = [RunRecord(s.run_id, s.pipeline_id, s.status, s.paused_at, None, False,
                             f"running in {s.where}" if s.where else "")

@@ -12,6 +12,7 @@ state that stage really started from.
 
 from __future__ import annotations
 
+import datetime
 from collections import deque
 from typing import Any, Iterator, NamedTuple, Sequence
 
@@ -281,13 +282,19 @@ class History(Sequence, LookBack):
         return {r.address for r in self._loaded() if r.stage_id is not None}
 
     def dataframe(self):
+        """One row per record: ``started`` as local-time pandas Timestamps, ``duration`` as Timedeltas."""
         import pandas as pd
 
         rows = []
         for i, r in enumerate(self._loaded()):
             rows.append({"seq": r.seq, "address": r.address, "label": r.label, "started": r.started,
                          "duration": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
-        return pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
+        df = pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
+        # People read these: times in the kernel's local zone, durations in time units, never epoch floats.
+        local = datetime.datetime.now().astimezone().tzinfo
+        df["started"] = pd.to_datetime(df["started"].astype("float64"), unit="s", utc=True).dt.tz_convert(local).dt.round("ms")
+        df["duration"] = pd.to_timedelta(df["duration"].astype("float64"), unit="s").dt.round("us")
+        return df
 
     # -- looking back (SPEC 14; see ``lookback``) ------------------------------
     def code(self, index: int) -> str | None:

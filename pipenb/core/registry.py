@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,11 +30,17 @@ from .store import InMemoryStore
 from .state import approx_size
 from .timers import WHEEL, Timer
 
+FINISHED_KEPT = 1000  # finished runs listed per registry (oldest dropped first): a long-lived kernel stays small
 
 
-@dataclass(frozen=True)
+def _when(t: float | None) -> str:
+    """Epoch seconds as local time for people: ``2026-12-07 14:03:12`` (``None``: ``None``)."""
+    return "None" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+@dataclass(frozen=True, repr=False)
 class RunRecord:
-    """One line of ``registry.runs()``."""
+    """One line of ``registry.runs()`` (``registry.finished()`` for the completed and terminated runs)."""
 
     run_id: str
     pipeline_id: str
@@ -47,6 +54,16 @@ class RunRecord:
     @property
     def time_left(self) -> float | None:
         return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
+
+    def __repr__(self) -> str:
+        # People read this: expires_at in local time with the time left, not epoch seconds.
+        left = self.time_left
+        expires = (f"{_when(self.expires_at)} ({left:.0f} s left)" if left is not None and left != float("inf")
+                   else _when(self.expires_at) if left is None else "never")
+        fields = (f"run_id={self.run_id!r}, pipeline_id={self.pipeline_id!r}, status={self.status!r}, "
+                  f"paused_at={self.paused_at!r}, expires_at={expires}, live={self.live!r}")
+        return (f"RunRecord({fields}" + (f", note={self.note!r}" if self.note else "")
+                + (f", size={self.size!r}" if self.size is not None else "") + ")")
 
 
 class _Entry:
@@ -103,6 +120,8 @@ class PipelineRegistry:
         self._lock = threading.RLock()
         self._listeners = Listeners()
         self._finished: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # run id -> (pipeline id, status) of the newest FINISHED_KEPT finished runs, until removed
+        self._done: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     # -- the factory's binding ----------------------------------------------
     def register(self, ctx, store, release: Callable[[str], None] | None = None) -> None:
@@ -120,6 +139,7 @@ class PipelineRegistry:
             offs = (ctx.on("pipeline:paused", on_paused), ctx.on("pipeline:success", on_done))
             entry.unsubscribe = lambda: [off() for off in offs]
             self._entries[ctx.run_id] = entry
+            self._done.pop(ctx.run_id, None)  # the same run id again: it is not finished any more
             if ctx.status == PREPARED and 0 < self.default_timeout < float("inf"):
                 self._arm(entry, 0, self.default_timeout)  # a run prepared and never run goes too
         self._changed(ctx.run_id)
@@ -198,6 +218,10 @@ class PipelineRegistry:
                 return
             if entry.ctx is not None:  # finished: still there to look back at (fork) while someone holds it
                 self._finished[run_id] = entry.ctx
+                self._done[run_id] = (entry.pipeline_id, entry.ctx.status)
+                self._done.move_to_end(run_id)
+                while len(self._done) > FINISHED_KEPT:
+                    self._done.popitem(last=False)
             entry.disarm()
             if entry.unsubscribe is not None:
                 entry.unsubscribe()
@@ -283,6 +307,25 @@ class PipelineRegistry:
         with self._lock:
             return [e.record() for e in self._entries.values()]
 
+    def finished(self) -> list[RunRecord]:
+        """The completed and terminated runs of this process, oldest first, until ``remove``\ d (the newest
+        ``FINISHED_KEPT``). ``live``: something still holds the run's context, so it can be opened (history,
+        replay, fork, report); a finished run is never resumed."""
+        with self._lock:
+            return [RunRecord(run_id, pid, status, None, None, run_id in self._finished)
+                    for run_id, (pid, status) in self._done.items()]
+
+    def remove(self, run_id: str) -> bool:
+        """Take a finished (completed or terminated) run out of ``finished()``, so out of ``factory.runs()``
+        and the dashboards' lists. False when it is not a finished run listed here: a run that can still
+        continue is not removed, ``discard`` it (that clears its checkpoint)."""
+        with self._lock:
+            if self._done.pop(run_id, None) is None:
+                return False
+            self._finished.pop(run_id, None)
+        self._changed(run_id)
+        return True
+
     def expire(self, run_id: str) -> bool:
         """Do the expiry of a held run now; False when there is nothing live to expire."""
         with self._lock:
@@ -298,9 +341,14 @@ class PipelineRegistry:
         with self._lock:
             entry = self._entries.pop(run_id, None)
             self._finished.pop(run_id, None)
-            if entry is None:
-                return False
-            entry.disarm()
+            finished = self._done.pop(run_id, None) is not None
+            if entry is not None:
+                entry.disarm()
+        if entry is None:  # a finished run: only its record goes (its store was freed when it finished)
+            if finished:
+                self._changed(run_id)
+            return finished
+        with self._lock:
             if entry.unsubscribe is not None:
                 entry.unsubscribe()
             ctx, entry.ctx = entry.ctx, None
