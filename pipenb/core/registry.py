@@ -308,7 +308,7 @@ class PipelineRegistry:
             return [e.record() for e in self._entries.values()]
 
     def finished(self) -> list[RunRecord]:
-        """The completed and terminated runs of this process, oldest first, until ``remove``\ d (the newest
+        """The completed and terminated runs of this process, oldest first, until removed (``remove``; the newest
         ``FINISHED_KEPT``). ``live``: something still holds the run's context, so it can be opened (history,
         replay, fork, report); a finished run is never resumed."""
         with self._lock:

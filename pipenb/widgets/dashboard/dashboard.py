@@ -28,7 +28,7 @@ import weakref
 import ipywidgets as widgets
 
 from pipenb.core.ids import short_id
-from pipenb.core.lifecycle import RUNNING
+from pipenb.core.lifecycle import RUNNING, is_finished
 from pipenb.core.registry import PipelineRegistry
 
 from ..event_table import EventTable
@@ -40,6 +40,7 @@ from .history_view import HistoryView
 from .run_control import LoopCall, RunControl, Screen
 from .run_errors import EMPTY, RunErrors
 from .runs_list import RunsList
+from .stale_notice import StaleNotice
 from .state_editor import StateEditor
 from .toolbar import message_html, refresh_buttons, run_buttons
 
@@ -67,6 +68,13 @@ def _box(children, css_class: str, cls=widgets.HBox, **layout) -> widgets.Box:
     return box
 
 
+def _runs_title(hidden: int) -> str:
+    """The runs list's title; says how many prepared runs that never ran it leaves out."""
+    more = (f" · {hidden} prepared run{'s' if hidden != 1 else ''} never started not listed" if hidden else "")
+    return (f'<div class="pipenb-view-title"><b>runs</b> <span class="pipenb-hint">(click a row to show it'
+            f"{more})</span></div>")
+
+
 class RunDashboard(Snapshot, widgets.VBox):
     """The runs of one factory's pipeline: pick one, see it (graph, events, state, history, checkpoint,
     error), drive it with the buttons."""
@@ -79,6 +87,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.ctx = None  # the shown run
         self._shown = None  # (store snapshot, position, status) last drawn
         self._logs: dict[str, tuple] = {}  # run id -> (weakref to its context, its EventLogs)
+        self._kept: dict[str, object] = {}  # finished runs shown here: held so they can be opened again, until removed
         self._closed = False
         self._call = LoopCall()
         self.control = RunControl(factory, registry, self._call, Screen(
@@ -101,7 +110,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.table = EventTable(max_rows=max_rows)
         self.title = widgets.HTML(f"<b>{html.escape(self.factory.pipeline.id)}</b>")
         self.status = _html("no run yet: press Run or Step", "pipenb-status")
-        self.stale = _html("", "pipenb-stale")
+        self.stale = StaleNotice(self.factory)  # code changed since: "re-run from the first changed stage"
+        self.stale.button.on_click(lambda _b: self.rerun_stale())
         self.buttons = run_buttons(self.control.clicked)
         self.message = _html("", "pipenb-message")  # where the buttons answer
         self.run_errors = RunErrors()
@@ -132,9 +142,9 @@ class RunDashboard(Snapshot, widgets.VBox):
                          max_width="50%", overflow="auto")
         side = _box([self.tabs], "pipenb-side", widgets.Box, flex="1 1 400px", min_width="340px", max_width="100%")
         main = _box([graph_box, side], "pipenb-main", width="100%", flex_flow="row wrap")
-        runs_title = widgets.HTML('<div class="pipenb-view-title"><b>runs</b> '
-                                  '<span class="pipenb-hint">(click a row to show it)</span></div>')
-        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.table, runs_title, self.runs]
+        self.runs_title = _html(_runs_title(0), "pipenb-runs-title")
+        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.table, self.runs_title,
+                self.runs]
 
     # -- what the control asks of the screen -------------------------------------
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
@@ -145,6 +155,7 @@ class RunDashboard(Snapshot, widgets.VBox):
 
     def _discarded(self, run_id: str) -> None:
         self.runs.discarded.add(run_id)
+        self._kept.pop(run_id, None)
         self.run_errors.forget(run_id)
 
     def _let_go(self, run_id: str) -> None:
@@ -177,6 +188,19 @@ class RunDashboard(Snapshot, widgets.VBox):
         """Show history record ``seq`` (as a click on its entry does)."""
         self.history.pick(seq)
 
+    def rerun_stale(self) -> None:
+        """What "Re-run from first changed stage" does: fork the picked run at its first record whose code
+        changed, and start the fork with this dashboard's code (it becomes the shown run)."""
+        self._call(self._rerun)
+
+    def _rerun(self) -> None:
+        first = self.stale.first
+        if first is None or self.ctx is None or first[0] != self.ctx.run_id:
+            self._say("Re-run: no stage of the shown run ran other code than this dashboard's")
+            return
+        run_id, index, record, _names = first
+        self.control.fork(run_id, index, record, start=True)
+
     def fork_here(self) -> None:
         """What the "Fork from here" button does: a new run from before the picked history entry."""
         self._call(self._fork_picked)
@@ -199,6 +223,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         """Make ``ctx`` the dashboard's run: graph, events, state, history, checkpoint, error, buttons."""
         if self._closed:  # a run started or picked before close() comes back after it: stay let go
             return
+        if self.ctx is not None and is_finished(self.ctx.status):  # it stays in the list, to be opened again
+            self._kept[self.ctx.run_id] = self.ctx
         self.detach()
         self.ctx = ctx
         self.follower.follow(ctx, setup=lambda: self._show_parts(ctx))
@@ -209,7 +235,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.table.attach(ctx, history=self._logs_for(ctx))  # one run's events; .dataframe is that run's
         self._shown = None
         self.history.follow(ctx)
-        self.editor.message.value = ""
+        self.editor.clear()  # a key typed for the run shown before must not be applied to this one
         self.message.value = ""  # what was said was about the run shown before
 
     def detach(self) -> None:
@@ -245,6 +271,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         return logs
 
     def _forget_logs(self, keep: set) -> None:
+        for run_id in [r for r in self._kept if r not in keep]:
+            del self._kept[run_id]
         for run_id in [r for r in self._logs if r not in keep]:
             for log in self._logs.pop(run_id)[1]:
                 log.close()
@@ -268,6 +296,7 @@ class RunDashboard(Snapshot, widgets.VBox):
             if ctx.status != RUNNING and "pausing at the next stage" in self.message.value:
                 self.message.value = ""
         self._refresh_buttons()
+        self._refresh_stale()
         self._refresh_runs(read_store)
 
     def _status_html(self, ctx) -> str:
@@ -287,21 +316,17 @@ class RunDashboard(Snapshot, widgets.VBox):
 
     def _refresh_buttons(self) -> None:
         refresh_buttons(self.buttons, self.ctx.status if self.ctx is not None else None)
-        self._refresh_stale()
 
     def _refresh_stale(self) -> None:
-        """Say so when the pipeline was redefined in a later cell (a property: cheap on every tick)."""
-        stale = ""
-        if self.factory.pipeline.superseded:
-            stale = (f"⚠ pipeline <code>{html.escape(self.factory.pipeline.id)}</code> was redefined in a later "
-                     f"cell; this dashboard runs the definition it was built with. Build a new factory and "
-                     f"dashboard to run the new code.")
-        if self.stale.value != stale:
-            self.stale.value = stale
+        """The "redefined" notice and the picked run's stale records (compared at most once a second)."""
+        self.stale.refresh(self.ctx)
 
     def _refresh_runs(self, read_store: bool = False) -> None:
         """Redraw the runs list (``read_store``: the store's runs too, when last read about a second ago)."""
         self._forget_logs(self.runs.refresh(self.ctx, read_store))
+        title = _runs_title(self.runs.hidden)
+        if self.runs_title.value != title:
+            self.runs_title.value = title
 
     def run_row(self, run_id: str) -> str:
         """The runs list's row of ``run_id`` as one line of text ("" when it is not listed)."""

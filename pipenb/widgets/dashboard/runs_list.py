@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from pipenb.core.ids import short_id
-from pipenb.core.lifecycle import can_run
+from pipenb.core.lifecycle import PREPARED, can_run, is_finished
 from pipenb.core.registry import RunRecord
 
 from ...display import size_text, time_left
@@ -30,6 +30,9 @@ INTERRUPTED = "interrupted"  # a stored run whose process died mid-run: resuming
 
 
 def row_actions(status: str) -> list[str]:
+    """A finished run is only removed from the list; a waiting one resumed or discarded (checkpoint cleared)."""
+    if is_finished(status):
+        return ["remove"]
     return (["resume"] if can_run(status) or status == INTERRUPTED else []) + ["discard"]
 
 
@@ -45,6 +48,8 @@ class RunsList(PickTable):
         self.factory = factory
         self.registry = registry
         self.discarded: set[str] = set()  # discarded here: never listed again, even from a stale read
+        self.seen: set[str] = set()  # runs this dashboard showed: listed even while prepared and never run
+        self.hidden = 0  # prepared runs never run nor shown here, left out of the last listing
         self.add_class("pipenb-runs")
         self.observe(self._picked, names="value")
         self.on_action(lambda action, run_id: call(on_action, action, run_id))
@@ -70,12 +75,19 @@ class RunsList(PickTable):
         return self._stored
 
     def records(self, read_store: bool = False) -> list[RunRecord]:
-        """This pipeline's runs: the registry's now, then the store's (see ``stored``)."""
+        """This pipeline's runs: the registry's now (held, then finished), then the store's (see ``stored``).
+
+        Prepared runs that never ran are left out unless this dashboard showed them (a fork it made):
+        cells that prepare runs they never start would otherwise fill the list (``hidden`` counts them).
+        """
         pid = self.factory.pipeline.id
-        held = [r for r in self.registry.runs() if r.pipeline_id == pid]
+        held = [r for r in self.registry.runs() + self.registry.finished() if r.pipeline_id == pid]
         ids = {r.run_id for r in held}
         stored = [r for r in self.stored(read_store) if r.run_id not in ids]
-        return [r for r in held + stored if r.run_id not in self.discarded]
+        listed = [r for r in held + stored if r.run_id not in self.discarded]
+        shown = [r for r in listed if r.status != PREPARED or r.run_id in self.seen]
+        self.hidden = len(listed) - len(shown)
+        return shown
 
     @staticmethod
     def _row(rec: RunRecord, shown) -> dict:
@@ -84,6 +96,8 @@ class RunsList(PickTable):
             status, at = shown.status, shown.position
         if rec.expires_at is not None:
             left = time_left(rec.time_left)
+        elif is_finished(status):
+            left = "" if rec.live else "record only"
         elif not rec.live:
             left = "in the store"
         else:
@@ -94,6 +108,8 @@ class RunsList(PickTable):
 
     def refresh(self, shown, read_store: bool = False) -> set[str]:
         """Redraw the rows (``shown``: the run the dashboard shows, picked); the run ids listed."""
+        if shown is not None:
+            self.seen.add(shown.run_id)
         rows = [self._row(rec, shown) for rec in self.records(read_store)]
         listed = {row["id"] for row in rows}
         if shown is not None and shown.run_id not in listed:
