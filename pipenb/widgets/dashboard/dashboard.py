@@ -70,7 +70,7 @@ def _box(children, css_class: str, cls=widgets.HBox, **layout) -> widgets.Box:
 
 def _runs_title(hidden: int) -> str:
     """The runs list's title; says how many prepared runs that never ran it leaves out."""
-    more = (f" · {hidden} prepared run{'s' if hidden != 1 else ''} never started not listed" if hidden else "")
+    more = (f" · not listed: {hidden} prepared run{'s' if hidden != 1 else ''} never started" if hidden else "")
     return (f'<div class="pipenb-view-title"><b>runs</b> <span class="pipenb-hint">(click a row to show it'
             f"{more})</span></div>")
 
