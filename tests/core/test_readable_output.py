@@ -21,7 +21,7 @@ def test_forgetting_unwrap_says_to_call_unwrap(registry):
     assert "RunContext" in str(err.value) and "run_sync" in str(err.value)
     failed = factory.prepare_sync(entry="nope")
     with pytest.raises(AttributeError, match=r"unwrap.*") as err:
-        failed.status
+        _ = failed.status
     assert "PrepareError" in str(err.value) and "nope" in str(err.value)
     assert result.unwrap().run_sync().unwrap().status == "completed"
 
@@ -36,8 +36,13 @@ def test_run_record_repr_gives_expiry_as_local_time_and_time_left():
 
 
 def test_history_dataframe_has_timestamps_and_durations(registry):
-    p = Pipeline("hdf", stages=[Stage("a", steps=[Step("x", add("n"))]),
-                                Stage("b", steps=[Step("y", add("n"))], router=lambda s, r: Pause("a"))])
+    p = Pipeline(
+        "hdf",
+        stages=[
+            Stage("a", steps=[Step("x", add("n"))]),
+            Stage("b", steps=[Step("y", add("n"))], router=lambda s, r: Pause("a")),
+        ],
+    )
     ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
     before = pd.Timestamp.now(tz="UTC")
     ctx.run_sync()

@@ -11,17 +11,22 @@ from ..conftest import arun, eventually
 def shop(factor: float = 1.0) -> Pipeline:
     """Three stages; ``price`` multiplies by ``factor`` (its code changes when the factor does)."""
     if factor == 1.0:
+
         def price(state):
             return {"revenue": state["rows"] * 2.0}
     else:
+
         def price(state):
             return {"revenue": state["rows"] * 2.0 * 0.5}
 
-    return Pipeline("fin", stages=[
-        Stage("load", steps=[Step("read", lambda s: {"rows": 10})]),
-        Stage("price", steps=[Step("price", price)]),
-        Stage("report", steps=[Step("say", lambda s: {"report": f"revenue {s['revenue']}"})]),
-    ])
+    return Pipeline(
+        "fin",
+        stages=[
+            Stage("load", steps=[Step("read", lambda s: {"rows": 10})]),
+            Stage("price", steps=[Step("price", price)]),
+            Stage("report", steps=[Step("say", lambda s: {"report": f"revenue {s['revenue']}"})]),
+        ],
+    )
 
 
 def test_completed_runs_stay_listed_open_again_and_go_only_when_removed(registry):
@@ -35,8 +40,7 @@ def test_completed_runs_stay_listed_open_again_and_go_only_when_removed(registry
         dash.press("run")  # showing another run used to drop the first from the list
         await eventually(lambda: dash.ctx is not first and dash.ctx.status == "completed")
         second = dash.ctx
-        assert {r.run_id: r.status for r in factory.runs()} == {first.run_id: "completed",
-                                                                  second.run_id: "completed"}
+        assert {r.run_id: r.status for r in factory.runs()} == {first.run_id: "completed", second.run_id: "completed"}
         assert dash.runs.row(first.run_id)["cells"][2] == "completed"
         assert dash.runs.row(first.run_id)["actions"] == ["remove"]
         # Picking it opens it as it is (it used to be a ResumeError), with its history.

@@ -5,7 +5,7 @@ import threading
 from html import unescape
 import re
 
-from pipenb import Pipeline, PipelineFactory, Stage, Step
+from pipenb import Pipeline, PipelineFactory, Step
 from pipenb.core.checkpoints import PipelineCheckpoint
 from pipenb.display import checkpoint_html, error_html
 
@@ -44,8 +44,11 @@ def test_an_abort_says_where_the_step_was_running_in_words(registry):
         started.set()
         go.wait(5)
 
-    ctx = PipelineFactory(Pipeline("ab", steps=[Step("slow", slow, executor="thread")]),
-                          registry=registry).prepare_sync().unwrap()
+    ctx = (
+        PipelineFactory(Pipeline("ab", steps=[Step("slow", slow, executor="thread")]), registry=registry)
+        .prepare_sync()
+        .unwrap()
+    )
 
     import asyncio
 

@@ -35,6 +35,7 @@ from ..event_table import EventTable
 from ..follower import RunFollower
 from ..snapshot import Snapshot, close_tree
 from ..stage_graph import StageGraph
+from ..timeline_view import EMPTY as TIMELINE_EMPTY, TimelineView
 from ...display import checkpoint_html, error_html, state_html, time_left
 from .history_view import HistoryView
 from .run_control import LoopCall, RunControl, Screen
@@ -122,6 +123,15 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.history = HistoryView(self._call)  # one entry per record; picking one shows its state and diff
         self.history.fork_button.on_click(lambda _b: self.fork_here())
         self.checkpoint_view = _html(checkpoint_html(None), "pipenb-checkpoint")
+        # Where the time goes, live: folded at first (a folded timeline draws nothing).
+        self.timeline = TimelineView()
+        self.timeline.active = False
+        self.timeline_section = widgets.Accordion(children=[self.timeline], selected_index=None,
+                                                  layout=widgets.Layout(width="100%"))
+        self.timeline_section.set_title(0, "timeline: where the time goes")
+        self.timeline_section.add_class("pipenb-timeline-section")
+        self.timeline_section.observe(
+            lambda change: setattr(self.timeline, "active", change["new"] == 0), names="selected_index")
         self.tabs = widgets.Tab(children=[
             widgets.VBox([self.state_view, self.editor]),
             self.history,
@@ -143,8 +153,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         side = _box([self.tabs], "pipenb-side", widgets.Box, flex="1 1 400px", min_width="340px", max_width="100%")
         main = _box([graph_box, side], "pipenb-main", width="100%", flex_flow="row wrap")
         self.runs_title = _html(_runs_title(0), "pipenb-runs-title")
-        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.table, self.runs_title,
-                self.runs]
+        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.timeline_section, self.table,
+                self.runs_title, self.runs]
 
     # -- what the control asks of the screen -------------------------------------
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
@@ -163,6 +173,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.detach()
         self.graph.status, self.graph.progress, self.graph.caption = {}, {}, ""
         self.table.clear()
+        self.timeline.value = TIMELINE_EMPTY
         self.state_view.value = state_html({})
         self.checkpoint_view.value = checkpoint_html(None)
         self.error_banner.value, self.error_view.value = EMPTY
@@ -233,6 +244,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.runs.discarded.discard(ctx.run_id)
         self.graph.attach(ctx)  # colours the stages the run already passed (its history, rebuilt from a store too)
         self.table.attach(ctx, history=self._logs_for(ctx))  # one run's events; .dataframe is that run's
+        self.timeline.attach(ctx, logs=self._logs_for(ctx))
         self._shown = None
         self.history.follow(ctx)
         self.editor.clear()  # a key typed for the run shown before must not be applied to this one
@@ -243,6 +255,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.follower.stop()
         self.graph.detach()
         self.table.detach()
+        self.timeline.detach()
         self.ctx = None
 
     def _changed(self) -> bool:

@@ -26,8 +26,10 @@ from pipenb.core.lifecycle import RUNNING
 def _redefined_html(pipeline) -> str:
     if not pipeline.superseded:
         return ""
-    return (f"⚠ pipeline <code>{html.escape(pipeline.id)}</code> was redefined in a later cell; this dashboard "
-            f"runs the definition it was built with. Build a new factory and dashboard to run the new code.")
+    return (
+        f"⚠ pipeline <code>{html.escape(pipeline.id)}</code> was redefined in a later cell; this dashboard "
+        f"runs the definition it was built with. Build a new factory and dashboard to run the new code."
+    )
 
 
 class StaleNotice(widgets.HBox):
@@ -38,13 +40,17 @@ class StaleNotice(widgets.HBox):
         self.factory = factory
         self.text = widgets.HTML("")
         self.text.add_class("pipenb-stale-text")
-        self.button = widgets.Button(description="Re-run from first changed stage", icon="refresh",
-                                     layout=widgets.Layout(width="auto", display="none"))
+        self.button = widgets.Button(
+            description="Re-run from first changed stage",
+            icon="refresh",
+            layout=widgets.Layout(width="auto", display="none"),
+        )
         self.button.add_class("pipenb-btn-rerun")
         self.first = None  # (run id, index, record) of the first stale record of the picked run, or None
         self._checked = None  # (run id, history length) last compared
-        super().__init__([self.text, self.button], layout=widgets.Layout(width="100%", flex_flow="row wrap",
-                                                                          align_items="center"))
+        super().__init__(
+            [self.text, self.button], layout=widgets.Layout(width="100%", flex_flow="row wrap", align_items="center")
+        )
         self.add_class("pipenb-stale-box")
         self.add_class("pipenb-stale")
 
@@ -83,8 +89,10 @@ class StaleNotice(widgets.HBox):
         if first is not None:
             _, _, record, names = first
             stages = ", ".join(f"<code>{html.escape(n)}</code>" for n in names)
-            parts.append(f"⚠ run <code>{html.escape(short_id(ctx.run_id))}</code> ran older code in {stages}; "
-                         f"the first changed stage is #{record.seq} <code>{html.escape(record.address)}</code>.")
+            parts.append(
+                f"⚠ run <code>{html.escape(short_id(ctx.run_id))}</code> ran older code in {stages}; "
+                f"the first changed stage is #{record.seq} <code>{html.escape(record.address)}</code>."
+            )
         text = " ".join(p for p in parts if p)
         if self.text.value != text:
             self.text.value = text
