@@ -38,6 +38,7 @@ from ..stage_graph import StageGraph
 from ..timeline_view import EMPTY as TIMELINE_EMPTY, TimelineView
 from ...display import checkpoint_html, error_html, state_html, time_left
 from .history_view import HistoryView
+from .kernel_watch import KernelWatch
 from .run_control import LoopCall, RunControl, Screen
 from .run_errors import EMPTY, RunErrors
 from .runs_list import RunsList
@@ -153,7 +154,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         side = _box([self.tabs], "pipenb-side", widgets.Box, flex="1 1 400px", min_width="340px", max_width="100%")
         main = _box([graph_box, side], "pipenb-main", width="100%", flex_flow="row wrap")
         self.runs_title = _html(_runs_title(0), "pipenb-runs-title")
-        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.timeline_section, self.table,
+        self.kernel_watch = KernelWatch()  # in the browser: says so when the kernel is gone (restart, death)
+        return [_style(), self.kernel_watch, header, toolbar, self.stale, self.error_banner, main, self.timeline_section, self.table,
                 self.runs_title, self.runs]
 
     # -- what the control asks of the screen -------------------------------------
