@@ -84,7 +84,9 @@ class TimelineView(widgets.HTML):
             return
         self._drawn = key
         events = itertools.chain.from_iterable(self.logs)
-        svg = timeline_svg(ctx.history.raw(), events, width=self.width)
+        # Scaled down to the output's width (the SVG has a viewBox), never wider than it.
+        svg = timeline_svg(ctx.history.raw(), events, width=self.width).replace(
+            "<svg ", '<svg style="max-width:100%;height:auto" ', 1)
         self.value = f'<div class="pipenb-timeline-view" title="run {html.escape(ctx.run_id)}">{svg}</div>'
 
     def svg(self) -> str:
