@@ -132,3 +132,42 @@ def test_prepared_runs_that_never_ran_do_not_fill_the_runs_list(registry):
     assert dash.runs.ids == [shown.run_id]  # the one picked is listed
     assert "5 prepared runs never started" in dash.runs_title.value
     dash.close()
+
+
+def test_a_run_finished_by_another_registry_is_no_longer_offered_for_resume(tmp_path):
+    """Notebook 02's pattern: a dashboard shows a paused run that its registry released; a second
+    registry (a new kernel's) resumes the run from the SQLite file and completes it."""
+    from pipenb import Pause, PipelineRegistry
+    from pipenb.stores import SqliteStore
+
+    def gate():
+        return Pipeline("gone", stages=[
+            Stage("ask", steps=[Step("x", lambda s: {"asked": True})],
+                  router=lambda s, r: None if s.get("ok") else Pause("ask", timeout=600)),
+            Stage("done", steps=[Step("y", lambda s: {"done": True})]),
+        ])
+
+    db = str(tmp_path / "runs.sqlite")
+    first = PipelineRegistry(default_timeout=600)
+    factory = PipelineFactory(gate(), store_factory=SqliteStore.factory(db), registry=first)
+    ctx = factory.prepare_sync().unwrap()
+    ctx.run_sync()
+    first.expire(ctx.run_id)  # the pause window ended: released, resumable from the file
+
+    async def scenario():
+        dash = RunDashboard(factory)
+        dash.show(ctx)
+        dash.refresh(read_store=True)
+        assert not dash.buttons["resume"].disabled and dash.runs.row(ctx.run_id)["actions"][0] == "resume"
+        other = PipelineFactory(gate(), store_factory=SqliteStore.factory(db), registry=PipelineRegistry())
+        again = (await other.resume(ctx.run_id)).unwrap()
+        again.update_state({"ok": True})
+        assert (await again.run()).unwrap().status == "completed"
+        await eventually(lambda: dash.buttons["resume"].disabled, timeout=3)  # the store read once a second
+        assert "elsewhere" in dash.buttons["resume"].tooltip and "elsewhere" in dash.status.value
+        assert dash.runs.row(ctx.run_id)["cells"][2] == "gone"
+        assert ctx.run_id not in {r.run_id for r in factory.runs()}
+        dash.close()
+
+    arun(scenario())
+    first.close()

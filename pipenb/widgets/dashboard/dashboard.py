@@ -41,7 +41,7 @@ from .history_view import HistoryView
 from .kernel_watch import KernelWatch
 from .run_control import LoopCall, RunControl, Screen
 from .run_errors import EMPTY, RunErrors
-from .runs_list import RunsList
+from .runs_list import GONE, GONE_NOTE, RunsList, runs_title
 from .stale_notice import StaleNotice
 from .state_editor import StateEditor
 from .toolbar import message_html, refresh_buttons, run_buttons
@@ -68,13 +68,6 @@ def _box(children, css_class: str, cls=widgets.HBox, **layout) -> widgets.Box:
     box = cls(children, layout=widgets.Layout(**layout))
     box.add_class(css_class)
     return box
-
-
-def _runs_title(hidden: int) -> str:
-    """The runs list's title; says how many prepared runs that never ran it leaves out."""
-    more = (f" · not listed: {hidden} prepared run{'s' if hidden != 1 else ''} never started" if hidden else "")
-    return (f'<div class="pipenb-view-title"><b>runs</b> <span class="pipenb-hint">(click a row to show it'
-            f"{more})</span></div>")
 
 
 class RunDashboard(Snapshot, widgets.VBox):
@@ -153,7 +146,7 @@ class RunDashboard(Snapshot, widgets.VBox):
                          max_width="50%", overflow="auto")
         side = _box([self.tabs], "pipenb-side", widgets.Box, flex="1 1 400px", min_width="340px", max_width="100%")
         main = _box([graph_box, side], "pipenb-main", width="100%", flex_flow="row wrap")
-        self.runs_title = _html(_runs_title(0), "pipenb-runs-title")
+        self.runs_title = _html(runs_title(0), "pipenb-runs-title")
         self.kernel_watch = KernelWatch()  # in the browser: says so when the kernel is gone (restart, death)
         return [_style(), self.kernel_watch, header, toolbar, self.stale, self.error_banner, main, self.timeline_section, self.table,
                 self.runs_title, self.runs]
@@ -320,7 +313,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         return (f"run <code title='{html.escape(ctx.run_id)}'>{html.escape(short_id(ctx.run_id))}</code> "
                 f"<b class='pipenb-run-status pipenb-run-{html.escape(ctx.status)}'>"
                 f"{html.escape(ctx.status)}</b> at <code>{html.escape(ctx.position)}</code>"
-                + (f" <span class='pipenb-hint'>· {html.escape(left)} in memory</span>" if left else ""))
+                + (f" <span class='pipenb-hint'>· {html.escape(left)} in memory</span>" if left else "")
+                + (f" <span class='pipenb-why'>· {GONE_NOTE}</span>" if self._status() == GONE else ""))
 
     def _registry_changed(self, run_id: str) -> None:
         # An expiry exports the shown run's artifacts into its checkpoint: show that too.
@@ -330,7 +324,14 @@ class RunDashboard(Snapshot, widgets.VBox):
             self._refresh_runs(read_store=True)
 
     def _refresh_buttons(self) -> None:
-        refresh_buttons(self.buttons, self.ctx.status if self.ctx is not None else None)
+        refresh_buttons(self.buttons, self._status())
+
+    def _status(self) -> str | None:
+        """The shown run's status for the buttons: ``gone`` when another kernel or registry finished it."""
+        ctx = self.ctx
+        if ctx is None:
+            return None
+        return GONE if ctx.run_id in self.runs.gone and ctx.status != RUNNING else ctx.status
 
     def _refresh_stale(self) -> None:
         """The "redefined" notice and the picked run's stale records (compared at most once a second)."""
@@ -339,7 +340,11 @@ class RunDashboard(Snapshot, widgets.VBox):
     def _refresh_runs(self, read_store: bool = False) -> None:
         """Redraw the runs list (``read_store``: the store's runs too, when last read about a second ago)."""
         self._forget_logs(self.runs.refresh(self.ctx, read_store))
-        title = _runs_title(self.runs.hidden)
+        ctx = self.ctx
+        if ctx is not None and (self._status() == GONE) != ("elsewhere" in self.status.value):
+            self.status.value = self._status_html(ctx)  # finished elsewhere (or back): say so, grey out Resume
+            self._refresh_buttons()
+        title = runs_title(self.runs.hidden)
         if self.runs_title.value != title:
             self.runs_title.value = title
 

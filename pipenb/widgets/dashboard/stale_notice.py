@@ -21,10 +21,25 @@ import ipywidgets as widgets
 
 from pipenb.core.ids import short_id
 from pipenb.core.lifecycle import RUNNING
+from pipenb.core.lookback import stage_code
+
+
+def _codes(pipe, prefix: str = "") -> dict:
+    """``{stage address: fingerprint of its code}`` of every stage, sub-pipelines' included."""
+    out = {}
+    for stage in pipe.stages:
+        address = prefix + stage.id
+        out[address] = stage_code(pipe, stage)
+        if stage.pipeline is not None:
+            out.update(_codes(stage.pipeline, address + "/"))
+    return out
 
 
 def _redefined_html(pipeline) -> str:
-    if not pipeline.superseded:
+    """The "redefined in a later cell" notice: only when the newer definition runs other code (a cell run
+    again as it was, or a notebook declaring the same pipeline twice, changes nothing)."""
+    newer = pipeline.newer
+    if newer is None or _codes(newer) == _codes(pipeline):
         return ""
     return (
         f"⚠ pipeline <code>{html.escape(pipeline.id)}</code> was redefined in a later cell; this dashboard "

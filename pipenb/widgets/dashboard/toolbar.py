@@ -49,6 +49,8 @@ TIPS = {"run": "start a new run", "pause": "pause the run at the next stage", "s
 
 def why_not(name: str, status: str | None) -> str:
     """What button ``name`` says when it does not apply to a run in ``status``."""
+    if status == "gone" and name in FINISHED_WHY:
+        return f"the run was completed or discarded elsewhere (its checkpoint left the store): nothing to {name}"
     if status is not None and is_finished(status) and name in FINISHED_WHY:
         return FINISHED_WHY[name].format(status=status)
     return WHY_NOT[name]
