@@ -181,7 +181,7 @@ first
     md("The registry knows the paused run, and how long it stays in memory:"),
     code("""
 import pandas as pd
-pd.DataFrame([{**r.__dict__, "time_left_s": r.time_left} for r in registry.runs()])
+pd.DataFrame([r.to_dict() for r in registry.runs()])   # expires_at in local time, time_left as a duration
 """),
     md("The dashboard shows the same list, ticking down; pick a run to see its graph, state and checkpoint:"),
     code("""

@@ -19,7 +19,6 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
@@ -28,42 +27,10 @@ from .listeners import Listeners
 from .logs import warn
 from .store import InMemoryStore
 from .state import approx_size
+from .run_record import RunRecord
 from .timers import WHEEL, Timer
 
 FINISHED_KEPT = 1000  # finished runs listed per registry (oldest dropped first): a long-lived kernel stays small
-
-
-def _when(t: float | None) -> str:
-    """Epoch seconds as local time for people: ``2026-12-07 14:03:12`` (``None``: ``None``)."""
-    return "None" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-
-@dataclass(frozen=True, repr=False)
-class RunRecord:
-    """One line of ``registry.runs()`` (``registry.finished()`` for the completed and terminated runs)."""
-
-    run_id: str
-    pipeline_id: str
-    status: str
-    paused_at: str | None
-    expires_at: float | None
-    live: bool
-    note: str = ""
-    size: int | None = None  # approximate bytes of the run's state held in memory (None: not held)
-
-    @property
-    def time_left(self) -> float | None:
-        return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
-
-    def __repr__(self) -> str:
-        # People read this: expires_at in local time with the time left, not epoch seconds.
-        left = self.time_left
-        expires = (f"{_when(self.expires_at)} ({left:.0f} s left)" if left is not None and left != float("inf")
-                   else _when(self.expires_at) if left is None else "never")
-        fields = (f"run_id={self.run_id!r}, pipeline_id={self.pipeline_id!r}, status={self.status!r}, "
-                  f"paused_at={self.paused_at!r}, expires_at={expires}, live={self.live!r}")
-        return (f"RunRecord({fields}" + (f", note={self.note!r}" if self.note else "")
-                + (f", size={self.size!r}" if self.size is not None else "") + ")")
 
 
 class _Entry:

@@ -50,3 +50,11 @@ def test_history_dataframe_has_timestamps_and_durations(registry):
     assert isinstance(df.started[0], pd.Timestamp) and df.started[0].tzinfo is not None
     assert abs((df.started[0] - before).total_seconds()) < 60
     assert isinstance(df.duration[0], pd.Timedelta) and df.duration[0] >= pd.Timedelta(0)
+
+
+def test_run_record_to_dict_gives_a_datetime_and_a_timedelta():
+    d = RunRecord("r1", "p", "paused", "gate", time.time() + 90, True).to_dict()
+    assert isinstance(d["expires_at"], datetime.datetime) and d["expires_at"].tzinfo is not None
+    assert datetime.timedelta(seconds=80) < d["time_left"] <= datetime.timedelta(seconds=90)
+    frame = pd.DataFrame([d])
+    assert not any(frame[c].dtype == "float64" for c in frame.columns), frame.dtypes

@@ -224,6 +224,10 @@ class RunDashboard(Snapshot, widgets.VBox):
         """Discard ``run_id`` (default: the shown run), as the Discard button does."""
         self.control.discard(run_id if run_id is not None else (self.ctx.run_id if self.ctx is not None else None))
 
+    def remove(self, run_id: str) -> None:
+        """Take a finished run out of the list (its row's remove button): ``registry.remove`` (SPEC 14)."""
+        self.control.row_action("remove", run_id)
+
     # -- showing a run -----------------------------------------------------------
     def show(self, ctx) -> None:
         """Make ``ctx`` the dashboard's run: graph, events, state, history, checkpoint, error, buttons."""
