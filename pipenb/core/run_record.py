@@ -37,19 +37,37 @@ class RunRecord:
         """The record for people and frames (``pd.DataFrame([r.to_dict() for r in registry.runs()])``):
         ``expires_at`` as a local ``datetime`` and ``time_left`` as a ``timedelta``, not seconds."""
         left = self.time_left
-        return {"run_id": self.run_id, "pipeline_id": self.pipeline_id, "status": self.status,
-                "paused_at": self.paused_at, "live": self.live,
-                "expires_at": None if self.expires_at is None or left == float("inf")
-                else datetime.datetime.fromtimestamp(self.expires_at).astimezone(),
-                "time_left": None if left is None or left == float("inf") else datetime.timedelta(seconds=round(left)),
-                "note": self.note, "size": self.size}
+        return {
+            "run_id": self.run_id,
+            "pipeline_id": self.pipeline_id,
+            "status": self.status,
+            "paused_at": self.paused_at,
+            "live": self.live,
+            "expires_at": None
+            if self.expires_at is None or left == float("inf")
+            else datetime.datetime.fromtimestamp(self.expires_at).astimezone(),
+            "time_left": None if left is None or left == float("inf") else datetime.timedelta(seconds=round(left)),
+            "note": self.note,
+            "size": self.size,
+        }
 
     def __repr__(self) -> str:
         # People read this: expires_at in local time with the time left, not epoch seconds.
         left = self.time_left
-        expires = (f"{_when(self.expires_at)} ({left:.0f} s left)" if left is not None and left != float("inf")
-                   else _when(self.expires_at) if left is None else "never")
-        fields = (f"run_id={self.run_id!r}, pipeline_id={self.pipeline_id!r}, status={self.status!r}, "
-                  f"paused_at={self.paused_at!r}, expires_at={expires}, live={self.live!r}")
-        return (f"RunRecord({fields}" + (f", note={self.note!r}" if self.note else "")
-                + (f", size={self.size!r}" if self.size is not None else "") + ")")
+        expires = (
+            f"{_when(self.expires_at)} ({left:.0f} s left)"
+            if left is not None and left != float("inf")
+            else _when(self.expires_at)
+            if left is None
+            else "never"
+        )
+        fields = (
+            f"run_id={self.run_id!r}, pipeline_id={self.pipeline_id!r}, status={self.status!r}, "
+            f"paused_at={self.paused_at!r}, expires_at={expires}, live={self.live!r}"
+        )
+        return (
+            f"RunRecord({fields}"
+            + (f", note={self.note!r}" if self.note else "")
+            + (f", size={self.size!r}" if self.size is not None else "")
+            + ")"
+        )

@@ -62,16 +62,22 @@ def open_history(pg) -> None:
 @pytest.fixture(scope="module")
 def page(browser, lab):
     with open_notebook(browser, lab, "polish.ipynb", viewport=(1280, 1400)) as pg:
-        wait_until(pg, "() => document.querySelectorAll('.pipenb-runs tr.pipenb-pick-row').length >= 4",
-                   what="four runs listed")
+        wait_until(
+            pg,
+            "() => document.querySelectorAll('.pipenb-runs tr.pipenb-pick-row').length >= 4",
+            what="four runs listed",
+        )
         yield pg
 
 
 def test_history_times_stay_on_one_line_at_1280_px(page):
     pg = page
     open_history(pg)
-    wait_until(pg, "() => document.querySelectorAll('.pipenb-history tr.pipenb-pick-row').length === 3",
-               what="three history entries")
+    wait_until(
+        pg,
+        "() => document.querySelectorAll('.pipenb-history tr.pipenb-pick-row').length === 3",
+        what="three history entries",
+    )
     times = [c for c in pg.evaluate(CELLS, ".pipenb-history") if ":" in c["text"]]
     assert len(times) == 3, times
     assert all(c["lines"] == 1 for c in times), times
@@ -86,6 +92,27 @@ def test_narrow_output_wraps_cells_between_words_never_inside_them(page):
         for sel in (".pipenb-runs", ".pipenb-history", ".pipenb-dashboard table.pipenb-state"):
             assert broken_cells(pg, sel) == [], sel
         pg.screenshot(path=str(SHOTS / "polish-narrow.png"), full_page=True)
+    finally:
+        resize(pg, 1280, 1400)
+
+
+def test_the_timeline_unfolds_and_fits_a_narrow_output(page):
+    pg = page
+    resize(pg, 640, 1400)
+    try:
+        pg.locator(
+            ".pipenb-timeline-section .lm-AccordionPanel-title, .pipenb-timeline-section .p-Accordion-title,"
+            " .pipenb-timeline-section .jupyter-widget-Collapse-header"
+        ).first.click()
+        svg = pg.locator(".pipenb-timeline-view svg")
+        expect(svg).to_be_visible()
+        expect(svg.locator("g.row")).to_have_count(3)  # the shown run's three stages
+        fit = pg.evaluate("""() => {
+            const out = document.querySelector('.pipenb-dashboard').closest('.jp-OutputArea-output');
+            return [document.querySelector('.pipenb-timeline-view svg').getBoundingClientRect().right,
+                    out.getBoundingClientRect().right];
+        }""")
+        assert fit[0] <= fit[1] + 1, fit
     finally:
         resize(pg, 1280, 1400)
 

@@ -121,7 +121,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.timeline = TimelineView()
         self.timeline.active = False
         self.timeline_section = widgets.Accordion(children=[self.timeline], selected_index=None,
-                                                  layout=widgets.Layout(width="100%"))
+                                                  layout=widgets.Layout(width="auto", margin="0"))
         self.timeline_section.set_title(0, "timeline: where the time goes")
         self.timeline_section.add_class("pipenb-timeline-section")
         self.timeline_section.observe(
