@@ -89,6 +89,16 @@ class TimelineView(widgets.HTML):
             "<svg ", '<svg style="max-width:100%;height:auto" ', 1)
         self.value = f'<div class="pipenb-timeline-view" title="run {html.escape(ctx.run_id)}">{svg}</div>'
 
+    def folded(self, title: str) -> widgets.Accordion:
+        """This view in a section folded under ``title``: it draws only while unfolded."""
+        self.active = False
+        section = widgets.Accordion(children=[self], selected_index=None,
+                                    layout=widgets.Layout(width="auto", margin="0"))
+        section.set_title(0, title)
+        section.add_class("pipenb-timeline-section")
+        section.observe(lambda change: setattr(self, "active", change["new"] == 0), names="selected_index")
+        return section
+
     def svg(self) -> str:
         """The SVG drawn now ("" before any run)."""
         start = self.value.find("<svg")

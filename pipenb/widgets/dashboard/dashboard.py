@@ -12,8 +12,10 @@ class, so following ``show(ctx)`` means reading this file:
   while it goes, once when it stops (the graph and table follow on their own);
 - the views: ``graph`` (``StageGraph``), ``table`` (``EventTable``),
   ``buttons`` (toolbar.py), ``history`` (``HistoryView``), ``editor``
-  (``StateEditor``), ``runs`` (``RunsList``), and the error banner and tab
-  (drawn from ``RunErrors``);
+  (``StateEditor``), ``runs`` (``RunsList``: finished runs stay until
+  removed), ``timeline`` (``TimelineView``, folded), ``stale``
+  (``StaleNotice``: re-run from the first changed stage), ``kernel_watch``
+  (says so when the kernel is gone), and the error banner and tab (``RunErrors``);
 - a 1 Hz clock for what changes without an event (time left in memory, the
   store's runs, a redefined pipeline).
 """
@@ -117,15 +119,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.history = HistoryView(self._call)  # one entry per record; picking one shows its state and diff
         self.history.fork_button.on_click(lambda _b: self.fork_here())
         self.checkpoint_view = _html(checkpoint_html(None), "pipenb-checkpoint")
-        # Where the time goes, live: folded at first (a folded timeline draws nothing).
-        self.timeline = TimelineView()
-        self.timeline.active = False
-        self.timeline_section = widgets.Accordion(children=[self.timeline], selected_index=None,
-                                                  layout=widgets.Layout(width="auto", margin="0"))
-        self.timeline_section.set_title(0, "timeline: where the time goes")
-        self.timeline_section.add_class("pipenb-timeline-section")
-        self.timeline_section.observe(
-            lambda change: setattr(self.timeline, "active", change["new"] == 0), names="selected_index")
+        self.timeline = TimelineView()  # where the time goes, live: folded at first (folded, it draws nothing)
+        self.timeline_section = self.timeline.folded("timeline: where the time goes")
         self.tabs = widgets.Tab(children=[
             widgets.VBox([self.state_view, self.editor]),
             self.history,
