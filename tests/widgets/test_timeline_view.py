@@ -82,3 +82,11 @@ def test_the_dashboard_timeline_draws_only_when_unfolded(registry):
         dash.close()
 
     arun(scenario())
+
+
+def test_axis_ticks_of_a_sub_millisecond_run_are_all_different():
+    from pipenb.timeline import tick_step, tick_text
+
+    step = tick_step(0.002)
+    labels = [tick_text(i * step, step) for i in range(5)]
+    assert len(set(labels)) == 5, labels  # not "0", "0 ms", "1 ms", "2 ms", "2 ms"
