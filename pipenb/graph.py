@@ -135,10 +135,8 @@ def _node_attrs(key: str, status: Mapping[str, str], breakpoints, marks: RunMark
     if key == marks.current:
         attrs.update(penwidth="4", color=CURRENT_COLOUR)
         classes.append("current")
-    badge = marks.visit_badge(key)
-    if badge:
-        attrs["xlabel"] = badge
-        classes.append("revisited")
+    if marks.visit_badge(key):
+        classes.append("revisited")  # the "×n" badge is added to the laid-out SVG (_add_badges)
     attrs["style"] = style
     if classes:
         attrs["class"] = " ".join(classes)
@@ -288,7 +286,33 @@ def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoint
     for i, info in enumerate(pipeline.walk()):
         tip = html.escape(_node_tip(info, bps, checked))
         titles[f"n{i}"] = titles[f"cluster_n{i}"] = f"<title>{tip}</title>"
-    return _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
+    svg = _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
+    return _add_badges(svg, {node_id(key): badge for key in checked.visits if (badge := checked.visit_badge(key))})
+
+
+# A node's group up to the end of its first shape, whose coordinates say where the node was drawn.
+_NODE_SHAPE = re.compile(
+    r'<g id="([^"]*)" class="node[^"]*">.*?<(?:path|polygon)[^>]*?(?:d|points)="([^"]*)"[^>]*/>', re.S
+)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _add_badges(svg: str, badges: dict) -> str:
+    """Each revisited stage's "×n" in its node's top right corner, added once dot has laid the graph out:
+    given to dot (an ``xlabel``), a count would move the stages, and a live graph would jump as a run loops."""
+
+    def badge(m: re.Match) -> str:
+        text = badges.get(html.unescape(m.group(1)))
+        numbers = [float(n) for n in _NUMBER.findall(m.group(2))]
+        if text is None or len(numbers) < 2:
+            return m.group(0)
+        right, top = max(numbers[0::2]), min(numbers[1::2])
+        return (
+            m.group(0) + f'<text class="visits" x="{right - 5:.1f}" y="{top + 10:.1f}" text-anchor="end" '
+            f'font-family="Helvetica,sans-Serif" font-size="9" font-weight="bold">{html.escape(text)}</text>'
+        )
+
+    return _NODE_SHAPE.sub(badge, svg) if badges else svg
 
 
 def to_svg(
