@@ -286,9 +286,19 @@ def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoint
     for i, info in enumerate(pipeline.walk()):
         tip = html.escape(_node_tip(info, bps, checked))
         titles[f"n{i}"] = titles[f"cluster_n{i}"] = f"<title>{tip}</title>"
+    names = {f"n{i}": info.key for i, info in enumerate(pipeline.walk())}
+    svg = _DOT_EDGE_TITLE.sub(
+        lambda m: (
+            f"<title>{html.escape(clean_text(names.get(m.group(1), '') + ' → ' + names.get(m.group(2), ''), TOOLTIP_CHARS))}</title>"
+        ),
+        svg,
+    )
     svg = _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
     return _add_badges(svg, {node_id(key): badge for key in checked.visits if (badge := checked.visit_badge(key))})
 
+
+# dot names an edge's <title> after our generated node names ("n0->n1"): the stages' addresses read better.
+_DOT_EDGE_TITLE = re.compile(r"<title>(n\d+)&#45;&gt;(n\d+)</title>")
 
 # A node's group up to the end of its first shape, whose coordinates say where the node was drawn.
 _NODE_SHAPE = re.compile(
