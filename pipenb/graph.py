@@ -25,6 +25,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 from .graph_builtin import fallback_svg
+from .graph_labels import add_badges, add_edge_counts, fit_counts, node_boxes
 from .graph_marks import RunMarks
 from .graph_style import (
     BREAKPOINT_COLOUR,
@@ -136,7 +137,7 @@ def _node_attrs(key: str, status: Mapping[str, str], breakpoints, marks: RunMark
         attrs.update(penwidth="4", color=CURRENT_COLOUR)
         classes.append("current")
     if marks.visit_badge(key):
-        classes.append("revisited")  # the "×n" badge is added to the laid-out SVG (_add_badges)
+        classes.append("revisited")  # the "×n" badge is added to the laid-out SVG (graph_labels.py)
     attrs["style"] = style
     if classes:
         attrs["class"] = " ".join(classes)
@@ -144,21 +145,14 @@ def _node_attrs(key: str, status: Mapping[str, str], breakpoints, marks: RunMark
 
 
 def _edge_attrs(kind: str, count: int) -> dict:
-    """A declared edge's attributes: dashed purple for a route, thick and counted once the run took it."""
+    """A declared edge's attributes: dashed purple for a route, thick once the run took it (its count is
+    written on the laid-out SVG: graph_labels.py)."""
     attrs = {"class": kind}
     if kind == "route":
         attrs.update(style="dashed", color=ROUTE_COLOUR)
     if count:
-        attrs.update(
-            {
-                "class": f"{kind} taken",
-                "color": TAKEN_COLOUR,
-                "penwidth": "2.5",
-                "fontcolor": TAKEN_COLOUR,
-                "xlabel": f"×{count}",
-                "tooltip": f"taken {count} time{'s' if count != 1 else ''}",
-            }
-        )
+        tip = f"taken {count} time{'s' if count != 1 else ''}"
+        attrs.update({"class": f"{kind} taken", "color": TAKEN_COLOUR, "penwidth": "2.5", "tooltip": tip})
     return attrs
 
 
@@ -227,7 +221,8 @@ def _add_stages(container, prefix: tuple, stages: _Stages) -> None:
 
 
 def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks) -> None:
-    """The declared edges (counted when taken), then the run's undeclared moves, which do not move the layout."""
+    """The declared edges (``pipenb-edge-<i>``, counted when taken), then the run's undeclared moves
+    (``pipenb-edge-u<j>``), which do not constrain the layout."""
     for i, (tail_info, head_info, kind) in enumerate(pipeline.edges()):
         tail = _last_leaf(tail_info.stage, tail_info.address)
         head = _first_leaf(head_info.stage, head_info.address)
@@ -239,31 +234,46 @@ def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks) -> None
         if kind == "route" and tail == head:
             attrs.pop("ltail", None)
             attrs.pop("lhead", None)
-        dot.edge(dot_name["/".join(tail)], dot_name["/".join(head)], **attrs)
-    leaves = {info.key: info for info in pipeline.walk()}
-    for a, b, n in marks.undeclared:
-        tail = "/".join(_last_leaf(leaves[a].stage, leaves[a].address))
-        head = "/".join(_first_leaf(leaves[b].stage, leaves[b].address))
-        tip = _dot_text(
-            clean_text(
-                f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)",
-                TOOLTIP_CHARS,
-            )
-        )
+        dot.edge(dot_name["/".join(tail)], dot_name["/".join(head)], id=f"pipenb-edge-{i}", **attrs)
+    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks)):
+        a, b = marks.undeclared[j][:2]
+        text = f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)"
+        style = {"style": "dashed", "color": UNDECLARED_COLOUR, "penwidth": "2", "constraint": "false"}
         dot.edge(
             dot_name[tail],
             dot_name[head],
-            **{
-                "class": "undeclared",
-                "style": "dashed",
-                "color": UNDECLARED_COLOUR,
-                "fontcolor": UNDECLARED_COLOUR,
-                "penwidth": "2",
-                "constraint": "false",
-                "xlabel": f"undeclared ×{n}",
-                "tooltip": tip,
-            },
+            id=f"pipenb-edge-u{j}",
+            tooltip=_dot_text(clean_text(text, TOOLTIP_CHARS)),
+            **{"class": "undeclared"},
+            **style,
         )
+
+
+def _undeclared_ends(pipeline: Pipeline, marks: RunMarks) -> list[tuple[str, str, int]]:
+    """The stages each undeclared move is drawn between (a sub-pipeline's last or first stage) and its count."""
+    infos = {info.key: info for info in pipeline.walk()}
+    return [
+        (
+            "/".join(_last_leaf(infos[a].stage, infos[a].address)),
+            "/".join(_first_leaf(infos[b].stage, infos[b].address)),
+            n,
+        )
+        for a, b, n in marks.undeclared
+    ]
+
+
+def _counts_on_edges(pipeline: Pipeline, marks: RunMarks) -> dict:
+    """``{edge id: (text, colour, tail node id, head node id)}`` for every edge with a count to show."""
+    counts = {}
+    for i, (tail_info, head_info, _kind) in enumerate(pipeline.edges()):
+        n = marks.edge_counts.get(i)
+        if n:
+            tail = "/".join(_last_leaf(tail_info.stage, tail_info.address))
+            head = "/".join(_first_leaf(head_info.stage, head_info.address))
+            counts[f"pipenb-edge-{i}"] = (f"×{n}", TAKEN_COLOUR, node_id(tail), node_id(head))
+    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks)):
+        counts[f"pipenb-edge-u{j}"] = (f"undeclared ×{n}", UNDECLARED_COLOUR, node_id(tail), node_id(head))
+    return counts
 
 
 def _node_tip(info, breakpoints, marks: RunMarks) -> str:
@@ -294,35 +304,13 @@ def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoint
         svg,
     )
     svg = _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
-    return _add_badges(svg, {node_id(key): badge for key in checked.visits if (badge := checked.visit_badge(key))})
+    svg = add_edge_counts(svg, _counts_on_edges(pipeline, checked), node_boxes(svg))
+    svg = add_badges(svg, {node_id(key): badge for key in checked.visits if (badge := checked.visit_badge(key))})
+    return fit_counts(svg)
 
 
 # dot names an edge's <title> after our generated node names ("n0->n1"): the stages' addresses read better.
 _DOT_EDGE_TITLE = re.compile(r"<title>(n\d+)&#45;&gt;(n\d+)</title>")
-
-# A node's group up to the end of its first shape, whose coordinates say where the node was drawn.
-_NODE_SHAPE = re.compile(
-    r'<g id="([^"]*)" class="node[^"]*">.*?<(?:path|polygon)[^>]*?(?:d|points)="([^"]*)"[^>]*/>', re.S
-)
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def _add_badges(svg: str, badges: dict) -> str:
-    """Each revisited stage's "×n" in its node's top right corner, added once dot has laid the graph out:
-    given to dot (an ``xlabel``), a count would move the stages, and a live graph would jump as a run loops."""
-
-    def badge(m: re.Match) -> str:
-        text = badges.get(html.unescape(m.group(1)))
-        numbers = [float(n) for n in _NUMBER.findall(m.group(2))]
-        if text is None or len(numbers) < 2:
-            return m.group(0)
-        right, top = max(numbers[0::2]), min(numbers[1::2])
-        return (
-            m.group(0) + f'<text class="visits" x="{right - 5:.1f}" y="{top + 10:.1f}" text-anchor="end" '
-            f'font-family="Helvetica,sans-Serif" font-size="9" font-weight="bold">{html.escape(text)}</text>'
-        )
-
-    return _NODE_SHAPE.sub(badge, svg) if badges else svg
 
 
 def to_svg(
