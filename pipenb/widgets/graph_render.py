@@ -36,8 +36,12 @@ class RunMarksReader:
             return None
         self._key = key
         stale = sorted({record.address for record in history.stale()}) if history.definition is not None else []
-        self.marks = {"visits": history.visits(), "transitions": history.transitions(), "stale": stale,
-                      "conditional": conditional}
+        self.marks = {
+            "visits": history.visits(),
+            "transitions": history.transitions(),
+            "stale": stale,
+            "conditional": conditional,
+        }
         return self.marks
 
     def forget(self) -> None:

@@ -64,8 +64,12 @@ def _number(value):
 def _report(event) -> dict:
     """A ``step:progress`` event as the browser draws it (the message stays plain text)."""
     message = event.message
-    return {"step": str(event.step_id), "done": _number(event.done), "total": _number(event.total),
-            "message": None if message is None else str(message)[:300]}
+    return {
+        "step": str(event.step_id),
+        "done": _number(event.done),
+        "total": _number(event.total),
+        "message": None if message is None else str(message)[:300],
+    }
 
 
 class StageGraph(Snapshot, anywidget.AnyWidget):
@@ -76,8 +80,8 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
     # "graphviz" or "builtin". Not ``layout``: that is every DOM widget's Layout widget, and a
     # string there makes the browser's widget manager fail to build a view (TypeError in create_view).
     layout_engine = traitlets.Unicode("").tag(sync=True)
-    status = traitlets.Dict({}).tag(sync=True)             # address -> one of STATUSES
-    durations = traitlets.Dict({}).tag(sync=True)          # address -> last duration, ms
+    status = traitlets.Dict({}).tag(sync=True)  # address -> one of STATUSES
+    durations = traitlets.Dict({}).tag(sync=True)  # address -> last duration, ms
     # address of a running stage -> its step's last report {"step", "done", "total", "message"}
     progress = traitlets.Dict({}).tag(sync=True)
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -97,16 +101,21 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         self._status: dict[str, str] = {}
         self._durations: dict[str, float] = {}
         self._progress: dict[str, dict] = {}
-        self._log = None              # the attached run's EventLog
-        self._folded = 0              # events of the log already folded into _status
+        self._log = None  # the attached run's EventLog
+        self._folded = 0  # events of the log already folded into _status
         self._dirty = False
         self._lock = threading.Lock()
-        self.ctx = None               # the run followed
+        self.ctx = None  # the run followed
         # What the run did (visits, edges taken, undeclared moves, stale stages) is drawn into the SVG.
         self._marks = RunMarksReader()
         self._render = BackgroundRender(lambda marks: to_svg(pipeline, **marks), self._set_svg)
-        self.follower = RunFollower(self.redraw, self._changed, started=self._run_started,
-                                    stopped=self._run_stopped, settled=lambda event: self.refresh_snapshot())
+        self.follower = RunFollower(
+            self.redraw,
+            self._changed,
+            started=self._run_started,
+            stopped=self._run_stopped,
+            settled=lambda event: self.refresh_snapshot(),
+        )
         self.observe(self._on_breakpoints, names="breakpoints")
         if ctx is not None:
             self.attach(ctx)
@@ -152,8 +161,12 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         self._log = None
         self.ctx = None
 
-    _STATUS_OF = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
-                  "stage:failure": "failed"}
+    _STATUS_OF = {
+        "stage:start": "running",
+        "stage:success": "success",
+        "stage:paused": "paused",
+        "stage:failure": "failed",
+    }
     _ENDS = ("stage:success", "stage:paused", "stage:failure")
     # A stage's progress is its step's last report while no later one of these came.
     _PROGRESS_SEEN = (*_STATUS_OF, "step:start", "step:progress")
@@ -265,7 +278,8 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         if unknown:
             raise ValueError(
                 f"no stage {', '.join(map(repr, unknown))} in pipeline {self.pipeline.id!r}: breakpoints must "
-                f"name stage addresses, one of: {', '.join(self.addresses)}")
+                f"name stage addresses, one of: {', '.join(self.addresses)}"
+            )
         return wanted
 
     @traitlets.validate("breakpoints")

@@ -170,8 +170,13 @@ def page(browser, lab):
 
 
 def measure(pg, cls: str) -> dict:
-    wait_until(pg, f"c => {{ const m = ({MEASURE})(c); return m && m.svg > 0 && m.zoom === 'width'; }}", cls,
-               what=f"{cls} drawn and fitted", report=MEASURE)
+    wait_until(
+        pg,
+        f"c => {{ const m = ({MEASURE})(c); return m && m.svg > 0 && m.zoom === 'width'; }}",
+        cls,
+        what=f"{cls} drawn and fitted",
+        report=MEASURE,
+    )
     return pg.evaluate(MEASURE, cls)
 
 
@@ -201,19 +206,31 @@ def test_zoom_buttons_change_the_scale_and_fit_brings_it_back(page):
     root = ".g34box"
     before = measure(pg, "g34box")
     pg.click(f"{root} .pipenb-zoom-in")
-    wait_until(pg, "([c, s]) => parseFloat(document.querySelector(c + ' .pipenb-graph-canvas').dataset.scale) > s",
-               [root, before["scale"]], what="zoomed in")
+    wait_until(
+        pg,
+        "([c, s]) => parseFloat(document.querySelector(c + ' .pipenb-graph-canvas').dataset.scale) > s",
+        [root, before["scale"]],
+        what="zoomed in",
+    )
     zoomed = pg.evaluate(MEASURE, "g34box")
     assert zoomed["zoom"] == "manual" and zoomed["svg"] > before["svg"] * 1.2
     assert pg.inner_text(f"{root} .pipenb-zoom-scale") == f"{round(zoomed['scale'] * 100)}%"
     pg.click(f"{root} .pipenb-zoom-out")
     pg.click(f"{root} .pipenb-zoom-out")
-    wait_until(pg, "([c, s]) => parseFloat(document.querySelector(c + ' .pipenb-graph-canvas').dataset.scale) < s",
-               [root, before["scale"]], what="zoomed out")
+    wait_until(
+        pg,
+        "([c, s]) => parseFloat(document.querySelector(c + ' .pipenb-graph-canvas').dataset.scale) < s",
+        [root, before["scale"]],
+        what="zoomed out",
+    )
     assert pg.evaluate(MEASURE, "g34box")["svg"] < before["svg"]
     pg.click(f"{root} .pipenb-zoom-all")  # the whole drawing in the box's height
-    wait_until(pg, "c => document.querySelector(c + ' .pipenb-graph-canvas').dataset.zoom === 'all'", root,
-               what="the whole graph in view")
+    wait_until(
+        pg,
+        "c => document.querySelector(c + ' .pipenb-graph-canvas').dataset.zoom === 'all'",
+        root,
+        what="the whole graph in view",
+    )
     canvas = pg.locator(f"{root} .pipenb-graph-canvas")
     assert canvas.evaluate("c => c.scrollHeight <= c.clientHeight + 1 && c.scrollWidth <= c.clientWidth + 1")
     pg.click(f"{root} .pipenb-zoom-fit")

@@ -97,7 +97,8 @@ def assert_whole_run_drawn(graph: StageGraph) -> None:
     assert undeclared == ["undeclared ×1"]
     root = parse(graph.svg)
     assert "visited 4 times" in tip(node(root, "b")) and "visited" not in tip(node(root, "d")).replace(
-        "visited 1 time", "")
+        "visited 1 time", ""
+    )
 
 
 def test_a_looping_run_is_drawn_live_and_after_it_ends(registry):
@@ -186,7 +187,9 @@ def test_an_aborted_stage_is_drawn_aborted_not_failed(registry):
     assert again.status["d"] == "aborted"
 
 
-SQLITE_RUN = LOOP + """
+SQLITE_RUN = (
+    LOOP
+    + """
 import sys
 from pipenb import PipelineFactory, PipelineRegistry
 from pipenb.stores import SqliteStore
@@ -195,14 +198,16 @@ ctx = factory.prepare_sync().unwrap()
 ctx.breakpoints.add("d")
 print(ctx.run_sync().unwrap().status, ctx.run_id)
 """
+)
 
 
 def test_a_run_resumed_from_a_sqlite_file_in_a_new_process_draws_its_history(tmp_path):
     from pipenb.stores import SqliteStore
 
     db = str(tmp_path / "runs.sqlite")
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(SQLITE_RUN), db], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SQLITE_RUN), db], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr
     status, run_id = out.stdout.split()
     assert status == "paused"
@@ -233,16 +238,30 @@ def test_redrawing_the_marks_keeps_the_stages_where_they_were(stages):
     def noop(state):
         return None
 
-    p = Pipeline("long", stages=[Stage(f"s{i}", steps=[Step("x", noop)], routes=[f"s{max(i - 2, 0)}"],
-                                       router=lambda s, r: None) for i in range(stages)])
+    p = Pipeline(
+        "long",
+        stages=[
+            Stage(f"s{i}", steps=[Step("x", noop)], routes=[f"s{max(i - 2, 0)}"], router=lambda s, r: None)
+            for i in range(stages)
+        ],
+    )
 
     def boxes(svg: str) -> dict:
         root = parse(svg)
-        return {el.get("id"): [(t.get("x"), t.get("y")) for t in el.iter("{http://www.w3.org/2000/svg}text")
-                               if t.get("class") != "visits"] for el in classed(root, "node")}
+        return {
+            el.get("id"): [
+                (t.get("x"), t.get("y"))
+                for t in el.iter("{http://www.w3.org/2000/svg}text")
+                if t.get("class") != "visits"
+            ]
+            for el in classed(root, "node")
+        }
 
     plain = pgraph.to_svg(p)
-    counted = pgraph.to_svg(p, visits={f"s{i}": 12 for i in range(stages)},
-                            transitions={(f"s{i}", f"s{i + 1}"): 11 for i in range(stages - 1)}
-                            | {(f"s{i}", f"s{max(i - 2, 0)}"): 10 for i in range(2, stages)})
+    counted = pgraph.to_svg(
+        p,
+        visits={f"s{i}": 12 for i in range(stages)},
+        transitions={(f"s{i}", f"s{i + 1}"): 11 for i in range(stages - 1)}
+        | {(f"s{i}", f"s{max(i - 2, 0)}"): 10 for i in range(2, stages)},
+    )
     assert boxes(plain) == boxes(counted)
