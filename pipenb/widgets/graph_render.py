@@ -44,6 +44,16 @@ class RunMarksReader:
         }
         return self.marks
 
+    def without_conditions_gone(self, conditional: set) -> dict | None:
+        """The marks last read, less the conditions no longer set (a breakpoint removed by a click), or None
+        when none went. Reads nothing of the run but the addresses given: safe on a comm thread."""
+        marks = self.marks
+        kept = {a: w for a, w in marks["conditional"].items() if a in conditional}
+        if len(kept) == len(marks["conditional"]):
+            return None
+        self.marks = dict(marks, conditional=kept)
+        return self.marks
+
     def forget(self) -> None:
         """Read everything again next time (a new run is followed)."""
         self._key = None

@@ -298,6 +298,10 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
             wanted = set(change["new"])
             ctx.breakpoints.difference_update(ctx.breakpoints - wanted)
             ctx.breakpoints.update(wanted)
+            # A conditional breakpoint clicked away: drawn plain again (the history is not read here).
+            marks = self._marks.without_conditions_gone(ctx.breakpoints.conditional)
+            if marks is not None:
+                self._render.submit(marks)
 
     def toggle_breakpoint(self, address: str) -> None:
         """What a click on a stage does; ValueError for an address the pipeline does not have."""

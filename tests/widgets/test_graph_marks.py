@@ -265,3 +265,16 @@ def test_redrawing_the_marks_keeps_the_stages_where_they_were(stages):
         | {(f"s{i}", f"s{max(i - 2, 0)}"): 10 for i in range(2, stages)},
     )
     assert boxes(plain) == boxes(counted)
+
+
+def test_a_conditional_breakpoint_clicked_away_is_drawn_plain_again(registry):
+    p = loop_module()["pipeline"]()
+    ctx = PipelineFactory(p, registry=registry).prepare_sync().unwrap()
+    ctx.breakpoints.add("c", when=lambda state: state.get("b", 0) > 9)
+    graph = StageGraph(p, ctx)
+    wait_for(lambda: classed(parse(graph.svg), "conditional"), "the conditional breakpoint drawn")
+    assert graph.breakpoints == ["c"]
+    graph.toggle_breakpoint("c")  # what a click on it does
+    assert "c" not in ctx.breakpoints
+    wait_for(lambda: not classed(parse(graph.svg), "conditional"), "drawn as no breakpoint")
+    assert "?" not in shown(node(parse(graph.svg), "c"))
