@@ -219,7 +219,9 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
             elif event.name == "pipeline:failure" and isinstance(event.error, AbortedError):
                 self._status[self.ctx.position] = "aborted"  # also when aborted before its stage started
             self._progress = {}  # the run stopped: no step is going
-        self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · {event.name.split(':')[1]}"
+        aborted = event.name == "pipeline:failure" and isinstance(event.error, AbortedError)
+        how = "aborted" if aborted else event.name.split(":")[1]
+        self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · {how}"
         self._dirty = True
 
     def redraw(self) -> None:

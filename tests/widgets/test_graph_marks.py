@@ -183,6 +183,7 @@ def test_an_aborted_stage_is_drawn_aborted_not_failed(registry):
 
     arun(main())
     assert ctx.status == "aborted" and graph.status["d"] == "aborted" and graph.status["c"] == "success"
+    assert graph.caption.endswith("· aborted")
     again = StageGraph(p, ctx)  # attached afterwards: the same
     assert again.status["d"] == "aborted"
 
