@@ -25,7 +25,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 from .graph_builtin import fallback_svg
-from .graph_labels import add_badges, add_edge_counts, fit_counts, node_boxes
+from .graph_labels import Move, add_badges, add_edge_counts, add_undeclared, fit_counts, node_boxes
 from .graph_marks import RunMarks
 from .graph_style import (
     BREAKPOINT_COLOUR,
@@ -169,15 +169,18 @@ def to_graphviz(
 ):
     """The stage graph as a ``graphviz.Digraph``, top to bottom (a pipeline is a chain: drawn downwards it stays as
     wide as its widest stage however many stages it has, and the widget zooms it to the output's width).
-    The keyword arguments draw a run on it (see ``to_svg``)."""
+    The keyword arguments draw a run on it (see ``to_svg``); here the undeclared moves are edges ``dot``
+    lays out, where ``to_svg`` draws them over the finished layout."""
+    marks = RunMarks.of(pipeline, visits, transitions, current, stale, conditional)
+    return _digraph(pipeline, status, breakpoints, marks, with_undeclared=True)
+
+
+def _digraph(pipeline: Pipeline, status, breakpoints, marks: RunMarks, *, with_undeclared: bool):
     import graphviz
 
-    marks = RunMarks.of(pipeline, visits, transitions, current, stale, conditional)
     infos = list(pipeline.walk())
     graph_attr = {"rankdir": "TB", "compound": "true", "fontname": "Helvetica", "nodesep": "0.3", "ranksep": "0.35"}
-    dot = graphviz.Digraph(
-        _dot_text(clean_text(pipeline.id, LABEL_CHARS)), graph_attr=graph_attr | {"forcelabels": "true"}
-    )
+    dot = graphviz.Digraph(_dot_text(clean_text(pipeline.id, LABEL_CHARS)), graph_attr=graph_attr)
     node_style = {"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "11"}
     dot.attr("node", fontcolor=PALETTE["pending"]["text"], **node_style)
     dot.attr("edge", fontname="Helvetica", fontsize="10", color=EDGE_COLOUR)
@@ -188,7 +191,7 @@ def to_graphviz(
     for info in infos:
         children[info.address[:-1]].append(info)
     _add_stages(dot, (), _Stages(children, dot_name, status or {}, set(breakpoints), marks))
-    _add_edges(dot, pipeline, dot_name, marks)
+    _add_edges(dot, pipeline, dot_name, marks, with_undeclared)
     return dot
 
 
@@ -220,7 +223,7 @@ def _add_stages(container, prefix: tuple, stages: _Stages) -> None:
             _add_stages(sub, info.address, stages)
 
 
-def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks) -> None:
+def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks, with_undeclared: bool) -> None:
     """The declared edges (``pipenb-edge-<i>``, counted when taken), then the run's undeclared moves
     (``pipenb-edge-u<j>``), which do not constrain the layout."""
     for i, (tail_info, head_info, kind) in enumerate(pipeline.edges()):
@@ -235,7 +238,7 @@ def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks) -> None
             attrs.pop("ltail", None)
             attrs.pop("lhead", None)
         dot.edge(dot_name["/".join(tail)], dot_name["/".join(head)], id=f"pipenb-edge-{i}", **attrs)
-    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks)):
+    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks) if with_undeclared else ()):
         a, b = marks.undeclared[j][:2]
         text = f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)"
         style = {"style": "dashed", "color": UNDECLARED_COLOUR, "penwidth": "2", "constraint": "false"}
@@ -263,7 +266,7 @@ def _undeclared_ends(pipeline: Pipeline, marks: RunMarks) -> list[tuple[str, str
 
 
 def _counts_on_edges(pipeline: Pipeline, marks: RunMarks) -> dict:
-    """``{edge id: (text, colour, tail node id, head node id)}`` for every edge with a count to show."""
+    """``{edge id: (text, colour, tail node id, head node id)}`` for every declared edge the run took."""
     counts = {}
     for i, (tail_info, head_info, _kind) in enumerate(pipeline.edges()):
         n = marks.edge_counts.get(i)
@@ -271,9 +274,17 @@ def _counts_on_edges(pipeline: Pipeline, marks: RunMarks) -> dict:
             tail = "/".join(_last_leaf(tail_info.stage, tail_info.address))
             head = "/".join(_first_leaf(head_info.stage, head_info.address))
             counts[f"pipenb-edge-{i}"] = (f"×{n}", TAKEN_COLOUR, node_id(tail), node_id(head))
-    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks)):
-        counts[f"pipenb-edge-u{j}"] = (f"undeclared ×{n}", UNDECLARED_COLOUR, node_id(tail), node_id(head))
     return counts
+
+
+def _undeclared_moves(pipeline: Pipeline, marks: RunMarks) -> list[Move]:
+    """The run's undeclared moves as graph_labels draws them over the layout."""
+    moves = []
+    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks)):
+        a, b = marks.undeclared[j][:2]
+        tip = clean_text(f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)")
+        moves.append(Move(f"pipenb-edge-u{j}", node_id(tail), node_id(head), f"undeclared ×{n}", tip))
+    return moves
 
 
 def _node_tip(info, breakpoints, marks: RunMarks) -> str:
@@ -289,9 +300,10 @@ _DOT_TITLE = re.compile(r'(class="(?:node|cluster)[^"]*">\s*)<title>((?:cluster_
 
 def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoints, marks: dict) -> str:
     """Graphviz's SVG of the graph; raises whatever graphviz or ``dot`` raises."""
-    dot = to_graphviz(pipeline, status, breakpoints, **marks)
-    svg = dot.pipe(format="svg", quiet=True).decode("utf-8")
     checked, bps = RunMarks.of(pipeline, **marks), set(breakpoints)
+    # Laid out without the undeclared moves: what the run did never moves a stage (they are drawn over it).
+    dot = _digraph(pipeline, status, breakpoints, checked, with_undeclared=False)
+    svg = dot.pipe(format="svg", quiet=True).decode("utf-8")
     titles = {}
     for i, info in enumerate(pipeline.walk()):
         tip = html.escape(_node_tip(info, bps, checked))
@@ -304,7 +316,10 @@ def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoint
         svg,
     )
     svg = _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
-    svg = add_edge_counts(svg, _counts_on_edges(pipeline, checked), node_boxes(svg))
+    boxes = node_boxes(svg)
+    svg = add_undeclared(
+        add_edge_counts(svg, _counts_on_edges(pipeline, checked), boxes), _undeclared_moves(pipeline, checked), boxes
+    )
     svg = add_badges(svg, {node_id(key): badge for key in checked.visits if (badge := checked.visit_badge(key))})
     return fit_counts(svg)
 

@@ -4,16 +4,19 @@ Given to ``dot`` (as labels or ``xlabel``s), a visit count or an edge's count
 takes room in the layout: a live graph would jump each time a looping run
 commits a stage, and ``dot`` puts an edge's ``xlabel`` wherever it finds room,
 often on a neighbour's. These helpers read where ``dot`` drew each stage and
-edge and add the counts there: a pill on a stage's top right corner, and a
-count beside the middle of an edge, on the side away from the stages it joins.
+edge and add the counts there: a pill beside a stage, and a count beside the
+middle of an edge, on the side away from the stages it joins. A move no edge
+declares is drawn the same way, as a dashed curve on the right of the stages it
+joins: given to ``dot``, it would move stages too.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from typing import NamedTuple
 
-from .graph_style import TAKEN_COLOUR
+from .graph_style import TAKEN_COLOUR, UNDECLARED_COLOUR
 
 # A node's group up to the end of its first shape, whose coordinates say where the node was drawn.
 _NODE_SHAPE = re.compile(
@@ -103,10 +106,50 @@ def add_edge_counts(svg: str, counts: dict[str, tuple[str, str, str, str]], boxe
 _COUNT_TEXT = re.compile(
     r'<text class="(?:edge-count|visits)" x="(-?[\d.]+)" y="(-?[\d.]+)" text-anchor="(start|end|middle)"[^>]*>([^<]*)<'
 )
+_CURVE = re.compile(r'<path class="undeclared-curve"[^>]* d="([^"]*)"')
 _SVG_SIZE = re.compile(
     r'<svg width="([\d.]+)pt" height="([\d.]+)pt"\s+viewBox="(-?[\d.]+) (-?[\d.]+) ([\d.]+) ([\d.]+)"'
 )
 _GRAPH_SHIFT = re.compile(r'class="graph" transform="scale\(1 1\) rotate\(0\) translate\((-?[\d.]+) (-?[\d.]+)\)"')
+
+
+class Move(NamedTuple):
+    """An undeclared move as drawn: its element id, the node ids it joins, its label and its tooltip."""
+
+    id: str
+    tail: str
+    head: str
+    label: str
+    tip: str
+
+
+def add_undeclared(svg: str, moves: list[Move], boxes: dict) -> str:
+    """Each move as a dashed curve from the right of its tail stage to the right of its head stage, its label
+    at the curve's outermost point; drawn last in the graph's group, so over the stages and edges."""
+    out = []
+    for move in moves:
+        if move.tail not in boxes or move.head not in boxes:
+            continue
+        (_, t_top, t_right, t_bottom), (_, h_top, h_right, h_bottom) = boxes[move.tail], boxes[move.head]
+        y1, y2 = (t_top + t_bottom) / 2, (h_top + h_bottom) / 2
+        if move.tail == move.head:  # a stage jumping to itself: a loop on its right
+            y1, y2 = y1 - 6, y2 + 6
+        x1, x2 = t_right, h_right + 9  # the arrowhead fills the last 9 units
+        bend = max(x1, x2) + 24 + abs(y2 - y1) / 8
+        mid_x, mid_y = (x1 + x2) / 8 + 0.75 * bend, (y1 + y2) / 2
+        out.append(
+            f'<g id="{html.escape(move.id)}" class="edge undeclared"><title>{html.escape(move.tip)}</title>'
+            f'<path class="undeclared-curve" fill="none" stroke="{UNDECLARED_COLOUR}" stroke-width="2" '
+            f'stroke-dasharray="5,2" d="M{x1:.1f},{y1:.1f} C{bend:.1f},{y1:.1f} {bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"/>'
+            f'<polygon fill="{UNDECLARED_COLOUR}" stroke="{UNDECLARED_COLOUR}" points="{x2 - 9:.1f},{y2:.1f} '
+            f'{x2:.1f},{y2 - 4:.1f} {x2:.1f},{y2 + 4:.1f}"/>'
+            f'<text class="edge-count" x="{mid_x + 4:.1f}" y="{mid_y + 3.5:.1f}" text-anchor="start" {_FONT} '
+            f'font-size="10" fill="{UNDECLARED_COLOUR}" {_HALO}>{html.escape(move.label)}</text></g>'
+        )
+    if not out:
+        return svg
+    end = svg.rfind("</g>")  # the graph's group: its transform places these as it places the stages
+    return svg[:end] + "".join(out) + svg[end:] if end >= 0 else svg
 
 
 def fit_counts(svg: str) -> str:
@@ -118,6 +161,9 @@ def fit_counts(svg: str) -> str:
     dx, dy = float(shift.group(1)), float(shift.group(2))
     x0, y0, w, h = (float(size.group(i)) for i in range(3, 7))
     left, right, top = x0, x0 + w, y0
+    for m in _CURVE.finditer(svg):
+        for x, y in _points(m.group(1)):
+            left, right, top = min(left, x + dx - 2), max(right, x + dx + 2), min(top, y + dy - 2)
     for m in _COUNT_TEXT.finditer(svg):
         x, y, anchor = float(m.group(1)) + dx, float(m.group(2)) + dy, m.group(3)
         width = 6.2 * len(html.unescape(m.group(4))) + 8

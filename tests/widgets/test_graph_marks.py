@@ -233,7 +233,8 @@ def test_a_run_resumed_from_a_sqlite_file_in_a_new_process_draws_its_history(tmp
 
 @pytest.mark.parametrize("stages", [10, 34])
 def test_redrawing_the_marks_keeps_the_stages_where_they_were(stages):
-    """Counts are placed after the layout: a looping run's redraws never move a stage under the user's pointer."""
+    """Counts and undeclared moves are drawn over the layout: a looping run's redraws (and a replay's steps) never
+    move a stage under the user's pointer."""
     from pipenb import Pipeline, Stage, Step
 
     def noop(state):
@@ -266,6 +267,8 @@ def test_redrawing_the_marks_keeps_the_stages_where_they_were(stages):
         | {(f"s{i}", f"s{max(i - 2, 0)}"): 10 for i in range(2, stages)},
     )
     assert boxes(plain) == boxes(counted)
+    jumps = pgraph.to_svg(p, transitions={("s7", "s1"): 1, ("s5", "s9"): 2, ("s3", "s3"): 1})  # none declared
+    assert len(classed(parse(jumps), "undeclared")) == 3 and boxes(plain) == boxes(jumps)
 
 
 def test_a_conditional_breakpoint_clicked_away_is_drawn_plain_again(registry):
