@@ -137,6 +137,8 @@ def test_a_graph_attached_to_a_finished_run_draws_what_it_did(registry):
     wait_for(lambda: classed(parse(graph.svg), "undeclared"), "the finished run's marks drawn")
     assert_whole_run_drawn(graph)
     assert "undeclared" in graph.snapshot_html() and "×4" in graph.snapshot_html()
+    page = ctx.report()  # the HTML report draws the same graph
+    assert "undeclared ×1" in page and 'class="visits"' in page and "edge next taken" in page
 
 
 def test_stale_stages_and_conditional_breakpoints_are_marked(registry):
@@ -186,6 +188,7 @@ def test_an_aborted_stage_is_drawn_aborted_not_failed(registry):
     assert graph.caption.endswith("· aborted")
     again = StageGraph(p, ctx)  # attached afterwards: the same
     assert again.status["d"] == "aborted"
+    assert pgraph.PALETTE["aborted"]["fill"] in ctx.report() and pgraph.PALETTE["failed"]["fill"] not in ctx.report()
 
 
 SQLITE_RUN = (
