@@ -203,6 +203,8 @@ function render({ model, el }) {
 
   function drawSvg() {
     // The SVG comes from Graphviz or pipenb's own layout; user text in it is escaped there.
+    // Redrawn as a run goes (its marks): the view stays where the user scrolled it.
+    const [scrollLeft, scrollTop] = [canvas.scrollLeft, canvas.scrollTop];
     canvas.innerHTML = model.get("svg");
     horizontal = null;
     bars.clear();
@@ -225,6 +227,7 @@ function render({ model, el }) {
       g.dataset.address = address;
     }
     zoom.drawn(svg);
+    Object.assign(canvas, { scrollLeft, scrollTop });
     drawLegend();
     applyAll();
   }

@@ -118,7 +118,25 @@ ptask = pctx.start()
 busy
 """
 
-NOTEBOOKS = {"graphs.ipynb": [SIZES, MARKS, ABORTED, PROGRESS]}
+LIVE = """
+async def spin(state):
+    await asyncio.sleep(0.1)
+    return {"n": state.get("n", 0) + 1}
+
+# Loops until the person clicks a stage (a breakpoint): the run pauses there.
+spinning = Pipeline("spinning", stages=[
+    Stage("a", steps=[Step("s", spin)]),
+    Stage("b", steps=[Step("s", spin)], router=lambda s, r: "a", routes=["a"]),
+    Stage("c", steps=[Step("s", noop)]),
+], max_transitions=1_000_000)
+sctx = (await PipelineFactory(spinning, registry=registry).prepare()).unwrap()
+live = StageGraph(spinning, sctx)
+live.add_class("glive")
+stask = sctx.start()
+live
+"""
+
+NOTEBOOKS = {"graphs.ipynb": [SIZES, MARKS, ABORTED, PROGRESS, LIVE]}
 
 pytestmark = pytest.mark.needs_chromium
 
@@ -152,7 +170,7 @@ def graphs_page(browser, lab):
         pg.wait_for_function(KERNEL_IDLE, arg="graphs.ipynb", timeout=60_000)
         pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
-        for cls in ("g10", "g34", "g100", "g34box", "gloop", "gabort", "gfail", "gprogress"):
+        for cls in ("g10", "g34", "g100", "g34box", "gloop", "gabort", "gfail", "gprogress", "glive"):
             pg.wait_for_selector(f".{cls} .pipenb-node", timeout=90_000)
         pg.page_errors = errors
         yield pg
@@ -317,4 +335,28 @@ def test_the_progress_message_sits_on_no_edge(page):
     assert seen["hits"] == 0 and not seen["inSvg"] and seen["barInNode"], seen
     assert "p1: 3/10 — reading rows from <i>big.csv</i>" in seen["text"]  # user text as text
     shot(pg, "gprogress", "graph-progress.png")
+    assert not pg.page_errors
+
+
+VISITS_OF_A = """() => {
+    const t = document.querySelector('.glive [id="pipenb-stage-a"] text.visits');
+    return t ? parseInt(t.textContent.replace('×', ''), 10) : 0;
+}"""
+
+
+def test_counts_go_up_live_and_a_redraw_keeps_the_zoom(page):
+    pg = page
+    wait_until(pg, f"() => ({VISITS_OF_A})() >= 2", what="the live run's visits counted", report=VISITS_OF_A)
+    pg.click(".glive .pipenb-zoom-in")
+    pg.click(".glive .pipenb-zoom-in")
+    scale = float(pg.get_attribute(".glive .pipenb-graph-canvas", "data-scale"))
+    width = pg.evaluate("() => document.querySelector('.glive svg').getBoundingClientRect().width")
+    seen = pg.evaluate(VISITS_OF_A)
+    # The run goes on: the graph is redrawn with higher counts, at the scale the person chose.
+    wait_until(pg, f"n => ({VISITS_OF_A})() >= n + 2", seen, what="counts going up", report=VISITS_OF_A)
+    assert float(pg.get_attribute(".glive .pipenb-graph-canvas", "data-scale")) == scale
+    assert pg.evaluate("() => document.querySelector('.glive svg').getBoundingClientRect().width") == width
+    assert pg.locator(".glive .edge.taken").count() == 2  # a->b, b->a
+    pg.click('.glive [id="pipenb-stage-a"]')  # a breakpoint: the run pauses before a
+    pg.wait_for_selector('.glive [id="pipenb-stage-a"].pipenb-status-paused')
     assert not pg.page_errors
