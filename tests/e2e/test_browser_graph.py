@@ -256,6 +256,40 @@ def test_zoom_buttons_change_the_scale_and_fit_brings_it_back(page):
     assert abs(after["scale"] - before["scale"]) < 0.005 and after["svg"] <= after["canvas"] + 1
 
 
+def test_dragging_pans_a_zoomed_graph_and_is_no_click(page):
+    pg = page
+    set_theme(pg, "JupyterLab Light")
+    root = ".g34box"
+    measure(pg, "g34box")
+    for _ in range(4):
+        pg.click(f"{root} .pipenb-zoom-in")
+    canvas = pg.locator(f"{root} .pipenb-graph-canvas")
+    canvas.scroll_into_view_if_needed()
+    wait_until(
+        pg,
+        "c => { const e = document.querySelector(c + ' .pipenb-graph-canvas'); "
+        "return e.scrollWidth > e.clientWidth && e.scrollHeight > e.clientHeight; }",
+        root,
+        what="zoomed in past the box",
+    )
+    canvas.evaluate("c => { c.scrollLeft = 0; c.scrollTop = 0; }")
+    start = canvas.evaluate("c => [c.scrollLeft, c.scrollTop]")
+    node = pg.locator(f'{root} [id="pipenb-stage-stage_0"]')
+    node.scroll_into_view_if_needed()
+    box = node.bounding_box()  # the drag starts on a stage: a drag is never a click on it
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    pg.mouse.move(x, y)
+    pg.mouse.down()
+    pg.mouse.move(x - 60, y - 50, steps=6)
+    pg.mouse.up()
+    end = canvas.evaluate("c => [c.scrollLeft, c.scrollTop]")
+    sizes = canvas.evaluate("c => [c.scrollWidth, c.clientWidth, c.scrollHeight, c.clientHeight, c.dataset.scale]")
+    assert end[0] > start[0] and end[1] > start[1], (start, end, sizes)  # dragged up-left: the view moved
+    assert "pipenb-breakpoint" not in (node.get_attribute("class") or "")
+    pg.click(f"{root} .pipenb-zoom-fit")
+    measure(pg, "g34box")
+
+
 def test_a_click_still_toggles_a_breakpoint(page):
     pg = page
     node = '.g10 [id="pipenb-stage-stage_4"]'
