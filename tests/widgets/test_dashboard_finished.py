@@ -78,6 +78,20 @@ def test_registry_lists_finished_runs_until_removed(registry):
     assert registry.remove(ctx.run_id) is False
 
 
+def stale_nodes(svg: str) -> set[str]:
+    """The stage addresses the graph's SVG marks stale."""
+    import xml.etree.ElementTree as ET
+
+    from pipenb import graph
+
+    ids = {graph.node_id(a): a for a in ("load", "price", "report")}
+    marked = set()
+    for el in ET.fromstring(svg).iter():
+        if "stale" in (el.get("class") or "").split() and el.get("id") in ids:
+            marked.add(ids[el.get("id")])
+    return marked
+
+
 def test_rerun_from_the_first_changed_stage_forks_there_and_runs_the_new_code(registry):
     old = PipelineFactory(shop(1.0), registry=registry)
     ctx = old.prepare_sync().unwrap()
@@ -92,6 +106,9 @@ def test_rerun_from_the_first_changed_stage_forks_there_and_runs_the_new_code(re
         dash.refresh()
         assert dash.stale.button.layout.display is None and not dash.stale.button.disabled
         assert "price" in dash.stale.value and "load" not in dash.stale.value
+        # The graph (of the fixed pipeline) marks the same stage stale as the notice names.
+        await eventually(lambda: 'class="stale' in dash.graph.svg or " stale" in dash.graph.svg, timeout=5)
+        assert stale_nodes(dash.graph.svg) == {"price"}
         dash.stale.button.click()
         await eventually(lambda: dash.ctx is not ctx and dash.ctx.status == "completed", timeout=3)
         new = dash.ctx

@@ -334,7 +334,10 @@ class RunDashboard(Snapshot, widgets.VBox):
 
     def _refresh_stale(self) -> None:
         """The "redefined" notice and the picked run's stale records (compared at most once a second)."""
+        before = self.stale.first
         self.stale.refresh(self.ctx)
+        if self.stale.first != before:  # the graph marks the same stale stages as the notice names
+            self.graph.refresh()
 
     def _refresh_runs(self, read_store: bool = False) -> None:
         """Redraw the runs list (``read_store``: the store's runs too, when last read about a second ago)."""
