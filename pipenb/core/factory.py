@@ -21,7 +21,7 @@ from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .commit import outputs_of
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from ._ids import uuid7
-from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
+from .lifecycle import ABORTED, FAILED, FINISHED, PAUSED, PREPARED
 from ._logs import adapt_logger
 from .registry import PipelineRegistry, RunRecord
 from .result import Result
@@ -283,18 +283,28 @@ class PipelineFactory:
             return Result.err(exc)
 
     def runs(self) -> list[RunRecord]:
-        """This pipeline's runs: those the registry holds, plus every resumable run in the store.
+        """This pipeline's runs: those the registry holds, its finished ones, then every resumable run in the store.
 
-        Stored runs not alive in this kernel have ``live=False`` and a status of
-        ``"paused"``, ``"failed"``, ``"aborted"``, ``"prepared"`` or
-        ``"interrupted"`` (its process died mid-run); pick one and ``resume`` it.
+        Finished runs (``"completed"``, ``"terminated"``) of this process stay
+        listed until ``registry.remove(run_id)``; they can be looked at and
+        forked, never resumed. Stored runs not alive in this kernel have
+        ``live=False`` and a status of ``"paused"``, ``"failed"``, ``"aborted"``,
+        ``"prepared"`` or ``"interrupted"`` (its process died mid-run); pick one
+        and ``resume`` it.
         """
         pid = self.pipeline.id
-        held = [r for r in self.registry.runs() if r.pipeline_id == pid] if self.registry is not None else []
+        reg = self.registry
+        held = [r for r in reg.runs() + reg.finished() if r.pipeline_id == pid] if reg is not None else []
+        in_store = self.store_factory.stored_runs()
+        if self.store_factory.lists_runs():
+            # A released run the store no longer has a checkpoint of was completed or discarded elsewhere
+            # (another registry, process or kernel): it is not resumable here any more.
+            ids = {s.run_id for s in in_store}
+            held = [r for r in held if r.live or r.status in FINISHED or r.run_id in ids]
         known = {r.run_id for r in held}
         stored = [RunRecord(s.run_id, s.pipeline_id, s.status, s.paused_at, None, False,
                             f"running in {s.where}" if s.where else "")
-                  for s in self.store_factory.stored_runs() if s.pipeline_id == pid and s.run_id not in known]
+                  for s in in_store if s.pipeline_id == pid and s.run_id not in known]
         return held + sorted(stored, key=lambda r: r.run_id)
 
     async def fork(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:

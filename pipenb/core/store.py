@@ -206,6 +206,10 @@ class ProviderBase:
         """Every run id the provider holds state for; None when it cannot list them."""
         return None
 
+    def lists_runs(self) -> bool:
+        """Whether ``run_ids()`` can answer (so ``stored_runs()`` is every resumable run it holds)."""
+        return type(self).run_ids is not ProviderBase.run_ids
+
     def stored_runs(self) -> list[StoredRun]:
         """The runs this provider holds that can be resumed (a checkpoint in their store).
 

@@ -9,5 +9,6 @@ from .dashboard import RunDashboard
 from .event_table import EventTable
 from .panel import RunPanel
 from .stage_graph import StageGraph
+from .timeline_view import TimelineView
 
-__all__ = ["EventTable", "RunDashboard", "RunPanel", "StageGraph"]
+__all__ = ["EventTable", "RunDashboard", "RunPanel", "StageGraph", "TimelineView"]
