@@ -246,9 +246,15 @@ def not_saved_note(container: ArtifactContainer) -> str:
     return f"{named}: lost if this kernel restarts"
 
 
-def save_unsaved(container: ArtifactContainer, store, history) -> None:
-    """Write what was put since the run's last stage commit (from a cell, while it was paused) to ``store``, which
-    keeps artifacts, as existing before the run's next record (``history``: the run's, or None)."""
+def save_unsaved(container: ArtifactContainer, store, history) -> str:
+    """Before a paused run is let go: write what was put since its last stage commit (from a cell) to ``store``,
+    which keeps artifacts, as existing before the run's next record (``history``: the run's, or None). Why the
+    run must stay live instead (an artifact not saved, the write failed), or ""."""
     tick, items = container.unsaved()
-    if items:
-        container.saved(tick, store.write_artifacts(history.next_seq - 1 if history is not None else 0, items))
+    try:
+        if items:
+            container.saved(tick, store.write_artifacts(history.next_seq - 1 if history is not None else 0, items))
+        note = not_saved_note(container)
+    except Exception as exc:
+        note = f"the artifacts put since its last stage cannot be written: {type(exc).__name__}: {exc}"
+    return f"the run stays live in this kernel only: {note}" if note else ""

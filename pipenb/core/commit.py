@@ -2,7 +2,10 @@
 
 With a store that keeps artifacts, the artifacts the stage put or replaced
 (and its step outputs) are written in the same transaction; one that cannot
-be pickled is skipped (named in the answer), never a failed commit.
+be pickled is skipped (named in the answer), never a failed commit. The
+step outputs ride in the stage's history row; ``outputs_of`` and
+``resumed_artifacts`` read them back, with the store's artifacts, for a
+fork or a resume.
 
 The engine has already merged the stage's patches into the state it hands
 in, so a store that can swap that state in (``compare_and_set``) commits
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .artifacts import ArtifactContainer
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
 from ._logs import warn
@@ -111,3 +115,18 @@ def outputs_of(rows, before: int | None = None) -> dict[int, list]:
         if len(row) > 9 and row[9] and (before is None or row[0] < before):
             out.setdefault(row[0], []).extend((f"{row[1]}/{step}", value, True) for step, value in row[9].items())
     return dict(sorted(out.items()))
+
+
+def resumed_artifacts(store, cp: PipelineCheckpoint, keep_log: bool) -> ArtifactContainer:
+    """A resumed run's artifacts: the checkpoint's bundle (stores without ``keeps_artifacts``, and files written
+    before they had one), with the step outputs its history rows carry and what the store committed on top."""
+    container = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=keep_log)
+    if not store.keeps_artifacts:
+        return container
+    items = dict(container.items())
+    items.update(store.load_artifacts())
+
+    def step_outputs() -> dict:  # carried by the history rows: read when first needed, not at every resume
+        return {key: value for outputs in outputs_of(store.load_history()).values() for key, value, _ in outputs}
+
+    return ArtifactContainer(items, keep_log=keep_log, more=step_outputs if store.keeps_history else None)

@@ -18,7 +18,7 @@ from .context import RunContext
 from .definitions import Pipeline
 from .executors import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
-from .commit import outputs_of
+from .commit import outputs_of, resumed_artifacts
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from ._ids import uuid7
 from .lifecycle import ABORTED, FAILED, FINISHED, PAUSED, PREPARED
@@ -55,21 +55,6 @@ def _history_limit(history) -> int | None:
     if history < 0:
         raise ValueError(f"history must be True, False or an int >= 0, got {history!r}")
     return history
-
-
-def _stored_artifacts(store, cp: PipelineCheckpoint, keep_log: bool) -> ArtifactContainer:
-    """A resumed run's artifacts: the checkpoint's bundle (stores without ``keeps_artifacts``, and files written
-    before they had one), with the step outputs its history rows carry and what the store committed on top."""
-    container = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=keep_log)
-    if not store.keeps_artifacts:
-        return container
-    items = dict(container.items())
-    items.update(store.load_artifacts())
-
-    def step_outputs() -> dict:  # carried by the history rows: read when first needed, not at every resume
-        return {key: value for outputs in outputs_of(store.load_history()).values() for key, value, _ in outputs}
-
-    return ArtifactContainer(items, keep_log=keep_log, more=step_outputs if store.keeps_history else None)
 
 
 class PipelineFactory:
@@ -273,7 +258,7 @@ class PipelineFactory:
                     f"run {run_id}: checkpoint resumes at {'/'.join(cp.resume_at)!r}, which pipeline "
                     f"{self.pipeline.id!r} does not have: {exc.args[0]}"
                 ) from None
-            container = _stored_artifacts(store, cp, keep_log=_history_limit(self.history) != 0)
+            container = resumed_artifacts(store, cp, keep_log=_history_limit(self.history) != 0)
             note = run_note(store.get())
             stored = note.status if note is not None else None
             status = stored if stored in (PREPARED, FAILED, ABORTED) else PAUSED

@@ -73,12 +73,9 @@ class _Entry:
         state = ctx.state
         if self.sized[0] is not state:
             self.sized = (state, approx_size(state))
+        note = self.note or (not_saved_note(ctx.artifacts) if self.store.keeps_artifacts else "")
         return RunRecord(self.run_id, self.pipeline_id, status, ctx.position if waiting else None,
-                         self.expires_at if armed else None, True, self.note or self.unsaved_note(), self.sized[1])
-
-    def unsaved_note(self) -> str:
-        """What ``RunRecord.note`` says of the artifacts a store that keeps them did not write ("" when none)."""
-        return not_saved_note(self.ctx.artifacts) if self.store.keeps_artifacts else ""
+                         self.expires_at if armed else None, True, note, self.sized[1])
 
 
 class PipelineRegistry:
@@ -185,13 +182,8 @@ class PipelineRegistry:
         """Export; on failure keep the context (the only copy) and say why in the record's note. A store that keeps
         artifacts wrote them with each commit: nothing to export, but one it could not write keeps the context too."""
         if entry.store.keeps_artifacts:
-            try:  # those put since its last stage (from a cell)
-                save_unsaved(entry.ctx.artifacts, entry.store, entry.ctx.history)
-                entry.note = entry.unsaved_note()
-            except Exception as exc:
-                entry.note = f"the artifacts put since its last stage cannot be written: {type(exc).__name__}: {exc}"
+            entry.note = save_unsaved(entry.ctx.artifacts, entry.store, entry.ctx.history)
             if entry.note:
-                entry.note = f"the run stays live in this kernel only: {entry.note}"
                 warn(entry.ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
             return not entry.note
         try:
