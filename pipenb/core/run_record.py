@@ -31,6 +31,7 @@ class RunRecord:
 
     @property
     def time_left(self) -> float | None:
+        """Seconds until the held run is let go (exported into its store), or None when it has no expiry."""
         return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
 
     def to_dict(self) -> dict:
