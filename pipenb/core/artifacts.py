@@ -94,6 +94,13 @@ class ArtifactContainer:
         that records them writes them some other way (its history row), so they are not ``unsaved``."""
         items = self._items
         log = self._log
+        if saved and not self._changed:  # the hot path of a store that keeps no artifacts: nothing to track
+            for step_id, patch in outputs.items():
+                key = prefix + step_id
+                items[key] = patch
+                if log is not None:
+                    log.append((key, patch))
+            return
         with self._lock:
             for step_id, patch in outputs.items():
                 key = prefix + step_id

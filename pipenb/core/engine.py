@@ -266,8 +266,9 @@ class Engine:
         if known is None:
             known = self._paths[addr] = (parent_path + (PathNode(pipe.id, stage.id),), "/".join(addr))
         path, key = known
-        clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage), self.artifacts.tick()) if self._keep
-                 else (_perf(), 0.0, 0, None, self.artifacts.tick()))
+        tick = self.artifacts.tick() if self._arts else 0
+        clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage), tick) if self._keep
+                 else (_perf(), 0.0, 0, None, tick))
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
@@ -359,8 +360,7 @@ class Engine:
         artifacts; the stage's duration."""
         duration = _perf() - clock[0]
         if plan.record:
-            # The state as committed: the next stage's input, so the records share it. A store that merged the
-            # patches itself (a history row goes with a transaction) holds its own equal copy of ``working``.
+            # The state as committed (the next stage's input, shared); a store that merged the patches holds its own.
             self.history.add_stage(key, stage, decision, clock, duration, work,
                                    self.view() if plan.row else work.working)
         if stage.pipeline is None and self.drive.step_budget is not None:
