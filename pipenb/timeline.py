@@ -209,8 +209,10 @@ def timeline_svg(records: Iterable, events=None, *, width: int = 900) -> str:
     plot_w = max(width - label_w - total_w - 16, 120)
     height = 20 + ROW_H * len(rows) + 30
     x_of = lambda t: label_w + (t - t0) / span * plot_w  # noqa: E731
+    # The scale rides on the root element, so a view can place a marker at any time (RunReplay's position).
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="pipenb-timeline" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="11">']
+           f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="11" '
+           f'data-t0="{t0!r}" data-span="{span!r}" data-x0="{label_w}" data-w="{plot_w}">']
     out += _axis(label_w, plot_w, span, 8, height - 26)
     longest = max(every, key=lambda b: b.duration)
     for i, (address, row) in enumerate(rows.items()):

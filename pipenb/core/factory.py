@@ -279,6 +279,12 @@ class PipelineFactory:
         except PipelineError as exc:
             return Result.err(exc)
 
+    async def run_history(self, run_id: str) -> History:
+        """Run ``run_id``'s history, read without resuming it: its context's if this process holds it, else
+        rebuilt from its store (a durable store keeps it, so this works after a restart). Nothing runs;
+        ResumeError naming the run when no history of it is here."""
+        return (await self._source(run_id))[0]
+
     async def _source(self, run_id: str):
         """(history, artifacts or None) of a run: its context if this process holds it, else its store."""
         if not isinstance(run_id, str) or not run_id:

@@ -1,0 +1,315 @@
+// RunReplay view. The graph (and the compared run's) is drawn once from the `svg` traits; each
+// position arrives as a small `frame` dict and is applied to the drawn nodes and edges by class
+// and text changes: the stages run so far, the stage of the record, visit counts, the moves taken
+// (a move with no drawn edge gets an extra dashed one). Play, pause, speed and the scrubber only
+// move `position`, at most ten times a second; the kernel answers with the frame. User text only
+// reaches the page through textContent or the kernel's escaped HTML (state, diff, events).
+
+const TICK_MS = 100;  // at most ten position changes a second, whatever the speed
+const SPEEDS = [1, 2, 5, 10, 20, 50, 100, 500];
+
+function make(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function svgMake(tag, attrs) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  return node;
+}
+
+function nodeId(address) {
+  // As pipenb.graph.node_id: characters XML cannot hold become U+FFFD, one for one.
+  return "pipenb-stage-" + String(address)
+    .replace(/[\x00-\x1F\x7F-\x9F\uD800-\uDFFF\uFFFE\uFFFF]/gu, "\uFFFD")
+    .replaceAll("/", "--");
+}
+
+function button(label, title, cls) {
+  const b = make("button", "pipenb-replay-btn " + cls, label);
+  b.type = "button";
+  b.title = title;
+  return b;
+}
+
+// One drawn graph: restyled per frame, never laid out again.
+function graphView(host) {
+  const canvas = make("div", "pipenb-replay-canvas");
+  host.append(canvas);
+  let nodes = new Map(), edges = new Map(), extras = new Map(), badges = new Map(), overlay = null;
+
+  function load(svgText) {
+    canvas.innerHTML = svgText || "";
+    nodes = new Map(); edges = new Map(); extras = new Map(); badges = new Map();
+    const svg = canvas.querySelector("svg");
+    if (!svg) return;
+    for (const g of svg.querySelectorAll("g.node[id]")) nodes.set(g.id, g);
+    for (const g of svg.querySelectorAll("g.edge[data-from][data-to]")) {
+      edges.set(g.getAttribute("data-from") + "\u0000" + g.getAttribute("data-to"), g);
+    }
+    overlay = svgMake("g", { class: "pipenb-replay-overlay" });
+    (svg.querySelector("g.graph") || svg).append(overlay);
+  }
+
+  function box(address) {
+    const g = nodes.get(nodeId(address));
+    if (!g) return null;
+    try { return g.getBBox(); } catch (e) { return null; }
+  }
+
+  function label(key, x, y, text, cls) {
+    let t = badges.get(key);
+    if (!t) {
+      t = svgMake("text", { class: cls });
+      overlay.append(t);
+      badges.set(key, t);
+    }
+    t.setAttribute("x", x.toFixed(1));
+    t.setAttribute("y", y.toFixed(1));
+    t.textContent = text;
+    t.style.display = "";
+  }
+
+  function extraEdge(key, a, b) {
+    let p = extras.get(key);
+    const ba = box(a), bb = box(b);
+    if (!ba || !bb) return null;
+    if (!p) {
+      p = svgMake("path", { class: "pipenb-replay-extra" });
+      overlay.prepend(p);
+      extras.set(key, p);
+    }
+    const x1 = ba.x + ba.width, y1 = ba.y + ba.height / 2, x2 = bb.x + bb.width, y2 = bb.y + bb.height / 2;
+    const bend = Math.max(x1, x2) + 30 + Math.abs(y2 - y1) / 6;
+    p.setAttribute("d", a === b
+      ? `M${x1},${y1 - 6} C${x1 + 30},${y1 - 20} ${x1 + 30},${y1 + 20} ${x1},${y1 + 6}`
+      : `M${x1},${y1} C${bend},${y1} ${bend},${y2} ${x2},${y2}`);
+    p.style.display = "";
+    return { x: bend - 6, y: (y1 + y2) / 2 };
+  }
+
+  function edgeMiddle(g) {
+    const path = g.querySelector("path");
+    if (!path) return null;
+    try {
+      const p = path.getPointAtLength(path.getTotalLength() / 2);
+      return { x: p.x + 4, y: p.y - 2 };
+    } catch (e) { return null; }
+  }
+
+  function apply(frame) {
+    if (!overlay) return;
+    const visits = frame.visits || {}, current = frame.current ? nodeId(frame.current) : null;
+    for (const [id, g] of nodes) {
+      g.classList.toggle("pipenb-r-ran", false);
+      g.classList.toggle("pipenb-r-current", id === current);
+    }
+    for (const t of badges.values()) t.style.display = "none";
+    for (const p of extras.values()) p.style.display = "none";
+    for (const [address, n] of Object.entries(visits)) {
+      const g = nodes.get(nodeId(address));
+      if (!g) continue;
+      g.classList.add("pipenb-r-ran");
+      const b = box(address);
+      if (b && n > 1) label("v" + address, b.x + b.width - 2, b.y - 3, "×" + n, "pipenb-replay-visits");
+    }
+    const taken = new Set();
+    for (const [a, b, n] of frame.edges || []) {
+      const key = a + "\u0000" + b;
+      const g = edges.get(key);
+      let at = null;
+      if (g) {
+        taken.add(key);
+        g.classList.add("pipenb-r-taken");
+        at = edgeMiddle(g);
+      } else {
+        at = extraEdge(key, a, b);
+      }
+      if (at) label("e" + key, at.x, at.y, "×" + n, "pipenb-replay-count");
+    }
+    for (const [key, g] of edges) if (!taken.has(key)) g.classList.remove("pipenb-r-taken");
+  }
+
+  return { load, apply, canvas };
+}
+
+// One run's column: caption, graph, what record i did, its state and events.
+function runColumn(parent, cls) {
+  const col = make("div", "pipenb-replay-run " + cls);
+  const caption = make("div", "pipenb-replay-caption");
+  const graph = graphView(col);
+  const head = make("div", "pipenb-replay-record");
+  const diff = make("div", "pipenb-replay-diff");
+  const state = make("div", "pipenb-replay-state");
+  const events = make("div", "pipenb-replay-events-box");
+  col.prepend(caption);
+  col.append(head, diff, state, events);
+  parent.append(col);
+
+  function show(frame) {
+    if (!frame || frame.i === undefined || frame.i < 0) {
+      head.textContent = "no record";
+      diff.innerHTML = state.innerHTML = events.innerHTML = "";
+      return;
+    }
+    head.textContent = `#${frame.seq} ${frame.address} · ${frame.clock} · ${frame.took} · then ${frame.decision}`;
+    head.classList.toggle("pipenb-replay-edit", !!frame.edit);
+    diff.innerHTML = frame.diff_html || "";       // escaped by the kernel (pipenb.display)
+    state.innerHTML = frame.state_html || "";
+    events.innerHTML = frame.events_html || "";
+    graph.apply(frame);
+  }
+  return { col, caption, graph, show };
+}
+
+function render({ model, el }) {
+  el.classList.add("pipenb-replay-root");
+  const bar = make("div", "pipenb-replay-controls");
+  const start = button("⏮", "jump to the start", "pipenb-replay-start");
+  const back = button("◀", "one record back", "pipenb-replay-back");
+  const play = button("▶ Play", "play / pause", "pipenb-replay-play");
+  const fwd = button("▶|", "one record forward", "pipenb-replay-forward");
+  const end = button("⏭", "jump to the end", "pipenb-replay-end");
+  const track = make("div", "pipenb-replay-track");
+  const scrub = make("input", "pipenb-replay-scrubber");
+  scrub.type = "range";
+  scrub.min = "0";
+  const split = make("div", "pipenb-replay-split");
+  track.append(scrub, split);
+  const where = make("span", "pipenb-replay-where");
+  const speed = make("select", "pipenb-replay-speed");
+  speed.title = "records a second while playing";
+  for (const s of SPEEDS) speed.append(new Option(`${s}/s`, String(s)));
+  bar.append(start, back, play, fwd, end, track, where, speed);
+  const compare = make("div", "pipenb-replay-compare");
+  const main = make("div", "pipenb-replay-main");
+  const a = runColumn(main, "pipenb-replay-a");
+  const b = runColumn(main, "pipenb-replay-b");
+  const timeline = make("div", "pipenb-replay-timeline");
+  el.append(bar, compare, main, timeline);
+  let marker = null, timer = null, pending = null, sentAt = 0;
+
+  const count = () => model.get("count") || 0;
+  function go(i) {
+    const n = count();
+    i = Math.max(0, Math.min(i, n - 1));
+    if (i === model.get("position")) return;
+    model.set("position", i);
+    model.save_changes();
+  }
+  function goSoon(i) {  // the scrubber: at most one position a tick, the last one always sent
+    pending = i;
+    const wait = TICK_MS - (Date.now() - sentAt);
+    if (wait <= 0) { sentAt = Date.now(); go(pending); pending = null; return; }
+    setTimeout(() => { if (pending !== null) { sentAt = Date.now(); go(pending); pending = null; } }, wait);
+  }
+
+  function drawTimeline() {
+    timeline.innerHTML = model.get("timeline") || "";
+    const svg = timeline.querySelector("svg");
+    marker = null;
+    if (svg && svg.dataset.t0 !== undefined) {
+      const h = svg.viewBox && svg.viewBox.baseVal ? svg.viewBox.baseVal.height : 100;
+      marker = svgMake("line", { class: "pipenb-replay-marker", y1: 2, y2: h - 24, x1: 0, x2: 0 });
+      svg.append(marker);
+    }
+  }
+  function placeMarker(frame) {
+    const svg = timeline.querySelector("svg");
+    if (!marker || !svg || frame.started === undefined) return;
+    const d = svg.dataset;
+    const x = Number(d.x0) + (frame.started - Number(d.t0)) / Number(d.span) * Number(d.w);
+    marker.setAttribute("x1", x.toFixed(1));
+    marker.setAttribute("x2", x.toFixed(1));
+  }
+
+  function drawStatic() {
+    a.graph.load(model.get("svg"));
+    a.caption.textContent = model.get("caption");
+    const comparing = !!model.get("svg_b");
+    b.col.style.display = comparing ? "" : "none";
+    compare.style.display = comparing ? "" : "none";
+    if (comparing) {
+      b.graph.load(model.get("svg_b"));
+      b.caption.textContent = model.get("caption_b");
+    }
+    drawTimeline();
+    drawPosition();
+  }
+  function drawPosition() {
+    const n = count(), i = model.get("position");
+    scrub.max = String(Math.max(n - 1, 0));
+    scrub.value = String(i);
+    scrub.disabled = n === 0;
+    where.textContent = n ? `record ${i + 1} / ${n}` : "no record";
+    const at = model.get("diverged_at");
+    split.style.display = at >= 0 && n > 1 ? "" : "none";
+    if (at >= 0 && n > 1) split.style.left = `${(Math.min(at, n - 1) / (n - 1)) * 100}%`;
+    el.classList.toggle("pipenb-replay-parted", at >= 0 && i >= at);
+  }
+  function drawFrame() {
+    const frame = model.get("frame") || {};
+    a.show(frame);
+    placeMarker(frame);
+    if (model.get("svg_b")) b.show(model.get("frame_b") || {});
+    compare.innerHTML = model.get("compare_html") || "";  // escaped by the kernel
+  }
+
+  function stopTimer() { if (timer !== null) { clearInterval(timer); timer = null; } }
+  function syncPlaying() {
+    const on = !!model.get("playing");
+    play.textContent = on ? "⏸ Pause" : "▶ Play";
+    el.classList.toggle("pipenb-replay-playing", on);
+    stopTimer();
+    if (!on) return;
+    const perSecond = Number(model.get("speed")) || 5;
+    const every = Math.max(TICK_MS, 1000 / perSecond);
+    const step = Math.max(1, Math.round(perSecond * every / 1000));
+    timer = setInterval(() => {
+      const next = model.get("position") + step;
+      if (next >= count() - 1) {
+        go(count() - 1);
+        model.set("playing", false);
+        model.save_changes();
+      } else {
+        go(next);
+      }
+    }, every);
+  }
+  function setPlaying(on) {
+    if (on && model.get("position") >= count() - 1) go(0);  // play at the end starts over
+    model.set("playing", on);
+    model.save_changes();
+  }
+
+  const stop = () => { if (model.get("playing")) setPlaying(false); };
+  start.addEventListener("click", () => { stop(); go(0); });
+  end.addEventListener("click", () => { stop(); go(count() - 1); });
+  back.addEventListener("click", () => { stop(); go(model.get("position") - 1); });
+  fwd.addEventListener("click", () => { stop(); go(model.get("position") + 1); });
+  play.addEventListener("click", () => setPlaying(!model.get("playing")));
+  scrub.addEventListener("input", () => { stop(); goSoon(Number(scrub.value)); });
+  speed.addEventListener("change", () => { model.set("speed", Number(speed.value)); model.save_changes(); });
+  speed.value = String(model.get("speed"));
+
+  const handlers = [
+    ["change:svg change:svg_b change:caption change:caption_b change:timeline", drawStatic],
+    ["change:position change:count change:diverged_at", drawPosition],
+    ["change:frame change:frame_b change:compare_html", drawFrame],
+    ["change:playing change:speed", () => { speed.value = String(model.get("speed")); syncPlaying(); }],
+  ];
+  for (const [names, fn] of handlers) model.on(names, fn);
+  drawStatic();
+  // Node boxes are measured once the drawing is on screen.
+  requestAnimationFrame(() => { drawFrame(); syncPlaying(); });
+  return () => {
+    stopTimer();
+    for (const [names, fn] of handlers) model.off(names, fn);
+    el.replaceChildren();
+  };
+}
+
+export default { render };
