@@ -132,6 +132,7 @@ def main() -> None:
     import executors_bench  # where steps run: threads, abort, progress, same run
     import history_bench  # stage history, diffs, forks, same run
     import lifecycle  # pause/resume figures, same run
+    import replay_bench  # RunReplay: scrubbing a 10,000-record run, same run
     import widgets_bench  # widget figures, same run
 
     # Widgets first: the lifecycle section leaves many long-lived objects behind,
@@ -140,6 +141,7 @@ def main() -> None:
     dashboard_bench.section(report, repeats, base)
     executors_bench.section(report, repeats, base)
     history_bench.section(report, repeats, base)
+    replay_bench.section(report, repeats, base)
     durable_bench.section(report, repeats, base)
     burr_bench.section(report, repeats, base)
     lifecycle.section(report, repeats, base)

@@ -134,12 +134,14 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
     frame_b = traitlets.Dict({}).tag(sync=True)
     diverged_at = traitlets.Int(-1).tag(sync=True)  # -1: the two runs never part (or no comparison)
     compare_html = traitlets.Unicode("").tag(sync=True)
+    _settle = None  # the snapshot's debounce (none yet when a bad source stopped the building)
 
     def __init__(self, source, *, compare=None, events=None, compare_events=None, **kwargs):
         history, pipeline, run_id = resolve(source)
         super().__init__(**kwargs)
         self.add_class("pipenb-replay")
         self.history, self.pipeline, self.run_id = history, pipeline, run_id
+        events = list(events) if events is not None else None  # an EventLog builds its events on each read
         self.frames = Frames(history, events)
         self.count = len(self.frames)
         self.caption = self._caption(history, run_id)
@@ -154,6 +156,7 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
 
     def _set_compare(self, compare, events) -> None:
         other, pipeline, run_id = resolve(compare)
+        events = list(events) if events is not None else None
         self.other = other
         self.frames_b = Frames(other, events)
         self.comparison = self.history.compare(other)
@@ -242,5 +245,6 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
 
     def close(self) -> None:
         """Close this widget and its layout (the source run is untouched)."""
-        self._settle.cancel()
+        if self._settle is not None:
+            self._settle.cancel()
         close_tree(self, super().close)
