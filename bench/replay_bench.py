@@ -45,10 +45,13 @@ def _loop(limit: int):
 def looping_run(records: int = RECORDS):
     """A finished run of load -> check -> load ... (``records`` records, ~20 state keys), with its events."""
     rounds = records // 2
-    pipeline = Pipeline("replay-bench", stages=[
-        Stage("load", steps=[Step("read", _load)]),
-        Stage("check", steps=[Step("look", _check)], router=_loop(rounds)),
-    ])
+    pipeline = Pipeline(
+        "replay-bench",
+        stages=[
+            Stage("load", steps=[Step("read", _load)]),
+            Stage("check", steps=[Step("look", _check)], router=_loop(rounds)),
+        ],
+    )
     factory = PipelineFactory(pipeline, registry=PipelineRegistry())
     ctx = run_sync(factory.prepare()).unwrap()
     log = ctx.record()
@@ -84,8 +87,12 @@ def section(report, repeats: int, base: float = 0.0) -> None:
     for name, times in (("scrubbing to random positions", jumps), ("playing, one record after another", steps)):
         times = sorted(times)
         p95 = times[int(len(times) * 0.95) - 1]
-        report.add(f"RunReplay {n:,} records, {name}: median", f"{statistics.median(times) * 1e3:.2f} ms", "",
-                   "target < 50 ms each")
+        report.add(
+            f"RunReplay {n:,} records, {name}: median",
+            f"{statistics.median(times) * 1e3:.2f} ms",
+            "",
+            "target < 50 ms each",
+        )
         report.add(f"  … 95th percentile / worst of {len(times)}", f"{p95 * 1e3:.2f} / {times[-1] * 1e3:.2f} ms")
     replay.close()
 

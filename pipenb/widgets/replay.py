@@ -64,6 +64,7 @@ class Debounce:
         if self.handle is not None:
             self.handle.cancel()
 
+
 HERE = pathlib.Path(__file__).parent
 SETTLE = 0.5  # seconds without a move before the static snapshot is redrawn
 SNAPSHOT_TIMELINE = 2000  # records up to which the static snapshot carries the timeline (it grows with them)
@@ -90,11 +91,14 @@ def resolve(source) -> tuple:
         try:
             history = run_sync(factory.run_history(run_id))
         except PipelineError as exc:
-            raise ValueError(f"RunReplay: no history of run {run_id!r} for pipeline {factory.pipeline.id!r}: "
-                             f"{exc}") from None
+            raise ValueError(
+                f"RunReplay: no history of run {run_id!r} for pipeline {factory.pipeline.id!r}: {exc}"
+            ) from None
         return history, factory.pipeline, run_id
-    raise TypeError(f"RunReplay: the source must be a RunContext, a History or (factory, run_id), "
-                    f"got {type(source).__name__}: {source!r:.200}")
+    raise TypeError(
+        f"RunReplay: the source must be a RunContext, a History or (factory, run_id), "
+        f"got {type(source).__name__}: {source!r:.200}"
+    )
 
 
 def _graph_svg(history, pipeline) -> str:
@@ -129,7 +133,7 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
     count = traitlets.Int(0).tag(sync=True)
     position = traitlets.Int(0).tag(sync=True)
     playing = traitlets.Bool(False).tag(sync=True)
-    speed = traitlets.Float(5.0).tag(sync=True)   # records a second while playing
+    speed = traitlets.Float(5.0).tag(sync=True)  # records a second while playing
     frame = traitlets.Dict({}).tag(sync=True)
     frame_b = traitlets.Dict({}).tag(sync=True)
     diverged_at = traitlets.Int(-1).tag(sync=True)  # -1: the two runs never part (or no comparison)
@@ -215,8 +219,10 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
             return f'<div class="pipenb-replay-diverged">{html.escape(where)} · one run has ended</div>'
         from ..display import diff_html
 
-        return (f'<div class="pipenb-replay-diverged">{html.escape(where)}: the second run\'s state compared with '
-                f"the first's here</div>{diff_html(self.comparison.diff(i))}")
+        return (
+            f'<div class="pipenb-replay-diverged">{html.escape(where)}: the second run\'s state compared with '
+            f"the first's here</div>{diff_html(self.comparison.diff(i))}"
+        )
 
     # -- the static snapshot (SPEC 12) ------------------------------------------
     def snapshot_svg(self) -> str:
@@ -226,22 +232,27 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
         frame = self.frames.frame(self.position)
         status = {address: "success" for address in frame["visits"]}
         moves = {(a, b): n for a, b, n in frame["edges"]}
-        return inline_svg(to_svg(self.pipeline, status, visits=frame["visits"], transitions=moves,
-                                 current=frame["current"]))
+        return inline_svg(
+            to_svg(self.pipeline, status, visits=frame["visits"], transitions=moves, current=frame["current"])
+        )
 
     def snapshot_text(self) -> str:
         return f"RunReplay ({self.caption}) at record {self.position}"
 
     def snapshot_html(self) -> str:
         frame = self.frame if self.frame.get("i") == self.position else self.frames.frame(self.position)
-        head = (f"<div><b>replay</b> {html.escape(self.caption)} · record {self.position + 1} of {self.count}"
-                + (f" · #{frame['seq']} <code>{html.escape(frame['address'])}</code>" if self.count else "")
-                + "</div>")
+        head = (
+            f"<div><b>replay</b> {html.escape(self.caption)} · record {self.position + 1} of {self.count}"
+            + (f" · #{frame['seq']} <code>{html.escape(frame['address'])}</code>" if self.count else "")
+            + "</div>"
+        )
         state = frame.get("state_html") or state_html(self.state)
         timeline = self.timeline if self.count <= SNAPSHOT_TIMELINE else ""
-        return (f'<div class="pipenb-snapshot pipenb-snapshot-replay">{head}'
-                f'<div style="display:flex;gap:12px;align-items:flex-start"><div>{self.snapshot_svg()}</div>'
-                f"<div>{state}{frame.get('diff_html', '')}</div></div>{timeline}</div>")
+        return (
+            f'<div class="pipenb-snapshot pipenb-snapshot-replay">{head}'
+            f'<div style="display:flex;gap:12px;align-items:flex-start"><div>{self.snapshot_svg()}</div>'
+            f"<div>{state}{frame.get('diff_html', '')}</div></div>{timeline}</div>"
+        )
 
     def close(self) -> None:
         """Close this widget and its layout (the source run is untouched)."""

@@ -35,7 +35,7 @@ class Timeline:
 
     def __init__(self, records):
         self.addresses = [r.address for r in records]
-        self.visit_at: dict[str, list[int]] = defaultdict(list)   # address -> indexes of its records
+        self.visit_at: dict[str, list[int]] = defaultdict(list)  # address -> indexes of its records
         self.move_at: dict[tuple, list[int]] = defaultdict(list)  # (from, to) -> indexes of the "to" records
         last = None
         for i, r in enumerate(records):
@@ -94,12 +94,16 @@ def events_html(events, started: float) -> str:
     for e in events:
         detail = getattr(e, "error", None) or getattr(e, "message", None) or ""
         took = getattr(e, "duration", None)
-        rows.append(f"<tr><td>+{max(e.time - started, 0.0) * 1000:.1f} ms</td><td>{html.escape(e.name)}</td>"
-                    f"<td>{html.escape(str(getattr(e, 'step_id', None) or ''))}</td>"
-                    f"<td>{'' if took is None else html.escape(duration_text(took))}</td>"
-                    f"<td>{html.escape(str(detail)[:300])}</td></tr>")
-    return ('<table class="pipenb-replay-events"><thead><tr><th>at</th><th>event</th><th>step</th><th>took</th>'
-            f'<th>detail</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        rows.append(
+            f"<tr><td>+{max(e.time - started, 0.0) * 1000:.1f} ms</td><td>{html.escape(e.name)}</td>"
+            f"<td>{html.escape(str(getattr(e, 'step_id', None) or ''))}</td>"
+            f"<td>{'' if took is None else html.escape(duration_text(took))}</td>"
+            f"<td>{html.escape(str(detail)[:300])}</td></tr>"
+        )
+    return (
+        '<table class="pipenb-replay-events"><thead><tr><th>at</th><th>event</th><th>step</th><th>took</th>'
+        f"<th>detail</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 class Frames:
@@ -124,10 +128,19 @@ class Frames:
         edit = r.stage_id is None
         visits = self.timeline.visits(i)
         return {
-            "i": i, "n": len(self.records), "seq": r.seq, "address": r.address, "label": r.label,
-            "edit": edit, "current": r.address[: -len(EDIT)] if edit else r.address,
-            "started": r.started, "clock": clock(r.started), "took": "edit" if edit else duration_text(r.duration),
-            "decision": _decision_text(r.decision), "visits": visits, "ran": sorted(visits),
+            "i": i,
+            "n": len(self.records),
+            "seq": r.seq,
+            "address": r.address,
+            "label": r.label,
+            "edit": edit,
+            "current": r.address[: -len(EDIT)] if edit else r.address,
+            "started": r.started,
+            "clock": clock(r.started),
+            "took": "edit" if edit else duration_text(r.duration),
+            "decision": _decision_text(r.decision),
+            "visits": visits,
+            "ran": sorted(visits),
             "edges": [[a, b, n] for (a, b), n in self.timeline.moves(i).items()],
             "changed": changed,
             "state_html": state_html(state, title=f"state after #{r.seq} {r.address}", marked=set(diff.keys)),
@@ -153,8 +166,9 @@ def tag_edges(svg: str, pipeline) -> str:
         if not found or found.group(1) not in names or found.group(2) not in names:
             return m.group(0)
         a, b = (html.escape(names[found.group(k)], quote=True) for k in (1, 2))
-        return (f'<g id="{m.group(1)}" class="edge{m.group(2)}" data-from="{a}" data-to="{b}">'
-                f"<title>{m.group(3)}</title>")
+        return (
+            f'<g id="{m.group(1)}" class="edge{m.group(2)}" data-from="{a}" data-to="{b}"><title>{m.group(3)}</title>'
+        )
 
     return _EDGE.sub(tag, svg)
 
@@ -168,14 +182,18 @@ def addresses_svg(addresses: list[str]) -> str:
     row_h, box_w = 50, 240
     width, height = box_w + 160, max(row_h * len(nodes) + 10, 40)
     c = PALETTE["pending"]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} '
-           f'{height}" font-family="Helvetica, sans-serif" font-size="12">']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} '
+        f'{height}" font-family="Helvetica, sans-serif" font-size="12">'
+    ]
     for k, a in enumerate(nodes):
         y = 10 + k * row_h
-        out.append(f'<g id="{html.escape(node_id(a), quote=True)}" class="node"><title>{html.escape(clean_text(a))}'
-                   f'</title><rect x="10" y="{y}" width="{box_w}" height="30" rx="6" fill="{c["fill"]}" '
-                   f'stroke="{c["stroke"]}"/><text x="20" y="{y + 19}" fill="{c["text"]}">'
-                   f"{html.escape(clean_text(a, 34))}</text></g>")
+        out.append(
+            f'<g id="{html.escape(node_id(a), quote=True)}" class="node"><title>{html.escape(clean_text(a))}'
+            f'</title><rect x="10" y="{y}" width="{box_w}" height="30" rx="6" fill="{c["fill"]}" '
+            f'stroke="{c["stroke"]}"/><text x="20" y="{y + 19}" fill="{c["text"]}">'
+            f"{html.escape(clean_text(a, 34))}</text></g>"
+        )
     if not nodes:
         out.append('<text x="10" y="24" fill="currentColor">no stage has run</text>')
     out.append("</svg>")

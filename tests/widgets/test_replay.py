@@ -51,11 +51,14 @@ def report(state):
 
 def looping() -> Pipeline:
     """load -> check -> (load again while n < 3) -> report: 7 records."""
-    return Pipeline("replay-loop", stages=[
-        Stage("load", steps=[Step("read", load)]),
-        Stage("check", steps=[Step("look", check)], router=again),
-        Stage("report", steps=[Step("write", report)]),
-    ])
+    return Pipeline(
+        "replay-loop",
+        stages=[
+            Stage("load", steps=[Step("read", load)]),
+            Stage("check", steps=[Step("look", check)], router=again),
+            Stage("report", steps=[Step("write", report)]),
+        ],
+    )
 
 
 @pytest.fixture
@@ -75,7 +78,14 @@ def test_positions_show_what_had_run_up_to_them(finished):
     replay = RunReplay(ctx, events=log)
     assert len(replay) == 7
     assert [replay.frames.frame(i)["address"] for i in range(7)] == [
-        "load", "check", "load", "check", "load", "check", "report"]
+        "load",
+        "check",
+        "load",
+        "check",
+        "load",
+        "check",
+        "report",
+    ]
     replay.position = 3  # the second check
     assert replay.record.address == "check" and replay.record.seq == 3
     assert replay.state == ctx.history[3].state and replay.state["n"] == 2
@@ -131,8 +141,9 @@ print(ctx.run_sync().unwrap().status, ctx.run_id)
 def test_a_run_in_a_sqlite_file_replays_in_another_process(tmp_path):
     db = str(tmp_path / "runs.sqlite")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", WRITER, db, str(ROOT)], capture_output=True, text=True, env=env,
-                         timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", WRITER, db, str(ROOT)], capture_output=True, text=True, env=env, timeout=120, check=True
+    )
     status, run_id = out.stdout.split()
     assert status == "completed"
     ARMED["on"] = True
@@ -190,8 +201,10 @@ def test_bad_sources_are_named():
 def test_user_text_is_escaped_and_the_snapshot_needs_no_script(finished):
     _, ctx, _ = finished
     ARMED["on"] = False
-    evil = Pipeline("<script>p<\\script>", stages=[
-        Stage("a<b>", label="<img src=x onerror=alert(1)>", steps=[Step("s", lambda s: {"<k>": "<v>"})])])
+    evil = Pipeline(
+        "<script>p<\\script>",
+        stages=[Stage("a<b>", label="<img src=x onerror=alert(1)>", steps=[Step("s", lambda s: {"<k>": "<v>"})])],
+    )
     factory = PipelineFactory(evil, registry=PipelineRegistry())
     run = run_sync(factory.prepare()).unwrap()
     run_sync(run.run()).unwrap()
