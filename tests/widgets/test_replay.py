@@ -9,6 +9,7 @@ fork with its source and marks where they part.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import subprocess
@@ -229,3 +230,45 @@ def test_snapshot_shows_the_position(finished):
     assert 'class="pipenb-changed"><th>ok' in page
     replay.position = 0
     assert "record 1 of 7" in replay.mimebundle()["text/html"]
+
+
+def test_dashboard_replays_the_picked_run_and_compares_a_fork_with_its_source(registry):
+    from pipenb.widgets import RunDashboard
+
+    from ..conftest import arun, eventually
+
+    factory = PipelineFactory(looping(), registry=registry)
+
+    async def scenario():
+        dash = RunDashboard(factory)
+        assert dash.buttons["replay"].disabled  # no run picked yet
+        assert dash.buttons["compare"].layout.display == "none"
+        dash.press("run")
+        await eventually(lambda: dash.ctx is not None and dash.ctx.status == "completed")
+        source = dash.ctx
+        assert not dash.buttons["replay"].disabled and dash.buttons["compare"].layout.display == "none"
+        dash.press("replay")
+        await eventually(lambda: dash.replay is not None)
+        replay = dash.replay
+        assert len(replay) == 7 and replay.other is None and dash.replay_box.children == (replay,)
+        replay.position = 5
+        assert "look" in replay.frame["events_html"]  # the events the dashboard recorded for the run
+        dash.press("compare")  # not a fork: says why, keeps the replay
+        await eventually(lambda: "forked here" in dash.message.value)
+        dash.pick_record(4)
+        await asyncio.sleep(0)
+        dash.fork_here()
+        await eventually(lambda: dash.ctx is not source)
+        fork = dash.ctx
+        fork.update_state({"n": 10})
+        dash.press("resume")
+        await eventually(lambda: fork.status == "completed")
+        assert dash.buttons["compare"].layout.display != "none"
+        dash.press("compare")
+        await eventually(lambda: dash.replay is not replay)
+        assert dash.replay.run_id == fork.run_id and dash.replay.other is not None
+        assert dash.replay.diverged_at == fork.history.compare(source.history).diverged_at >= 0
+        assert source.status == "completed" and len(source.history) == 7
+        dash.close()
+
+    arun(scenario())

@@ -83,7 +83,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self._call = LoopCall()
         self.control = RunControl(factory, registry, self._call, Screen(
             shown=lambda: self.ctx, show=self.show, let_go=self._let_go, redraw=self.refresh, say=self._say,
-            failed=self._failed, discarded=self._discarded))
+            failed=self._failed, discarded=self._discarded, replay=self._show_replay))
         # The header and state while a run goes; the graph and table tick on their own.
         self.follower = RunFollower(self.refresh, self._changed, per_second=4, started=lambda event: self.refresh(),
                                     stopped=self._run_stopped, settled=lambda event: self.refresh_snapshot())
@@ -122,6 +122,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.tabs.add_class("pipenb-tabs")
         # The runs of this pipeline, the registry's and the store's: a click on a row picks it.
         self.runs = RunsList(self.factory, self.registry, self._call, self.pick, self.control.row_action)
+        self.replay = None  # the RunReplay the Replay (or Compare with source) button opened
+        self.replay_box = _box([], "pipenb-replay-box", widgets.VBox, width="100%")
 
     def _layout(self) -> list:
         header = _box([self.title, self.status], "pipenb-header", width="100%", flex_flow="row wrap")
@@ -134,7 +136,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         main = _box([graph_box, side], "pipenb-main", width="100%", flex_flow="row wrap")
         runs_title = widgets.HTML('<div class="pipenb-view-title"><b>runs</b> '
                                   '<span class="pipenb-hint">(click a row to show it)</span></div>')
-        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.table, runs_title, self.runs]
+        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.replay_box, self.table, runs_title,
+                self.runs]
 
     # -- what the control asks of the screen -------------------------------------
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
@@ -158,6 +161,17 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.history.follow(None)
         self.status.value = (f"run <code>{html.escape(short_id(run_id))}</code> discarded: press Run, "
                              f"or pick another run below")
+
+    def _show_replay(self, ctx, compare=None) -> None:
+        """Replace the replay under the graph by one of ``ctx`` (with the events this dashboard saw)."""
+        from ..replay import RunReplay
+
+        events = [e for log in self._logs.get(ctx.run_id, (None, []))[1] for e in log]
+        replay = RunReplay(ctx, compare=compare, events=events)
+        if self.replay is not None:
+            self.replay.close()
+        self.replay = replay
+        self.replay_box.children = [replay]
 
     # -- what a person does (the buttons, rows and tabs do the same) -------------------------
     def press(self, name: str) -> None:
@@ -286,7 +300,9 @@ class RunDashboard(Snapshot, widgets.VBox):
             self._refresh_runs(read_store=True)
 
     def _refresh_buttons(self) -> None:
-        refresh_buttons(self.buttons, self.ctx.status if self.ctx is not None else None)
+        ctx = self.ctx
+        refresh_buttons(self.buttons, ctx.status if ctx is not None else None,
+                        forked=ctx is not None and ctx.run_id in self.control.sources)
         self._refresh_stale()
 
     def _refresh_stale(self) -> None:
@@ -347,4 +363,6 @@ class RunDashboard(Snapshot, widgets.VBox):
             self._clock.cancel()
         self.detach()
         self._forget_logs(set())
+        if self.replay is not None:
+            self.replay.close()
         close_tree(self, super().close)

@@ -68,16 +68,18 @@ class Screen:
     say: Callable[[str, str], None]              # a line in the message: text, CSS class
     failed: Callable[[str, BaseException], None]  # a run failed (or raised) with this error
     discarded: Callable[[str], None]             # a run was discarded: never list it again
+    replay: Callable[..., None] = lambda ctx, compare=None: None  # show a RunReplay of ctx (beside ``compare``)
 
 
 class RunControl:
-    """Run, Pause, Step, Resume, Abort, Retry, Discard, Fork and picking a run, for one factory's runs."""
+    """Run, Pause, Step, Resume, Abort, Retry, Discard, Fork, Replay and picking a run, for one factory's runs."""
 
     def __init__(self, factory, registry, call: LoopCall, screen: Screen):
         self.factory = factory
         self.registry = registry
         self.call = call
         self.screen = screen
+        self.sources: dict[str, str] = {}  # run id of a fork made here -> the run it was forked from
 
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
         self.screen.say(text, cls)
@@ -126,7 +128,20 @@ class RunControl:
             self.spawn(self._continue(ctx.run_id, step=False))
         elif name == "discard":
             self.spawn(self._discard(ctx.run_id))
+        elif name in ("replay", "compare"):
+            self._replay(ctx, compare=name == "compare")
         self.screen.redraw()
+
+    def _replay(self, ctx, compare: bool) -> None:
+        """Show a replay of the shown run (read, never run), beside the run it was forked from for Compare."""
+        source = self.sources.get(ctx.run_id) if compare else None
+        if compare and source is None:
+            self.why_not("compare")
+            return
+        try:
+            self.screen.replay(ctx, (self.factory, source) if source is not None else None)
+        except (TypeError, ValueError) as exc:
+            self._say(f"Replay: {exc}")
 
     def spawn(self, coro) -> None:
         """Run ``coro`` on the kernel's loop (in a loop of its own without one), then redraw."""
@@ -229,6 +244,7 @@ class RunControl:
             self._say(f"{type(res.error).__name__}: {res.error}")
             return
         new = res.value
+        self.sources[new.run_id] = run_id
         self.screen.show(new)
         self._say(f"run {short_id(new.run_id)} forked from run {short_id(run_id)} before #{record.seq} "
                   f"{record.address}: press Resume to run it", "pipenb-done")

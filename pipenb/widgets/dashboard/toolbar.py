@@ -27,6 +27,8 @@ APPLIES = {
     "abort": lambda status: status is not None and can_abort(status),
     "retry": lambda status: status in (FAILED, ABORTED),
     "discard": lambda status: status is not None,
+    "replay": lambda status: status is not None,   # scrub through the shown run's records (nothing runs)
+    "compare": lambda status: status is not None,  # a fork beside the run it was forked from (see refresh_buttons)
 }
 WHY_NOT = {
     "run": "a run is going: pause or abort it first",
@@ -36,16 +38,20 @@ WHY_NOT = {
     "abort": "only a running, paused or prepared run can be aborted",
     "retry": "only a failed or aborted run can be retried",
     "discard": "pick a run first",
+    "replay": "pick a run first",
+    "compare": "only a run forked here can be compared with its source",
 }
 ICONS = {"run": "play", "pause": "pause", "step": "step-forward", "resume": "forward", "abort": "stop",
-         "retry": "redo", "discard": "trash"}
+         "retry": "redo", "discard": "trash",
+         "replay": "film", "compare": "columns"}
+LABELS = {"compare": "Compare with source"}
 
 
 def run_buttons(clicked) -> dict[str, widgets.Button]:
     """One button per ``ICONS`` entry, by name; ``clicked(name)`` hears every click (on any thread)."""
     buttons = {}
     for name, icon in ICONS.items():
-        b = widgets.Button(description=name.capitalize(), icon=icon,
+        b = widgets.Button(description=LABELS.get(name, name.capitalize()), icon=icon,
                            layout=widgets.Layout(width="auto", min_width="76px"))
         b.add_class(f"pipenb-btn-{name}")
         b.on_click(lambda _b, name=name: clicked(name))
@@ -53,11 +59,13 @@ def run_buttons(clicked) -> dict[str, widgets.Button]:
     return buttons
 
 
-def refresh_buttons(buttons: dict[str, widgets.Button], status: str | None) -> None:
-    """Grey out what does not apply to a run in ``status``; Retry shows only where it applies."""
+def refresh_buttons(buttons: dict[str, widgets.Button], status: str | None, forked: bool = False) -> None:
+    """Grey out what does not apply to a run in ``status``; Retry shows only where it applies, Compare with
+    source only for a run ``forked`` from another."""
     for name, button in buttons.items():
         button.disabled = not APPLIES[name](status)
     buttons["retry"].layout.display = None if APPLIES["retry"](status) else "none"
+    buttons["compare"].layout.display = None if forked and APPLIES["compare"](status) else "none"
 
 
 def message_html(text: str, cls: str = "pipenb-why") -> str:
