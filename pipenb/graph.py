@@ -1,15 +1,19 @@
-"""Pipeline → networkx graph, Graphviz DOT, and SVG.
+"""Pipeline → networkx graph, Graphviz DOT, and SVG, with a run drawn on it.
 
 networkx is the data view (for analysis and tests), Graphviz the picture.
 Nodes are stage addresses (``"train/fit"``); a sub-pipeline stage is drawn as
 a cluster around its stages. When the ``dot`` program is missing or fails (a
 bare ``pip install``, a label ``dot`` refuses...), ``to_svg`` falls back to a
-simple layered drawing of our own so a notebook always shows something.
+simple layered drawing of our own (graph_builtin.py) so a notebook always
+shows something. Both draw a run's marks with the same keyword arguments
+(visit counts, edges taken, undeclared moves, stale stages, conditional
+breakpoints, the current stage: graph_marks.py), so the StageGraph widget,
+RunReplay and the HTML report share one picture of a run.
 
 Every SVG made here is well-formed XML whatever the labels and ids hold:
-user text is stripped of ANSI escapes and of the characters XML 1.0 forbids,
-HTML-escaped, and shown cut to ``LABEL_CHARS`` characters with the full text
-(capped at ``TOOLTIP_CHARS``) in the node's tooltip.
+user text is cleaned (graph_style.py), HTML-escaped, and shown cut to
+``LABEL_CHARS`` characters with the full text (capped at ``TOOLTIP_CHARS``)
+in the node's tooltip.
 """
 
 from __future__ import annotations
@@ -18,70 +22,55 @@ import html
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, NamedTuple
+
+from .graph_builtin import fallback_svg
+from .graph_marks import RunMarks
+from .graph_style import (
+    BREAKPOINT_COLOUR,
+    CLUSTER_COLOUR,
+    CURRENT_COLOUR,
+    EDGE_COLOUR,
+    LABEL_CHARS,
+    PALETTE,
+    ROUTE_COLOUR,
+    STALE_COLOUR,
+    STATUS_COLOURS,
+    STATUSES,
+    TAKEN_COLOUR,
+    TOOLTIP_CHARS,
+    UNDECLARED_COLOUR,
+    clean_text,
+    node_id,
+    shown_text,
+    tooltip_text,
+)
 
 if TYPE_CHECKING:
     from .core.definitions import Pipeline
 
-# The one palette of stage statuses: the static SVGs, and the StageGraph widget
-# (synced as its ``palette`` trait, applied as CSS custom properties) read it.
-# Fills are light pastels, so the text on them stays dark in every theme.
-PALETTE: dict[str, dict[str, str]] = {
-    "pending": {"fill": "#f4f4f5", "stroke": "#334155", "text": "#1f2937"},
-    "running": {"fill": "#fde68a", "stroke": "#b45309", "text": "#1f2937"},
-    "success": {"fill": "#bbf7d0", "stroke": "#15803d", "text": "#1f2937"},
-    "paused": {"fill": "#bfdbfe", "stroke": "#1d4ed8", "text": "#1f2937"},
-    "failed": {"fill": "#fecaca", "stroke": "#b91c1c", "text": "#1f2937"},
-}
-STATUSES = tuple(PALETTE)
-STATUS_COLOURS = {status: colours["fill"] for status, colours in PALETTE.items()}  # older name: fills only
-BREAKPOINT_COLOUR = "#dc2626"
-ROUTE_COLOUR = "#8b5cf6"  # reads on light and dark backgrounds (contrast >= 3:1 on both)
-CLUSTER_COLOUR = "#64748b"
-EDGE_COLOUR = "#475569"
-
-LABEL_CHARS = 60          # characters of a label shown in a node
-TOOLTIP_CHARS = 4000      # characters of the full text kept in a tooltip
-LR_AFTER = 12             # more leaf stages than this: Graphviz lays the graph out left to right
-
-# ANSI escape sequences (CSI "\x1b[31m", OSC "\x1b]...\x07", two-character ones): dropped whole.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
-# What XML 1.0 forbids even as a character reference, plus C1 controls and DEL.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_NONCHAR = re.compile("[\ud800-\udfff\ufffe\uffff]")  # lone surrogates and U+FFFE/U+FFFF
-_ID_BAD = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
-def clean_text(text: str, limit: int | None = None) -> str:
-    """``text`` fit for XML: ANSI escapes and control characters dropped, lone
-    surrogates replaced by U+FFFD, line ends made ``\\n``, tabs spaces; cut to
-    ``limit`` characters (the last one an ellipsis "…") when longer."""
-    text = _ANSI.sub("", str(text)).replace("\r\n", "\n").replace("\r", "\n").replace("\t", " ")
-    text = _NONCHAR.sub("\ufffd", _CONTROL.sub("", text))
-    if limit is not None and len(text) > limit:
-        text = text[: max(limit - 1, 0)] + "…"
-    return text
-
-
-def node_id(address: str) -> str:
-    """The SVG element id of a stage (stable, so widgets can recolour it).
-
-    Characters XML cannot hold (controls, tabs and line ends, lone surrogates)
-    become U+FFFD, one for one; stage_graph.js's ``nodeId`` does the same.
-    """
-    return "pipenb-stage-" + _ID_BAD.sub("\ufffd", address).replace("/", "--")
-
-
-def _shown(stage, sep: str) -> str:
-    """A node's text: its label, and its id when that differs, each cut short."""
-    label = clean_text(stage.label, LABEL_CHARS)
-    return label if stage.label == stage.id else f"{label}{sep}({clean_text(stage.id, LABEL_CHARS)})"
-
-
-def _tooltip(stage, key: str) -> str:
-    """A node's tooltip: its address, then its full label when that differs from its id."""
-    tip = clean_text(key, TOOLTIP_CHARS // 4)
-    return tip if stage.label == stage.id else tip + "\n" + clean_text(stage.label, TOOLTIP_CHARS)
+__all__ = [
+    "BREAKPOINT_COLOUR",
+    "CLUSTER_COLOUR",
+    "CURRENT_COLOUR",
+    "EDGE_COLOUR",
+    "LABEL_CHARS",
+    "PALETTE",
+    "ROUTE_COLOUR",
+    "STALE_COLOUR",
+    "STATUSES",
+    "STATUS_COLOURS",
+    "TAKEN_COLOUR",
+    "TOOLTIP_CHARS",
+    "UNDECLARED_COLOUR",
+    "RunMarks",
+    "clean_text",
+    "fallback_svg",
+    "node_id",
+    "to_graphviz",
+    "to_networkx",
+    "to_svg",
+]
 
 
 def to_networkx(pipeline: Pipeline):
@@ -91,8 +80,13 @@ def to_networkx(pipeline: Pipeline):
     for info in pipeline.walk():
         stage, pipe = info.stage, info.pipeline
         g.add_node(
-            info.key, label=stage.label, order=pipe.position[stage.id], kind=stage.kind,
-            stage_id=stage.id, pipeline_id=pipe.id, parent="/".join(info.address[:-1]) or None,
+            info.key,
+            label=stage.label,
+            order=pipe.position[stage.id],
+            kind=stage.kind,
+            stage_id=stage.id,
+            pipeline_id=pipe.id,
+            parent="/".join(info.address[:-1]) or None,
             depth=len(info.address) - 1,
         )
     for tail, head, kind in pipeline.edges():
@@ -122,51 +116,124 @@ def _dot_text(text: str) -> str:
     return graphviz.escape(text.replace("&", "&amp;"))
 
 
-def to_graphviz(pipeline: Pipeline, status: Mapping[str, str] | None = None, breakpoints=()):
+def _node_attrs(key: str, status: Mapping[str, str], breakpoints, marks: RunMarks) -> dict:
+    """A leaf stage's Graphviz attributes: fill by status; border by breakpoint, conditional breakpoint (dashed,
+    a "?" before the label), stale code (a second outline) and the current position (thick)."""
+    colours = PALETTE.get(status.get(key, "pending"), PALETTE["pending"])
+    attrs = {"fillcolor": colours["fill"], "fontcolor": colours["text"], "color": colours["stroke"]}
+    classes, style = [], "rounded,filled"
+    if key in marks.conditional:
+        attrs.update(penwidth="2.5", color=BREAKPOINT_COLOUR)
+        classes.append("conditional")
+        style += ",dashed"
+    elif key in breakpoints:
+        attrs.update(penwidth="2.5", color=BREAKPOINT_COLOUR)
+        classes.append("breakpoint")
+    if key in marks.stale:
+        attrs.update(peripheries="2", color=STALE_COLOUR if "penwidth" not in attrs else attrs["color"])
+        classes.append("stale")
+    if key == marks.current:
+        attrs.update(penwidth="4", color=CURRENT_COLOUR)
+        classes.append("current")
+    badge = marks.visit_badge(key)
+    if badge:
+        attrs["xlabel"] = badge
+        classes.append("revisited")
+    attrs["style"] = style
+    if classes:
+        attrs["class"] = " ".join(classes)
+    return attrs
+
+
+def _edge_attrs(kind: str, count: int) -> dict:
+    """A declared edge's attributes: dashed purple for a route, thick and counted once the run took it."""
+    attrs = {"class": kind}
+    if kind == "route":
+        attrs.update(style="dashed", color=ROUTE_COLOUR)
+    if count:
+        attrs.update(
+            {
+                "class": f"{kind} taken",
+                "color": TAKEN_COLOUR,
+                "penwidth": "2.5",
+                "fontcolor": TAKEN_COLOUR,
+                "xlabel": f"×{count}",
+                "tooltip": f"taken {count} time{'s' if count != 1 else ''}",
+            }
+        )
+    return attrs
+
+
+def to_graphviz(
+    pipeline: Pipeline,
+    status: Mapping[str, str] | None = None,
+    breakpoints=(),
+    *,
+    visits=None,
+    transitions=None,
+    current=None,
+    stale=(),
+    conditional=(),
+):
+    """The stage graph as a ``graphviz.Digraph``, top to bottom (a pipeline is a chain: drawn downwards it stays as
+    wide as its widest stage however many stages it has, and the widget zooms it to the output's width).
+    The keyword arguments draw a run on it (see ``to_svg``)."""
     import graphviz
 
-    status = status or {}
+    marks = RunMarks.of(pipeline, visits, transitions, current, stale, conditional)
     infos = list(pipeline.walk())
-    leaves = sum(1 for info in infos if info.stage.pipeline is None)
+    graph_attr = {"rankdir": "TB", "compound": "true", "fontname": "Helvetica", "nodesep": "0.3", "ranksep": "0.35"}
     dot = graphviz.Digraph(
-        _dot_text(clean_text(pipeline.id, LABEL_CHARS)),
-        graph_attr={"rankdir": "LR" if leaves > LR_AFTER else "TB", "compound": "true", "fontname": "Helvetica",
-                    "nodesep": "0.3", "ranksep": "0.35"},
+        _dot_text(clean_text(pipeline.id, LABEL_CHARS)), graph_attr=graph_attr | {"forcelabels": "true"}
     )
-    dot.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11",
-             fontcolor=PALETTE["pending"]["text"])
-    dot.attr("edge", fontname="Helvetica", fontsize="9", color=EDGE_COLOUR)
-
+    node_style = {"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "11"}
+    dot.attr("node", fontcolor=PALETTE["pending"]["text"], **node_style)
+    dot.attr("edge", fontname="Helvetica", fontsize="10", color=EDGE_COLOUR)
     # DOT names are generated ("n0", "n1", ...): user ids may hold ':' (a port in
     # DOT edges), quotes or backslashes. The address lives in the escaped `id`.
     dot_name = {info.key: f"n{i}" for i, info in enumerate(infos)}
     children = defaultdict(list)  # parent address -> its stages, in run order
     for info in infos:
         children[info.address[:-1]].append(info)
+    _add_stages(dot, (), _Stages(children, dot_name, status or {}, set(breakpoints), marks))
+    _add_edges(dot, pipeline, dot_name, marks)
+    return dot
 
-    def add(container, prefix: tuple) -> None:
-        for info in children[prefix]:
-            stage, key = info.stage, info.key
-            text, tip = _dot_text(_shown(stage, "\n")), _dot_text(_tooltip(stage, key))
-            if stage.pipeline is not None:
-                with container.subgraph(name="cluster_" + dot_name[key]) as sub:
-                    sub.attr(label=text, tooltip=tip, style="rounded,dashed", color=CLUSTER_COLOUR,
-                             id=_dot_text("cluster-" + node_id(key)), fontname="Helvetica", fontsize="11")
-                    add(sub, info.address)
-            else:
-                colours = PALETTE.get(status.get(key, "pending"), PALETTE["pending"])
-                border = ({"penwidth": "2.5", "color": BREAKPOINT_COLOUR} if key in breakpoints
-                          else {"color": colours["stroke"]})
-                container.node(dot_name[key], label=text, id=_dot_text(node_id(key)), tooltip=tip,
-                               fillcolor=colours["fill"], fontcolor=colours["text"], **border)
 
-    add(dot, ())
-    for tail_info, head_info, kind in pipeline.edges():
+class _Stages(NamedTuple):
+    """What drawing the stages needs: the stages by parent, their DOT names, and what to mark them with."""
+
+    children: dict
+    dot_name: dict
+    status: Mapping[str, str]
+    breakpoints: set
+    marks: RunMarks
+
+
+def _add_stages(container, prefix: tuple, stages: _Stages) -> None:
+    """The stages under ``prefix``: a leaf as a node, a sub-pipeline as a cluster holding its own stages."""
+    marks = stages.marks
+    for info in stages.children[prefix]:
+        stage, key = info.stage, info.key
+        text = _dot_text(("? " if key in marks.conditional else "") + shown_text(stage, "\n"))
+        tip = _dot_text(_node_tip(info, stages.breakpoints, marks))
+        name = stages.dot_name[key]
+        if stage.pipeline is None:
+            attrs = _node_attrs(key, stages.status, stages.breakpoints, marks)
+            container.node(name, label=text, id=_dot_text(node_id(key)), tooltip=tip, **attrs)
+            continue
+        with container.subgraph(name="cluster_" + name) as sub:
+            cluster = {"style": "rounded,dashed", "color": CLUSTER_COLOUR, "fontname": "Helvetica", "fontsize": "11"}
+            sub.attr(label=text, tooltip=tip, id=_dot_text("cluster-" + node_id(key)), **cluster)
+            _add_stages(sub, info.address, stages)
+
+
+def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks) -> None:
+    """The declared edges (counted when taken), then the run's undeclared moves, which do not move the layout."""
+    for i, (tail_info, head_info, kind) in enumerate(pipeline.edges()):
         tail = _last_leaf(tail_info.stage, tail_info.address)
         head = _first_leaf(head_info.stage, head_info.address)
-        attrs = {"class": kind}
-        if kind == "route":
-            attrs.update(style="dashed", color=ROUTE_COLOUR)
+        attrs = _edge_attrs(kind, marks.edge_counts.get(i, 0))
         if tail_info.stage.pipeline is not None:
             attrs["ltail"] = "cluster_" + dot_name[tail_info.key]
         if head_info.stage.pipeline is not None:
@@ -175,81 +242,90 @@ def to_graphviz(pipeline: Pipeline, status: Mapping[str, str] | None = None, bre
             attrs.pop("ltail", None)
             attrs.pop("lhead", None)
         dot.edge(dot_name["/".join(tail)], dot_name["/".join(head)], **attrs)
-    return dot
+    leaves = {info.key: info for info in pipeline.walk()}
+    for a, b, n in marks.undeclared:
+        tail = "/".join(_last_leaf(leaves[a].stage, leaves[a].address))
+        head = "/".join(_first_leaf(leaves[b].stage, leaves[b].address))
+        tip = _dot_text(
+            clean_text(
+                f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)",
+                TOOLTIP_CHARS,
+            )
+        )
+        dot.edge(
+            dot_name[tail],
+            dot_name[head],
+            **{
+                "class": "undeclared",
+                "style": "dashed",
+                "color": UNDECLARED_COLOUR,
+                "fontcolor": UNDECLARED_COLOUR,
+                "penwidth": "2",
+                "constraint": "false",
+                "xlabel": f"undeclared ×{n}",
+                "tooltip": tip,
+            },
+        )
+
+
+def _node_tip(info, breakpoints, marks: RunMarks) -> str:
+    """A stage's tooltip: its address and full label, then what the run says about it."""
+    note = marks.node_note(info.key, info.key in breakpoints) if info.stage.pipeline is None else ""
+    tip = tooltip_text(info.stage, info.key)
+    return tip + "\n" + note if note else tip
 
 
 # dot names its node and cluster <title>s after our generated names: give them the tooltip text instead.
-_DOT_TITLE = re.compile(r'(class="(?:node|cluster)">\s*)<title>((?:cluster_)?n\d+)</title>')
+_DOT_TITLE = re.compile(r'(class="(?:node|cluster)[^"]*">\s*)<title>((?:cluster_)?n\d+)</title>')
 
 
-def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoints) -> str:
+def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoints, marks: dict) -> str:
     """Graphviz's SVG of the graph; raises whatever graphviz or ``dot`` raises."""
-    dot = to_graphviz(pipeline, status, breakpoints)
+    dot = to_graphviz(pipeline, status, breakpoints, **marks)
     svg = dot.pipe(format="svg", quiet=True).decode("utf-8")
+    checked, bps = RunMarks.of(pipeline, **marks), set(breakpoints)
     titles = {}
     for i, info in enumerate(pipeline.walk()):
-        tip = html.escape(_tooltip(info.stage, info.key))
+        tip = html.escape(_node_tip(info, bps, checked))
         titles[f"n{i}"] = titles[f"cluster_n{i}"] = f"<title>{tip}</title>"
-    return _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)):]), svg)
+    return _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
 
 
-def to_svg(pipeline: Pipeline, status: Mapping[str, str] | None = None, breakpoints=()) -> str:
+def to_svg(
+    pipeline: Pipeline,
+    status: Mapping[str, str] | None = None,
+    breakpoints=(),
+    *,
+    visits=None,
+    transitions=None,
+    current=None,
+    stale=(),
+    conditional=(),
+) -> str:
     """SVG of the stage graph: Graphviz ``dot`` when it works, else the built-in layout.
 
-    Never raises for a valid pipeline: whatever goes wrong with ``dot`` (not
-    installed, a crash, a broken pipe, a string it refuses, output that is not
-    well-formed XML), the built-in layout is drawn instead.
+    ``status`` maps stage addresses to one of ``STATUSES``; ``breakpoints`` are addresses. A run is drawn
+    with the keyword arguments: ``visits`` ``{address: count}`` (a stage visited more than once is labelled
+    "×count"), ``transitions`` ``{(from_address, to_address): count}`` (each edge taken is highlighted with
+    its count; a move no edge declares is drawn as an extra dashed edge labelled "undeclared"), ``current``
+    (the address highlighted as the stage at the position shown), ``stale`` (addresses whose code changed
+    since their records ran: a second outline), ``conditional`` (addresses whose breakpoint has a condition:
+    dashed, "?" before the label; a mapping names each condition in the tooltip). Bad arguments raise a
+    TypeError naming them; otherwise never raises for a valid pipeline: whatever goes wrong with ``dot``
+    (not installed, a crash, a string it refuses, output that is not well-formed XML), the built-in
+    layout is drawn instead.
     """
+    marks = {
+        "visits": visits,
+        "transitions": transitions,
+        "current": current,
+        "stale": stale if isinstance(stale, str) else tuple(stale),
+        "conditional": conditional if isinstance(conditional, (Mapping, str)) else tuple(conditional),
+    }
+    RunMarks.of(pipeline, **marks)  # bad arguments are the caller's error, not a reason to fall back
     try:
-        svg = _render_dot(pipeline, status, breakpoints)
+        svg = _render_dot(pipeline, status, breakpoints, marks)
         ET.fromstring(svg)  # only well-formed SVG leaves here
         return svg
     except Exception:  # ExecutableNotFound, CalledProcessError, BrokenPipeError, OSError, ParseError, ...
-        return fallback_svg(pipeline, status, breakpoints)
-
-
-def fallback_svg(pipeline: Pipeline, status: Mapping[str, str] | None = None, breakpoints=()) -> str:
-    """A top-to-bottom drawing needing nothing but Python: one row a stage, nested by depth."""
-    status = status or {}
-    rows = list(pipeline.walk())
-    texts = {info.key: " ".join(_shown(info.stage, " ").split()) for info in rows}
-    row_h, indent = 44, 24
-    box_w = min(max(220, 7 * max(len(t) for t in texts.values()) + 24), 560)
-    width = box_w + indent * max(len(info.address) for info in rows) + 140
-    height = row_h * len(rows) + 20
-    y_of = {info.key: 10 + i * row_h for i, info in enumerate(rows)}
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="Helvetica, sans-serif" font-size="12">',
-           f'<rect class="background" width="{width}" height="{height}" fill="white"/>',
-           '<defs><marker id="pipenb-arrow" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto">'
-           f'<path d="M0,0 L8,4 L0,8 z" fill="{EDGE_COLOUR}"/></marker></defs>']
-    for info in rows:
-        addr, stage, key = info.address, info.stage, info.key
-        x, y = 10 + indent * (len(addr) - 1), y_of[key]
-        esc, title = html.escape(texts[key]), html.escape(_tooltip(stage, key))
-        if stage.pipeline is not None:
-            out.append(f'<g id="cluster-{html.escape(node_id(key))}" class="cluster"><title>{title}</title>'
-                       f'<text x="{x}" y="{y + 20}" font-weight="bold">▾ {esc}</text></g>')
-            continue
-        colours = PALETTE.get(status.get(key, "pending"), PALETTE["pending"])
-        stroke = (f' stroke="{BREAKPOINT_COLOUR}" stroke-width="2.5"' if key in breakpoints
-                  else f' stroke="{colours["stroke"]}"')
-        out.append(f'<g id="{html.escape(node_id(key))}" class="node"><title>{title}</title>'
-                   f'<rect x="{x}" y="{y}" width="{box_w}" height="30" rx="6" fill="{colours["fill"]}"{stroke}/>'
-                   f'<text x="{x + 10}" y="{y + 19}" fill="{colours["text"]}">{esc}</text></g>')
-    # Run order: a short arrow from each row to the next (sub-pipeline stages follow their header).
-    for r1, r2 in zip(rows, rows[1:], strict=False):
-        x1, x2 = 30 + indent * (len(r1.address) - 1), 30 + indent * (len(r2.address) - 1)
-        y1 = y_of[r1.key] + (24 if r1.stage.pipeline is not None else 30)
-        out.append(f'<path class="edge next" d="M{x1},{y1} L{x2},{y_of[r2.key] - 1}" stroke="{EDGE_COLOUR}" '
-                   f'fill="none" marker-end="url(#pipenb-arrow)"/>')
-    for tail, head, kind in pipeline.edges():
-        if kind != "route":
-            continue
-        y1, y2 = y_of[tail.key] + 15, y_of[head.key] + 15
-        x1 = 10 + indent * (len(tail.address) - 1) + box_w
-        bend = x1 + 30 + abs(y2 - y1) // 8
-        out.append(f'<path class="edge route" d="M{x1},{y1} C{bend},{y1} {bend},{y2} {x1 + 2},{y2}" fill="none" '
-                   f'stroke="{ROUTE_COLOUR}" stroke-dasharray="5,4" marker-end="url(#pipenb-arrow)"/>')
-    out.append("</svg>")
-    return "".join(out)
+        return fallback_svg(pipeline, status, breakpoints, **marks)
