@@ -105,7 +105,9 @@ def _graph_svg(history, pipeline) -> str:
     """The drawing every position restyles: the pipeline's graph, or the stages reached when it is unknown."""
     if pipeline is None:
         return addresses_svg(history.address_list())
-    return tag_edges(to_svg(pipeline), pipeline)
+    # Laid out with every move of the whole run, so the undeclared ones have their edge from the start
+    # (graph.py draws them without moving the layout); the browser shows each once the run has taken it.
+    return tag_edges(to_svg(pipeline, transitions=history.transitions()), pipeline)
 
 
 def _timeline(history, events) -> str:

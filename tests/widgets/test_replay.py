@@ -212,7 +212,7 @@ def test_user_text_is_escaped_and_the_snapshot_needs_no_script(finished):
     replay = RunReplay(run)
     bundle = replay.mimebundle()
     page = bundle["text/html"]
-    assert "<script" not in page and "<img" not in page and "<b>" not in page.replace("<b>replay</b>", "")
+    assert "<script" not in page and "<img" not in page and "a<b>" not in page
     assert "&lt;k&gt;" in page
     assert replay.snapshot_text().startswith("RunReplay")
     for svg in [replay.svg, replay.timeline]:
