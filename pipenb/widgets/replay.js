@@ -88,15 +88,17 @@ function graphView(host) {
       ? `M${x1},${y1 - 6} C${x1 + 30},${y1 - 20} ${x1 + 30},${y1 + 20} ${x1},${y1 + 6}`
       : `M${x1},${y1} C${bend},${y1} ${bend},${y2} ${x2},${y2}`);
     p.style.display = "";
-    return { x: bend - 6, y: (y1 + y2) / 2 };
+    return { x: bend + 10, y: (y1 + y2) / 2 + 4 };
   }
 
   function edgeMiddle(g) {
+    // Beside the middle of the edge, off to its left as it goes (two opposite edges label opposite sides).
     const path = g.querySelector("path");
     if (!path) return null;
     try {
-      const p = path.getPointAtLength(path.getTotalLength() / 2);
-      return { x: p.x + 4, y: p.y - 2 };
+      const half = path.getTotalLength() / 2, p = path.getPointAtLength(half), q = path.getPointAtLength(half + 1);
+      const dx = q.x - p.x, dy = q.y - p.y, len = Math.hypot(dx, dy) || 1;
+      return { x: p.x + (dy / len) * 10, y: p.y - (dx / len) * 10 + 4 };
     } catch (e) { return null; }
   }
 
@@ -114,7 +116,7 @@ function graphView(host) {
       if (!g) continue;
       g.classList.add("pipenb-r-ran");
       const b = box(address);
-      if (b && n > 1) label("v" + address, b.x + b.width - 2, b.y - 3, "×" + n, "pipenb-replay-visits");
+      if (b && n > 1) label("v" + address, b.x + b.width - 5, b.y + 11, "×" + n, "pipenb-replay-visits");
     }
     const taken = new Set();
     for (const [a, b, n] of frame.edges || []) {
@@ -168,11 +170,11 @@ function runColumn(parent, cls) {
 function render({ model, el }) {
   el.classList.add("pipenb-replay-root");
   const bar = make("div", "pipenb-replay-controls");
-  const start = button("⏮", "jump to the start", "pipenb-replay-start");
+  const start = button("|◀", "jump to the start", "pipenb-replay-start");
   const back = button("◀", "one record back", "pipenb-replay-back");
   const play = button("▶ Play", "play / pause", "pipenb-replay-play");
-  const fwd = button("▶|", "one record forward", "pipenb-replay-forward");
-  const end = button("⏭", "jump to the end", "pipenb-replay-end");
+  const fwd = button("▶", "one record forward", "pipenb-replay-forward");
+  const end = button("▶|", "jump to the end", "pipenb-replay-end");
   const track = make("div", "pipenb-replay-track");
   const scrub = make("input", "pipenb-replay-scrubber");
   scrub.type = "range";
