@@ -199,9 +199,11 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
 
     # -- drawing a position -------------------------------------------------------
     def _moved(self, change) -> None:
-        # May come on a comm thread: reading the records is all it does; the snapshot follows once it settles.
+        # May come on a comm thread: reading the records is all it does; the snapshot follows once it settles,
+        # and at the end of the cell that moved it (a notebook run by nbconvert keeps the last position).
         self._show(change["new"])
         self._settle()
+        self.refresh_snapshot_later()
 
     def _show(self, i: int) -> None:
         """Send position ``i``'s frame (and the compared run's at the same index)."""
