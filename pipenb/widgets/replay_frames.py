@@ -22,6 +22,8 @@ from ..display import clock, diff_html, duration_text, state_html
 
 EDIT = " (edit)"
 MAX_EVENTS = 60  # a record's events shown (a stage with more steps shows its first ones)
+_SLACK = 5e-3  # seconds around a record's start and end where its stage's events are looked for
+_STAGE_ENDS = ("stage:success", "stage:paused", "stage:failure")  # a record's events shown (a stage with more steps shows its first ones)
 _EDGE = re.compile(r'<g id="(edge\d+)" class="edge([^"]*)">\s*<title>([^<]*)</title>')
 _DOT_NAME = re.compile(r"^(n\d+)(?::[^-]*)?(?:&#45;|-)&gt;(n\d+)")
 
@@ -77,13 +79,25 @@ class EventIndex:
         return len(self.events)
 
     def of(self, record) -> list:
-        """The events of ``record``'s stage between its start and its end (a millisecond of slack)."""
+        """The events of ``record``'s stage: from its ``stage:start`` (the one nearest the record's start) to
+        the end of that visit. A loop's stage runs back to back, so a time window alone would take in the
+        end of the visit before and the start of the one after."""
         if not self.events or record.stage_id is None:
             return []
-        lo = bisect_left(self.times, record.started - 1e-3)
-        hi = bisect_right(self.times, record.started + record.duration + 1e-3)
+        lo = bisect_left(self.times, record.started - _SLACK)
+        hi = bisect_right(self.times, record.started + record.duration + _SLACK)
         address = record.address
-        return [e for e in self.events[lo:hi] if e.stage_address == address][:MAX_EVENTS]
+        mine = [e for e in self.events[lo:hi] if e.stage_address == address]
+        starts = [k for k, e in enumerate(mine) if e.name == "stage:start"]
+        if not starts:
+            return mine[:MAX_EVENTS]
+        first = min(starts, key=lambda k: abs(mine[k].time - record.started))
+        out = []
+        for e in mine[first:]:
+            out.append(e)
+            if e.name in _STAGE_ENDS:
+                break
+        return out[:MAX_EVENTS]
 
 
 def events_html(events, started: float) -> str:

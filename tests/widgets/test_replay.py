@@ -101,6 +101,8 @@ def test_positions_show_what_had_run_up_to_them(finished):
     # The changed key is marked in the state shown; the events are that stage's, while it ran.
     assert 'class="pipenb-changed"><th>ok' in frame["state_html"]
     assert "look" in frame["events_html"] and "read" not in frame["events_html"]
+    # A loop runs its stages back to back: a record shows its own visit's events only.
+    assert frame["events_html"].count("stage:start") == 1 and frame["events_html"].count("stage:success") == 1
     replay.position = 6
     assert replay.frame["visits"] == {"load": 3, "check": 3, "report": 1}
     assert ("check", "report", 1) in map(tuple, replay.frame["edges"])
