@@ -167,51 +167,39 @@ function runColumn(parent, cls) {
   return { col, caption, graph, show };
 }
 
-function render({ model, el }) {
-  el.classList.add("pipenb-replay-root");
+// The bar: start, back, play, forward, end, the scrubber (with the mark where compared runs part),
+// "record i / n" and the speed.
+function controls() {
   const bar = make("div", "pipenb-replay-controls");
-  const start = button("|◀", "jump to the start", "pipenb-replay-start");
-  const back = button("◀", "one record back", "pipenb-replay-back");
-  const play = button("▶ Play", "play / pause", "pipenb-replay-play");
-  const fwd = button("▶", "one record forward", "pipenb-replay-forward");
-  const end = button("▶|", "jump to the end", "pipenb-replay-end");
+  const c = {
+    bar,
+    start: button("|◀", "jump to the start", "pipenb-replay-start"),
+    back: button("◀", "one record back", "pipenb-replay-back"),
+    play: button("▶ Play", "play / pause", "pipenb-replay-play"),
+    fwd: button("▶", "one record forward", "pipenb-replay-forward"),
+    end: button("▶|", "jump to the end", "pipenb-replay-end"),
+    scrub: make("input", "pipenb-replay-scrubber"),
+    split: make("div", "pipenb-replay-split"),
+    where: make("span", "pipenb-replay-where"),
+    speed: make("select", "pipenb-replay-speed"),
+  };
+  c.scrub.type = "range";
+  c.scrub.min = "0";
   const track = make("div", "pipenb-replay-track");
-  const scrub = make("input", "pipenb-replay-scrubber");
-  scrub.type = "range";
-  scrub.min = "0";
-  const split = make("div", "pipenb-replay-split");
-  track.append(scrub, split);
-  const where = make("span", "pipenb-replay-where");
-  const speed = make("select", "pipenb-replay-speed");
-  speed.title = "records a second while playing";
-  for (const s of SPEEDS) speed.append(new Option(`${s}/s`, String(s)));
-  bar.append(start, back, play, fwd, end, track, where, speed);
-  const compare = make("div", "pipenb-replay-compare");
-  const main = make("div", "pipenb-replay-main");
-  const a = runColumn(main, "pipenb-replay-a");
-  const b = runColumn(main, "pipenb-replay-b");
-  const timeline = make("div", "pipenb-replay-timeline");
-  el.append(bar, compare, main, timeline);
-  let marker = null, timer = null, pending = null, sentAt = 0;
+  track.append(c.scrub, c.split);
+  c.speed.title = "records a second while playing";
+  for (const s of SPEEDS) c.speed.append(new Option(`${s}/s`, String(s)));
+  bar.append(c.start, c.back, c.play, c.fwd, c.end, track, c.where, c.speed);
+  return c;
+}
 
-  const count = () => model.get("count") || 0;
-  function go(i) {
-    const n = count();
-    i = Math.max(0, Math.min(i, n - 1));
-    if (i === model.get("position")) return;
-    model.set("position", i);
-    model.save_changes();
-  }
-  function goSoon(i) {  // the scrubber: at most one position a tick, the last one always sent
-    pending = i;
-    const wait = TICK_MS - (Date.now() - sentAt);
-    if (wait <= 0) { sentAt = Date.now(); go(pending); pending = null; return; }
-    setTimeout(() => { if (pending !== null) { sentAt = Date.now(); go(pending); pending = null; } }, wait);
-  }
-
-  function drawTimeline() {
-    timeline.innerHTML = model.get("timeline") || "";
-    const svg = timeline.querySelector("svg");
+// The run's timeline (pipenb.timeline), drawn once, with a line at the record's start. The SVG's root
+// carries its scale (data-t0, data-span: seconds; data-x0, data-w: the plot's left and width).
+function timelineView(host) {
+  let marker = null;
+  function draw(svgText) {
+    host.innerHTML = svgText || "";  // made by the kernel, every text escaped
+    const svg = host.querySelector("svg");
     marker = null;
     if (svg && svg.dataset.t0 !== undefined) {
       const h = svg.viewBox && svg.viewBox.baseVal ? svg.viewBox.baseVal.height : 100;
@@ -219,96 +207,127 @@ function render({ model, el }) {
       svg.append(marker);
     }
   }
-  function placeMarker(frame) {
-    const svg = timeline.querySelector("svg");
+  function place(frame) {
+    const svg = host.querySelector("svg");
     if (!marker || !svg || frame.started === undefined) return;
     const d = svg.dataset;
-    const x = Number(d.x0) + (frame.started - Number(d.t0)) / Number(d.span) * Number(d.w);
-    marker.setAttribute("x1", x.toFixed(1));
-    marker.setAttribute("x2", x.toFixed(1));
+    const x = (Number(d.x0) + (frame.started - Number(d.t0)) / Number(d.span) * Number(d.w)).toFixed(1);
+    marker.setAttribute("x1", x);
+    marker.setAttribute("x2", x);
   }
+  return { draw, place };
+}
 
-  function drawStatic() {
-    a.graph.load(model.get("svg"));
-    a.caption.textContent = model.get("caption");
-    const comparing = !!model.get("svg_b");
-    b.col.style.display = comparing ? "" : "none";
-    compare.style.display = comparing ? "" : "none";
-    if (comparing) {
-      b.graph.load(model.get("svg_b"));
-      b.caption.textContent = model.get("caption_b");
-    }
-    drawTimeline();
-    drawPosition();
+// Moving the position: at once for a click, at most once a tick for the scrubber (the last one always
+// sent), and a timer while `playing` that moves `speed` records a second, ten steps a second at most.
+function mover(model) {
+  let timer = null, pending = null, sentAt = 0;
+  const count = () => model.get("count") || 0;
+  function go(i) {
+    i = Math.max(0, Math.min(i, count() - 1));
+    if (i === model.get("position")) return;
+    model.set("position", i);
+    model.save_changes();
   }
-  function drawPosition() {
-    const n = count(), i = model.get("position");
-    scrub.max = String(Math.max(n - 1, 0));
-    scrub.value = String(i);
-    scrub.disabled = n === 0;
-    where.textContent = n ? `record ${i + 1} / ${n}` : "no record";
-    const at = model.get("diverged_at");
-    split.style.display = at >= 0 && n > 1 ? "" : "none";
-    if (at >= 0 && n > 1) split.style.left = `${(Math.min(at, n - 1) / (n - 1)) * 100}%`;
-    el.classList.toggle("pipenb-replay-parted", at >= 0 && i >= at);
+  function goSoon(i) {
+    pending = i;
+    const send = () => { if (pending !== null) { sentAt = Date.now(); go(pending); pending = null; } };
+    const wait = TICK_MS - (Date.now() - sentAt);
+    if (wait <= 0) send(); else setTimeout(send, wait);
   }
-  function drawFrame() {
-    const frame = model.get("frame") || {};
-    a.show(frame);
-    placeMarker(frame);
-    if (model.get("svg_b")) b.show(model.get("frame_b") || {});
-    compare.innerHTML = model.get("compare_html") || "";  // escaped by the kernel
-  }
-
   function stopTimer() { if (timer !== null) { clearInterval(timer); timer = null; } }
-  function syncPlaying() {
-    const on = !!model.get("playing");
-    play.textContent = on ? "⏸ Pause" : "▶ Play";
-    el.classList.toggle("pipenb-replay-playing", on);
-    stopTimer();
-    if (!on) return;
-    const perSecond = Number(model.get("speed")) || 5;
-    const every = Math.max(TICK_MS, 1000 / perSecond);
-    const step = Math.max(1, Math.round(perSecond * every / 1000));
-    timer = setInterval(() => {
-      const next = model.get("position") + step;
-      if (next >= count() - 1) {
-        go(count() - 1);
-        model.set("playing", false);
-        model.save_changes();
-      } else {
-        go(next);
-      }
-    }, every);
-  }
   function setPlaying(on) {
     if (on && model.get("position") >= count() - 1) go(0);  // play at the end starts over
     model.set("playing", on);
     model.save_changes();
   }
+  function sync() {  // `playing` or `speed` changed: (re)start or stop the timer
+    stopTimer();
+    if (!model.get("playing")) return;
+    const perSecond = Number(model.get("speed")) || 5;
+    const every = Math.max(TICK_MS, 1000 / perSecond);
+    const step = Math.max(1, Math.round(perSecond * every / 1000));
+    timer = setInterval(() => {
+      const next = model.get("position") + step;
+      go(next);
+      if (next >= count() - 1) setPlaying(false);
+    }, every);
+  }
+  return { count, go, goSoon, setPlaying, sync, stopTimer };
+}
 
-  const stop = () => { if (model.get("playing")) setPlaying(false); };
-  start.addEventListener("click", () => { stop(); go(0); });
-  end.addEventListener("click", () => { stop(); go(count() - 1); });
-  back.addEventListener("click", () => { stop(); go(model.get("position") - 1); });
-  fwd.addEventListener("click", () => { stop(); go(model.get("position") + 1); });
-  play.addEventListener("click", () => setPlaying(!model.get("playing")));
-  scrub.addEventListener("input", () => { stop(); goSoon(Number(scrub.value)); });
-  speed.addEventListener("change", () => { model.set("speed", Number(speed.value)); model.save_changes(); });
-  speed.value = String(model.get("speed"));
+function render({ model, el }) {
+  el.classList.add("pipenb-replay-root");
+  const c = controls();
+  const compare = make("div", "pipenb-replay-compare");
+  const main = make("div", "pipenb-replay-main");
+  const a = runColumn(main, "pipenb-replay-a");
+  const b = runColumn(main, "pipenb-replay-b");
+  const timelineBox = make("div", "pipenb-replay-timeline");
+  el.append(c.bar, compare, main, timelineBox);
+  const timeline = timelineView(timelineBox);
+  const move = mover(model);
+
+  function drawStatic() {
+    a.graph.load(model.get("svg"));
+    a.caption.textContent = model.get("caption");
+    const comparing = !!model.get("svg_b");
+    b.col.style.display = compare.style.display = comparing ? "" : "none";
+    if (comparing) {
+      b.graph.load(model.get("svg_b"));
+      b.caption.textContent = model.get("caption_b");
+    }
+    timeline.draw(model.get("timeline"));
+    drawPosition();
+    drawFrame();
+  }
+  function drawPosition() {
+    const n = move.count(), i = model.get("position"), at = model.get("diverged_at");
+    c.scrub.max = String(Math.max(n - 1, 0));
+    c.scrub.value = String(i);
+    c.scrub.disabled = n === 0;
+    c.where.textContent = n ? `record ${i + 1} / ${n}` : "no record";
+    c.split.style.display = at >= 0 && n > 1 ? "" : "none";
+    if (at >= 0 && n > 1) c.split.style.left = `${(Math.min(at, n - 1) / (n - 1)) * 100}%`;
+    el.classList.toggle("pipenb-replay-parted", at >= 0 && i >= at);
+  }
+  function drawFrame() {
+    const frame = model.get("frame") || {};
+    a.show(frame);
+    timeline.place(frame);
+    if (model.get("svg_b")) b.show(model.get("frame_b") || {});
+    compare.innerHTML = model.get("compare_html") || "";  // escaped by the kernel
+  }
+  function drawPlaying() {
+    const on = !!model.get("playing");
+    c.play.textContent = on ? "⏸ Pause" : "▶ Play";
+    el.classList.toggle("pipenb-replay-playing", on);
+    c.speed.value = String(model.get("speed"));
+    move.sync();
+  }
+
+  // Clicks only move the position (or start and stop playing); the kernel answers with the frame.
+  const stop = () => { if (model.get("playing")) move.setPlaying(false); };
+  c.start.addEventListener("click", () => { stop(); move.go(0); });
+  c.end.addEventListener("click", () => { stop(); move.go(move.count() - 1); });
+  c.back.addEventListener("click", () => { stop(); move.go(model.get("position") - 1); });
+  c.fwd.addEventListener("click", () => { stop(); move.go(model.get("position") + 1); });
+  c.play.addEventListener("click", () => move.setPlaying(!model.get("playing")));
+  c.scrub.addEventListener("input", () => { stop(); move.goSoon(Number(c.scrub.value)); });
+  c.speed.addEventListener("change", () => { model.set("speed", Number(c.speed.value)); model.save_changes(); });
 
   const handlers = [
     ["change:svg change:svg_b change:caption change:caption_b change:timeline", drawStatic],
     ["change:position change:count change:diverged_at", drawPosition],
     ["change:frame change:frame_b change:compare_html", drawFrame],
-    ["change:playing change:speed", () => { speed.value = String(model.get("speed")); syncPlaying(); }],
+    ["change:playing change:speed", drawPlaying],
   ];
   for (const [names, fn] of handlers) model.on(names, fn);
   drawStatic();
-  // Node boxes are measured once the drawing is on screen.
-  requestAnimationFrame(() => { drawFrame(); syncPlaying(); });
+  // Node boxes are measured once the drawing is on screen: draw the frame again on the next frame.
+  requestAnimationFrame(() => { drawFrame(); drawPlaying(); });
   return () => {
-    stopTimer();
+    move.stopTimer();
     for (const [names, fn] of handlers) model.off(names, fn);
     el.replaceChildren();
   };

@@ -274,3 +274,34 @@ def test_dashboard_replays_the_picked_run_and_compares_a_fork_with_its_source(re
         dash.close()
 
     arun(scenario())
+
+
+def test_a_run_without_records_and_a_history_without_its_pipeline(finished):
+    factory, ctx, _ = finished
+    fresh = run_sync(factory.prepare(initial_state={"n": 0})).unwrap()
+    empty = RunReplay(fresh)
+    assert len(empty) == 0 and empty.record is None and empty.state == {"n": 0}
+    empty.position = 5
+    assert empty.position == 0 and "record" in empty.snapshot_html()
+    # A history cut off from its run (no definition): the stages it reached are drawn, in first-visit order.
+    bare = ctx.history.head(len(ctx.history))
+    assert bare.definition is None
+    replay = RunReplay(bare)
+    replay.position = 4
+    assert replay.record.address == "load" and replay.frame["visits"] == {"load": 3, "check": 2}
+    svg = ET.fromstring(replay.svg)
+    ids = [g.get("id") for g in svg.iter("{http://www.w3.org/2000/svg}g")]
+    assert ids == ["pipenb-stage-load", "pipenb-stage-check", "pipenb-stage-report"]
+    ET.fromstring(replay.snapshot_svg())
+
+
+def test_without_graphviz_the_builtin_layout_is_replayed(finished, tmp_path, monkeypatch):
+    _, ctx, _ = finished
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` program: graph.py draws its own layout
+    replay = RunReplay(ctx)
+    svg = ET.fromstring(replay.svg)
+    ids = {g.get("id") for g in svg.iter("{http://www.w3.org/2000/svg}g")}
+    assert {"pipenb-stage-load", "pipenb-stage-check", "pipenb-stage-report"} <= ids
+    replay.position = 6
+    assert replay.frame["visits"] == {"load": 3, "check": 3, "report": 1}
+    ET.fromstring(replay.snapshot_svg())
