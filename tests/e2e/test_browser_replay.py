@@ -10,7 +10,7 @@ Every wait is on what the page shows. Screenshots: ``test-artifacts/replay*.png`
 import pytest
 
 from .. import lab_browser
-from ..lab_browser import SHOTS, click, expect, open_notebook, wait_status, wait_until
+from ..lab_browser import SHOTS, click, expect, open_notebook, set_theme, wait_status, wait_until
 
 lab, browser = lab_browser.lab, lab_browser.browser  # the module's fixtures: JupyterLab serving NOTEBOOKS, Chromium
 
@@ -143,6 +143,10 @@ def test_replay_controls_in_jupyterlab(browser, lab):
         expect(control(pg, "play")).to_contain_text("Play")
         expect(record(pg)).to_contain_text("#6 report")
         pg.locator(ROOT).first.screenshot(path=str(SHOTS / "replay.png"))
+        set_theme(pg, "JupyterLab Dark")
+        expect(where(pg)).to_have_text("record 7 / 7")
+        pg.locator(ROOT).first.screenshot(path=str(SHOTS / "replay-dark.png"))
+        set_theme(pg, "JupyterLab Light")
 
         # The dashboard's Replay button opens a replay of its run under the graph.
         click(pg, "run")
