@@ -25,6 +25,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 from .graph_builtin import fallback_svg
+from .graph_labels import Move, add_badges, add_edge_counts, add_undeclared, fit_counts, node_boxes
 from .graph_marks import RunMarks
 from .graph_style import (
     BREAKPOINT_COLOUR,
@@ -135,10 +136,8 @@ def _node_attrs(key: str, status: Mapping[str, str], breakpoints, marks: RunMark
     if key == marks.current:
         attrs.update(penwidth="4", color=CURRENT_COLOUR)
         classes.append("current")
-    badge = marks.visit_badge(key)
-    if badge:
-        attrs["xlabel"] = badge
-        classes.append("revisited")
+    if marks.visit_badge(key):
+        classes.append("revisited")  # the "×n" badge is added to the laid-out SVG (graph_labels.py)
     attrs["style"] = style
     if classes:
         attrs["class"] = " ".join(classes)
@@ -146,21 +145,14 @@ def _node_attrs(key: str, status: Mapping[str, str], breakpoints, marks: RunMark
 
 
 def _edge_attrs(kind: str, count: int) -> dict:
-    """A declared edge's attributes: dashed purple for a route, thick and counted once the run took it."""
+    """A declared edge's attributes: dashed purple for a route, thick once the run took it (its count is
+    written on the laid-out SVG: graph_labels.py)."""
     attrs = {"class": kind}
     if kind == "route":
         attrs.update(style="dashed", color=ROUTE_COLOUR)
     if count:
-        attrs.update(
-            {
-                "class": f"{kind} taken",
-                "color": TAKEN_COLOUR,
-                "penwidth": "2.5",
-                "fontcolor": TAKEN_COLOUR,
-                "xlabel": f"×{count}",
-                "tooltip": f"taken {count} time{'s' if count != 1 else ''}",
-            }
-        )
+        tip = f"taken {count} time{'s' if count != 1 else ''}"
+        attrs.update({"class": f"{kind} taken", "color": TAKEN_COLOUR, "penwidth": "2.5", "tooltip": tip})
     return attrs
 
 
@@ -177,15 +169,18 @@ def to_graphviz(
 ):
     """The stage graph as a ``graphviz.Digraph``, top to bottom (a pipeline is a chain: drawn downwards it stays as
     wide as its widest stage however many stages it has, and the widget zooms it to the output's width).
-    The keyword arguments draw a run on it (see ``to_svg``)."""
+    The keyword arguments draw a run on it (see ``to_svg``); here the undeclared moves are edges ``dot``
+    lays out, where ``to_svg`` draws them over the finished layout."""
+    marks = RunMarks.of(pipeline, visits, transitions, current, stale, conditional)
+    return _digraph(pipeline, status, breakpoints, marks, with_undeclared=True)
+
+
+def _digraph(pipeline: Pipeline, status, breakpoints, marks: RunMarks, *, with_undeclared: bool):
     import graphviz
 
-    marks = RunMarks.of(pipeline, visits, transitions, current, stale, conditional)
     infos = list(pipeline.walk())
     graph_attr = {"rankdir": "TB", "compound": "true", "fontname": "Helvetica", "nodesep": "0.3", "ranksep": "0.35"}
-    dot = graphviz.Digraph(
-        _dot_text(clean_text(pipeline.id, LABEL_CHARS)), graph_attr=graph_attr | {"forcelabels": "true"}
-    )
+    dot = graphviz.Digraph(_dot_text(clean_text(pipeline.id, LABEL_CHARS)), graph_attr=graph_attr)
     node_style = {"shape": "box", "style": "rounded,filled", "fontname": "Helvetica", "fontsize": "11"}
     dot.attr("node", fontcolor=PALETTE["pending"]["text"], **node_style)
     dot.attr("edge", fontname="Helvetica", fontsize="10", color=EDGE_COLOUR)
@@ -196,7 +191,7 @@ def to_graphviz(
     for info in infos:
         children[info.address[:-1]].append(info)
     _add_stages(dot, (), _Stages(children, dot_name, status or {}, set(breakpoints), marks))
-    _add_edges(dot, pipeline, dot_name, marks)
+    _add_edges(dot, pipeline, dot_name, marks, with_undeclared)
     return dot
 
 
@@ -228,8 +223,9 @@ def _add_stages(container, prefix: tuple, stages: _Stages) -> None:
             _add_stages(sub, info.address, stages)
 
 
-def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks) -> None:
-    """The declared edges (counted when taken), then the run's undeclared moves, which do not move the layout."""
+def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks, with_undeclared: bool) -> None:
+    """The declared edges (``pipenb-edge-<i>``, counted when taken), then the run's undeclared moves
+    (``pipenb-edge-u<j>``), which do not constrain the layout."""
     for i, (tail_info, head_info, kind) in enumerate(pipeline.edges()):
         tail = _last_leaf(tail_info.stage, tail_info.address)
         head = _first_leaf(head_info.stage, head_info.address)
@@ -241,31 +237,54 @@ def _add_edges(dot, pipeline: Pipeline, dot_name: dict, marks: RunMarks) -> None
         if kind == "route" and tail == head:
             attrs.pop("ltail", None)
             attrs.pop("lhead", None)
-        dot.edge(dot_name["/".join(tail)], dot_name["/".join(head)], **attrs)
-    leaves = {info.key: info for info in pipeline.walk()}
-    for a, b, n in marks.undeclared:
-        tail = "/".join(_last_leaf(leaves[a].stage, leaves[a].address))
-        head = "/".join(_first_leaf(leaves[b].stage, leaves[b].address))
-        tip = _dot_text(
-            clean_text(
-                f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)",
-                TOOLTIP_CHARS,
-            )
-        )
+        dot.edge(dot_name["/".join(tail)], dot_name["/".join(head)], id=f"pipenb-edge-{i}", **attrs)
+    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks) if with_undeclared else ()):
+        a, b = marks.undeclared[j][:2]
+        text = f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)"
+        style = {"style": "dashed", "color": UNDECLARED_COLOUR, "penwidth": "2", "constraint": "false"}
         dot.edge(
             dot_name[tail],
             dot_name[head],
-            **{
-                "class": "undeclared",
-                "style": "dashed",
-                "color": UNDECLARED_COLOUR,
-                "fontcolor": UNDECLARED_COLOUR,
-                "penwidth": "2",
-                "constraint": "false",
-                "xlabel": f"undeclared ×{n}",
-                "tooltip": tip,
-            },
+            id=f"pipenb-edge-u{j}",
+            tooltip=_dot_text(clean_text(text, TOOLTIP_CHARS)),
+            **{"class": "undeclared"},
+            **style,
         )
+
+
+def _undeclared_ends(pipeline: Pipeline, marks: RunMarks) -> list[tuple[str, str, int]]:
+    """The stages each undeclared move is drawn between (a sub-pipeline's last or first stage) and its count."""
+    infos = {info.key: info for info in pipeline.walk()}
+    return [
+        (
+            "/".join(_last_leaf(infos[a].stage, infos[a].address)),
+            "/".join(_first_leaf(infos[b].stage, infos[b].address)),
+            n,
+        )
+        for a, b, n in marks.undeclared
+    ]
+
+
+def _counts_on_edges(pipeline: Pipeline, marks: RunMarks) -> dict:
+    """``{edge id: (text, colour, tail node id, head node id)}`` for every declared edge the run took."""
+    counts = {}
+    for i, (tail_info, head_info, _kind) in enumerate(pipeline.edges()):
+        n = marks.edge_counts.get(i)
+        if n:
+            tail = "/".join(_last_leaf(tail_info.stage, tail_info.address))
+            head = "/".join(_first_leaf(head_info.stage, head_info.address))
+            counts[f"pipenb-edge-{i}"] = (f"×{n}", TAKEN_COLOUR, node_id(tail), node_id(head))
+    return counts
+
+
+def _undeclared_moves(pipeline: Pipeline, marks: RunMarks) -> list[Move]:
+    """The run's undeclared moves as graph_labels draws them over the layout."""
+    moves = []
+    for j, (tail, head, n) in enumerate(_undeclared_ends(pipeline, marks)):
+        a, b = marks.undeclared[j][:2]
+        tip = clean_text(f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)")
+        moves.append(Move(f"pipenb-edge-u{j}", node_id(tail), node_id(head), f"undeclared ×{n}", tip))
+    return moves
 
 
 def _node_tip(info, breakpoints, marks: RunMarks) -> str:
@@ -281,14 +300,32 @@ _DOT_TITLE = re.compile(r'(class="(?:node|cluster)[^"]*">\s*)<title>((?:cluster_
 
 def _render_dot(pipeline: Pipeline, status: Mapping[str, str] | None, breakpoints, marks: dict) -> str:
     """Graphviz's SVG of the graph; raises whatever graphviz or ``dot`` raises."""
-    dot = to_graphviz(pipeline, status, breakpoints, **marks)
-    svg = dot.pipe(format="svg", quiet=True).decode("utf-8")
     checked, bps = RunMarks.of(pipeline, **marks), set(breakpoints)
+    # Laid out without the undeclared moves: what the run did never moves a stage (they are drawn over it).
+    dot = _digraph(pipeline, status, breakpoints, checked, with_undeclared=False)
+    svg = dot.pipe(format="svg", quiet=True).decode("utf-8")
     titles = {}
     for i, info in enumerate(pipeline.walk()):
         tip = html.escape(_node_tip(info, bps, checked))
         titles[f"n{i}"] = titles[f"cluster_n{i}"] = f"<title>{tip}</title>"
-    return _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
+    names = {f"n{i}": info.key for i, info in enumerate(pipeline.walk())}
+    svg = _DOT_EDGE_TITLE.sub(
+        lambda m: (
+            f"<title>{html.escape(clean_text(names.get(m.group(1), '') + ' → ' + names.get(m.group(2), ''), TOOLTIP_CHARS))}</title>"
+        ),
+        svg,
+    )
+    svg = _DOT_TITLE.sub(lambda m: m.group(1) + titles.get(m.group(2), m.group(0)[len(m.group(1)) :]), svg)
+    boxes = node_boxes(svg)
+    svg = add_undeclared(
+        add_edge_counts(svg, _counts_on_edges(pipeline, checked), boxes), _undeclared_moves(pipeline, checked), boxes
+    )
+    svg = add_badges(svg, {node_id(key): badge for key in checked.visits if (badge := checked.visit_badge(key))})
+    return fit_counts(svg)
+
+
+# dot names an edge's <title> after our generated node names ("n0->n1"): the stages' addresses read better.
+_DOT_EDGE_TITLE = re.compile(r"<title>(n\d+)&#45;&gt;(n\d+)</title>")
 
 
 def to_svg(

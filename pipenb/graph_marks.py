@@ -116,7 +116,7 @@ def _match_moves(pipeline, transitions: Mapping, known: set) -> tuple[dict, list
             raise TypeError(f"transitions: a key must be a (from_address, to_address) pair of str, got {pair!r}")
         n = _count(n, f"transitions[{pair!r}]")
         a, b = pair
-        if n == 0 or a not in known or b not in known or _within(b, a) or _within(a, b):
+        if n == 0 or a not in known or b not in known or (a != b and (_within(b, a) or _within(a, b))):
             continue  # nothing to draw, or the move in and out of a sub-pipeline's own cluster
         matches = [i for i, (t, h) in enumerate(edges) if _within(a, t) and _within(b, h)]
         if matches:

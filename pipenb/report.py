@@ -93,17 +93,18 @@ def _graph_status(src) -> dict:
 
     status = {address: "success" for address in visits(src.history)}
     if src.position and src.status in ("paused", "failed", "aborted", "running"):
-        status[src.position] = src.status if src.status != "aborted" else "failed"
+        status[src.position] = src.status  # "aborted" has its own colour (pipenb.graph.PALETTE)
     return status
 
 
 def _graph_section(src) -> str:
     from .graph import to_svg
-    from .report_source import run_map_svg
+    from .report_source import run_map_svg, transitions, visits
 
     parts = []
     if src.pipeline is not None:
-        svg = to_svg(src.pipeline, _graph_status(src))
+        marks = {"visits": visits(src.history), "transitions": transitions(src.history)}
+        svg = to_svg(src.pipeline, _graph_status(src), **marks)
         parts.append(f'<div class="figure"><div class="meta">the pipeline</div>{_inline(svg)}</div>')
     path = run_map_svg(src)
     if path:

@@ -126,7 +126,7 @@ def run_map_svg(source: RunSource) -> str:
             ran = [r.address for r in source.history if r.stage_id is not None]
             if source.status != "paused" and ran:
                 moves[(ran[-1], source.position)] = 1
-        status[source.position] = "failed" if source.status == "aborted" else source.status
+        status[source.position] = source.status  # "aborted" has its own colour
     if not nodes:
         return ""
     row_h, box_w, x = 52, 220, 20

@@ -7,6 +7,11 @@
 // A running stage's progress (`progress` trait) is a thin bar along the bottom
 // of its node plus the step's message in a line under it; the message is user
 // text and only ever set with textContent.
+// The messages go in a line above the drawing, never on it (under a node they sat on an edge's arrow).
+// The drawing fits the output's width (never below a readable scale: then it scrolls); the zoom
+// buttons, ctrl+wheel and dragging the background zoom and pan; the zoom survives redraws.
+// The SVG is redrawn when the run's marks change (visits, edges taken, stale...); the legend lists
+// the marks the drawing holds.
 // Clicks are heard once, on the canvas (the SVG may be redrawn); render returns the cleanup
 // anywidget calls when the view goes (or the module hot-reloads): listeners, the pending frame,
 // the palette properties and the view's nodes go.
@@ -28,14 +33,110 @@ function cssName(name) {
   return String(name).replace(/[^A-Za-z0-9_-]/g, "_");
 }
 
+const ZOOM_STEP = 1.25, MIN_SCALE = 0.1, MAX_SCALE = 4;
+const READABLE = 0.75;  // fitting the width never shrinks the labels below 3/4 of their size: it scrolls instead
+
+function makeZoom(canvas, tools) {
+  // mode "width": fit the output's width (at most 1:1); "all": the whole drawing in view; "manual": as zoomed.
+  let mode = "width", scale = 1, natural = null, svg = null, frame = null, drag = null, moved = false;
+  const listening = new AbortController(), signal = listening.signal;
+  const shown = make("span", "pipenb-zoom-scale");
+  function button(text, title, name, fn) {
+    const b = make("button", "pipenb-zoom-btn pipenb-zoom-" + name);
+    Object.assign(b, { type: "button", textContent: text, title });
+    b.addEventListener("click", fn, { signal });
+    tools.append(b);
+  }
+  button("−", "zoom out (or ctrl + wheel)", "out", () => zoomBy(1 / ZOOM_STEP));
+  button("+", "zoom in (or ctrl + wheel)", "in", () => zoomBy(ZOOM_STEP));
+  button("fit", "fit the output's width", "fit", () => { mode = "width"; apply(); });
+  button("all", "the whole graph in view", "all", () => { mode = "all"; apply(); });
+  tools.append(shown);
+
+  function naturalSize() {
+    // Graphviz sizes its SVG in pt, pipenb's own layout in px.
+    const size = (name) => {
+      const v = svg.getAttribute(name) || "";
+      return parseFloat(v) * (v.trim().endsWith("pt") ? 4 / 3 : 1);
+    };
+    const w = size("width"), h = size("height");
+    return w > 0 && h > 0 ? { w, h } : null;
+  }
+  function fitted() {
+    const room = canvas.clientWidth;
+    if (!room) return null;  // not on screen yet: the resize observer asks again
+    if (mode === "width") return Math.min(1, Math.max(room / natural.w, READABLE));
+    const tall = parseFloat(getComputedStyle(canvas).maxHeight) || natural.h;
+    return Math.min(1, room / natural.w, tall / natural.h);
+  }
+  function apply() {
+    if (!svg || !natural) return;
+    if (mode !== "manual") {
+      const f = fitted();
+      if (f === null) return;
+      scale = f;
+    }
+    svg.style.width = natural.w * scale + "px";
+    svg.style.height = natural.h * scale + "px";
+    canvas.dataset.scale = scale.toFixed(3);
+    canvas.dataset.zoom = mode;
+    shown.textContent = Math.round(scale * 100) + "%";
+  }
+  function zoomBy(factor, at) {
+    // The point under the pointer (or the middle of the view) stays where it is.
+    const r = canvas.getBoundingClientRect();
+    const px = at ? at.x - r.left : canvas.clientWidth / 2, py = at ? at.y - r.top : canvas.clientHeight / 2;
+    const cx = (canvas.scrollLeft + px) / scale, cy = (canvas.scrollTop + py) / scale;
+    scale = Math.min(MAX_SCALE, Math.max(MIN_SCALE, scale * factor));
+    mode = "manual";
+    apply();
+    canvas.scrollLeft = cx * scale - px;
+    canvas.scrollTop = cy * scale - py;
+  }
+  canvas.addEventListener("wheel", (ev) => {  // ctrl/cmd + wheel zooms; the wheel alone scrolls
+    if (!(ev.ctrlKey || ev.metaKey)) return;
+    ev.preventDefault();
+    zoomBy(ev.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP, { x: ev.clientX, y: ev.clientY });
+  }, { signal, passive: false });
+  canvas.addEventListener("pointerdown", (ev) => {  // dragging pans
+    if (ev.button === 0) drag = { x: ev.clientX, y: ev.clientY, left: canvas.scrollLeft, top: canvas.scrollTop };
+    moved = false;
+  }, { signal });
+  window.addEventListener("pointermove", (ev) => {
+    if (!drag) return;
+    const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+    if (!moved && Math.hypot(dx, dy) < 4) return;
+    moved = true;
+    canvas.classList.add("pipenb-panning");
+    canvas.scrollLeft = drag.left - dx;
+    canvas.scrollTop = drag.top - dy;
+  }, { signal });
+  window.addEventListener("pointerup", () => { drag = null; canvas.classList.remove("pipenb-panning"); }, { signal });
+  // Refitted on the next frame: resizing inside the observer's callback would loop.
+  const resized = new ResizeObserver(() => {
+    if (mode !== "manual" && frame === null) frame = requestAnimationFrame(() => { frame = null; apply(); });
+  });
+  resized.observe(canvas);
+  return {
+    drawn(next) { svg = next; natural = next ? naturalSize() : null; apply(); },
+    dragged() { const was = moved; moved = false; return was; },  // a click ending a drag is no click
+    stop() { listening.abort(); resized.disconnect(); if (frame !== null) cancelAnimationFrame(frame); },
+  };
+}
+
 function render({ model, el }) {
   let retryLater = null;  // the animation frame a redraw waits for (the drawing laid out), if any
   el.classList.add("pipenb-graph-root");
   const caption = make("div", "pipenb-graph-caption");
+  const tools = make("div", "pipenb-graph-zoom");
   const canvas = make("div", "pipenb-graph-canvas");
+  const messages = make("div", "pipenb-graph-progress");  // running stages' progress messages
   const legend = make("div", "pipenb-graph-legend");
   const statusRules = document.createElement("style");  // each status names the node colours
-  el.append(statusRules, caption, canvas, legend);
+  const head = make("div", "pipenb-graph-head");
+  head.append(caption, tools);
+  el.append(statusRules, head, messages, canvas, legend);
+  const zoom = makeZoom(canvas, tools);
   let horizontal = null;  // laid out left to right? Known once the SVG is on screen.
   let paletteProps = [];
 
@@ -59,18 +160,29 @@ function render({ model, el }) {
       return `.pipenb-status-${cssName(s)} { --pipenb-node-fill: var(${v}, rgba(128, 128, 128, 0.18)); ` +
         `--pipenb-node-stroke: var(${v}-stroke, currentColor); --pipenb-node-text: var(${v}-text, currentColor); }`;
     }).join("\n");
+    drawLegend();
+  }
+
+  function legendItem(className, text) {
+    const item = make("span", "pipenb-legend-item " + className);
+    item.append(document.createElement("i"), document.createTextNode(text));
+    legend.append(item);
+  }
+
+  // The marks of a run, listed when the drawing holds one: [class in the SVG, legend class, text].
+  const MARKS = [["conditional", "pipenb-legend-conditional", "? conditional breakpoint"],
+    ["revisited", "pipenb-legend-visits", "×n visits"], ["taken", "pipenb-legend-taken", "edge taken ×n times"],
+    ["undeclared", "pipenb-legend-undeclared", "undeclared move"], ["stale", "pipenb-legend-stale", "code changed"],
+    ["current", "pipenb-legend-current", "this position"]];
+
+  function drawLegend() {
     legend.replaceChildren();
-    for (const s of statuses()) {
-      const item = document.createElement("span");
-      item.className = "pipenb-legend-item pipenb-status-" + cssName(s);
-      item.append(document.createElement("i"), document.createTextNode(s));
-      legend.append(item);
+    for (const s of statuses()) legendItem("pipenb-status-" + cssName(s), s);
+    legendItem("pipenb-legend-breakpoint", "breakpoint (click a stage)");
+    legendItem("pipenb-legend-route", "router may jump");
+    for (const [mark, className, text] of MARKS) {
+      if (canvas.querySelector("svg ." + mark)) legendItem(className, text);
     }
-    const bp = make("span", "pipenb-legend-item pipenb-legend-breakpoint");
-    bp.append(document.createElement("i"), document.createTextNode("breakpoint (click a stage)"));
-    const route = make("span", "pipenb-legend-item pipenb-legend-route");
-    route.append(document.createElement("i"), document.createTextNode("router may jump"));
-    legend.append(bp, route);
   }
 
   function node(address) {
@@ -94,6 +206,7 @@ function render({ model, el }) {
     canvas.innerHTML = model.get("svg");
     horizontal = null;
     bars.clear();
+    messages.replaceChildren();
     const svg = canvas.querySelector("svg");
     if (svg && svg.viewBox && svg.viewBox.baseVal) {
       // Room on the left for the duration labels (router loops are drawn on the right),
@@ -111,13 +224,15 @@ function render({ model, el }) {
       g.classList.add("pipenb-node");
       g.dataset.address = address;
     }
+    zoom.drawn(svg);
+    drawLegend();
     applyAll();
   }
 
   function clicked(ev) {
     // A click on a stage toggles its breakpoint.
     const g = ev.target.closest ? ev.target.closest(".pipenb-node") : null;
-    if (!g || !canvas.contains(g)) return;
+    if (!g || !canvas.contains(g) || zoom.dragged()) return;
     ev.preventDefault();
     const address = g.dataset.address;
     const current = model.get("breakpoints") || [];
@@ -184,33 +299,21 @@ function render({ model, el }) {
     let bar = bars.get(address);
     if (bar && bar.group.isConnected) return bar;
     const box = g.getBBox ? g.getBBox() : { x: 0, y: 0, width: 0, height: 0 };
-    // Just under the node (inside, the rounded corners and the label leave no room).
-    const h = 4, x = box.x + 2, w = Math.max(4, box.width - 4), y = box.y + box.height + 2;
-    // Drawn beside the node, not in it: the node's CSS colours every rect inside it.
+    // Along the bottom of the node, inside it, clear of its rounded corners: under the node it sat on the
+    // edge leaving it. Drawn beside the node's shapes, not in its group: the node's CSS colours every rect in it.
+    const h = 3, x = box.x + 7, w = Math.max(4, box.width - 14), y = box.y + box.height - h - 3;
     const group = svgEl("g", { class: "pipenb-progress" });
     group.dataset.address = address;
     const track = svgEl("rect", { class: "pipenb-progress-track", x, y, width: w, height: h, rx: 1.5 });
     const fill = svgEl("rect", { class: "pipenb-progress-fill", x, y, width: 0, height: h, rx: 1.5 });
     const swing = svgEl("animate", { attributeName: "x", dur: "1.2s", repeatCount: "indefinite",
                                      values: `${x};${x + w * 0.7};${x}` });
-    // The message under the node, cut with an ellipsis by CSS (foreignObject holds HTML).
-    // Wider than the node, but inside the drawing (beyond it the SVG would cut the text, ellipsis and all).
-    let left = box.x - 30, right = box.x + box.width + 30;
-    const svg = canvas.querySelector("svg"), parent = g.parentNode;
-    const ctm = parent && parent.getScreenCTM ? parent.getScreenCTM() : null;
-    if (svg && ctm) {
-      const r = svg.getBoundingClientRect(), inv = ctm.inverse();
-      const a = new DOMPoint(r.left, r.top).matrixTransform(inv), b = new DOMPoint(r.right, r.bottom).matrixTransform(inv);
-      left = Math.max(left, Math.min(a.x, b.x) + 1);
-      right = Math.min(right, Math.max(a.x, b.x) - 1);
-    }
-    const fo = svgEl("foreignObject", { class: "pipenb-progress-text", x: left, y: y + h + 1,
-                                        width: Math.max(box.width, right - left), height: 13 });
-    const text = document.createElementNS("http://www.w3.org/1999/xhtml", "div");
-    text.className = "pipenb-progress-message";
-    fo.append(text);
-    group.append(track, fill, fo);
+    group.append(track, fill);
     (g.parentNode || g).append(group);
+    // The message: a line above the drawing (HTML: cut with an ellipsis by CSS, the whole of it in the title).
+    const text = make("div", "pipenb-progress-message");
+    text.dataset.address = address;
+    messages.append(text);
     bar = { group, fill, swing, text, x, w };
     bars.set(address, bar);
     return bar;
@@ -221,6 +324,7 @@ function render({ model, el }) {
     for (const [address, bar] of bars) {
       if (!(address in progress) || !bar.group.isConnected) {
         bar.group.remove();
+        bar.text.remove();
         bars.delete(address);
       }
     }
@@ -248,8 +352,8 @@ function render({ model, el }) {
       }
       const count = done === null ? "" : total !== null ? `${done}/${total}` : String(done);
       const line = [count, p.message || ""].filter((t) => t !== "").join(" — ");
-      bar.text.textContent = line;
-      bar.text.title = line;
+      bar.text.textContent = address + ": " + (line || "running");
+      bar.text.title = bar.text.textContent;
     }
   }
 
@@ -282,6 +386,7 @@ function render({ model, el }) {
     if (retryLater !== null) cancelAnimationFrame(retryLater);
     for (const prop of paletteProps) el.style.removeProperty(prop);
     bars.clear();
+    zoom.stop();
     el.replaceChildren();
     el.classList.remove("pipenb-graph-root");
   };

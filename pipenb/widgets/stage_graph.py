@@ -8,6 +8,12 @@ for each stage's last event, instead of hearing every event.
 A running stage whose step reports ``ctx.progress(...)`` carries a bar and
 the step's message (``progress``: the last report of each running stage,
 dropped when a new step starts or the stage ends).
+What the run did is drawn on the graph (SPEC 14): stages visited more than
+once with their count, every edge taken with its count, a move no edge
+declares as an extra "undeclared" edge, stale stages (code changed since
+they ran) outlined, conditional breakpoints dashed with a "?"; those are read
+from the run's history when it commits a stage and laid out again off the
+run's loop (graph_render.py), at most a few times a second.
 Clicking a stage toggles a breakpoint. The graph follows its run through
 an owned ``RunFollower`` (follower.py); its JS and CSS are the files beside
 this module, given to anywidget as paths (hot reload with ``ANYWIDGET_HMR=1``).
@@ -23,12 +29,14 @@ import threading
 import anywidget
 import traitlets
 
+from pipenb.core.errors import AbortedError
 from pipenb.core.events import stage_paths
 from pipenb.core.ids import short_id
-from pipenb.core.lifecycle import PAUSED, is_resumable
+from pipenb.core.lifecycle import ABORTED, PAUSED, is_resumable
 
 from ..graph import PALETTE, to_svg
 from .follower import RunFollower
+from .graph_render import BackgroundRender, RunMarksReader
 from .snapshot import Snapshot, close_tree, inline_svg
 
 HERE = pathlib.Path(__file__).parent
@@ -56,8 +64,12 @@ def _number(value):
 def _report(event) -> dict:
     """A ``step:progress`` event as the browser draws it (the message stays plain text)."""
     message = event.message
-    return {"step": str(event.step_id), "done": _number(event.done), "total": _number(event.total),
-            "message": None if message is None else str(message)[:300]}
+    return {
+        "step": str(event.step_id),
+        "done": _number(event.done),
+        "total": _number(event.total),
+        "message": None if message is None else str(message)[:300],
+    }
 
 
 class StageGraph(Snapshot, anywidget.AnyWidget):
@@ -68,8 +80,8 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
     # "graphviz" or "builtin". Not ``layout``: that is every DOM widget's Layout widget, and a
     # string there makes the browser's widget manager fail to build a view (TypeError in create_view).
     layout_engine = traitlets.Unicode("").tag(sync=True)
-    status = traitlets.Dict({}).tag(sync=True)             # address -> one of STATUSES
-    durations = traitlets.Dict({}).tag(sync=True)          # address -> last duration, ms
+    status = traitlets.Dict({}).tag(sync=True)  # address -> one of STATUSES
+    durations = traitlets.Dict({}).tag(sync=True)  # address -> last duration, ms
     # address of a running stage -> its step's last report {"step", "done", "total", "message"}
     progress = traitlets.Dict({}).tag(sync=True)
     breakpoints = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -89,13 +101,21 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         self._status: dict[str, str] = {}
         self._durations: dict[str, float] = {}
         self._progress: dict[str, dict] = {}
-        self._log = None              # the attached run's EventLog
-        self._folded = 0              # events of the log already folded into _status
+        self._log = None  # the attached run's EventLog
+        self._folded = 0  # events of the log already folded into _status
         self._dirty = False
         self._lock = threading.Lock()
-        self.ctx = None               # the run followed
-        self.follower = RunFollower(self.redraw, self._changed, started=self._run_started,
-                                    stopped=self._run_stopped, settled=lambda event: self.refresh_snapshot())
+        self.ctx = None  # the run followed
+        # What the run did (visits, edges taken, undeclared moves, stale stages) is drawn into the SVG.
+        self._marks = RunMarksReader()
+        self._render = BackgroundRender(lambda marks: to_svg(pipeline, **marks), self._set_svg)
+        self.follower = RunFollower(
+            self.redraw,
+            self._changed,
+            started=self._run_started,
+            stopped=self._run_stopped,
+            settled=lambda event: self.refresh_snapshot(),
+        )
         self.observe(self._on_breakpoints, names="breakpoints")
         if ctx is not None:
             self.attach(ctx)
@@ -109,7 +129,7 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         with self._lock:
             self._status = {address: "success" for address in ctx.committed_stages()}
             if is_resumable(ctx.status):
-                self._status[ctx.position] = "paused" if ctx.status == PAUSED else "failed"
+                self._status[ctx.position] = {PAUSED: "paused", ABORTED: "aborted"}.get(ctx.status, "failed")
             self._durations = {}
             self._progress = {}
             self._log, self._folded = self.follower.open_log(ctx), 0
@@ -119,17 +139,34 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         self.breakpoints = sorted(wanted & set(self.addresses))
         self.caption = f"{ctx.pipeline_id} · run {short_id(ctx.run_id)} · {ctx.status}"
         self._dirty = True
+        self._marks.forget()
         self.follower.follow(ctx)
         return self
+
+    def refresh(self) -> None:
+        """Read the followed run's marks again and redraw them: after ``factory.resume`` rebound it to a new
+        definition (stale stages), or breakpoint conditions were set in code (``ctx.breakpoints.add``)."""
+        ctx = self.ctx
+        if ctx is not None:
+            self._render.submit(self._marks.read(ctx, force=True))
+
+    def _set_svg(self, svg: str) -> None:
+        if self.ctx is not None:  # drawn for a run let go of since: not shown
+            self.svg = svg
 
     def detach(self) -> None:
         """Let go of the run: its listeners and the log opened for it (what is drawn stays)."""
         self.follower.stop()
+        self._marks.forget()
         self._log = None
         self.ctx = None
 
-    _STATUS_OF = {"stage:start": "running", "stage:success": "success", "stage:paused": "paused",
-                  "stage:failure": "failed"}
+    _STATUS_OF = {
+        "stage:start": "running",
+        "stage:success": "success",
+        "stage:paused": "paused",
+        "stage:failure": "failed",
+    }
     _ENDS = ("stage:success", "stage:paused", "stage:failure")
     # A stage's progress is its step's last report while no later one of these came.
     _PROGRESS_SEEN = (*_STATUS_OF, "step:start", "step:progress")
@@ -147,7 +184,9 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
             return
         status, durations, addresses = self._status, self._durations, self._addresses
         for path, i in log.last_by_path(self._STATUS_OF, start, stop, addresses).items():
-            status[addresses[path]] = self._STATUS_OF[log.names(i, i + 1)[0]]
+            name = log.names(i, i + 1)[0]
+            aborted = name == "stage:failure" and isinstance(log[i].error, AbortedError)
+            status[addresses[path]] = "aborted" if aborted else self._STATUS_OF[name]
         for path, i in log.last_by_path(self._ENDS, start, stop, addresses).items():
             durations[addresses[path]] = round(log[i].duration * 1000, 4)
         progress = self._progress
@@ -177,8 +216,12 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
             self._fold()
             if event.name == "pipeline:paused":
                 self._status["/".join(event.checkpoint.resume_at)] = "paused"
+            elif event.name == "pipeline:failure" and isinstance(event.error, AbortedError):
+                self._status[self.ctx.position] = "aborted"  # also when aborted before its stage started
             self._progress = {}  # the run stopped: no step is going
-        self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · {event.name.split(':')[1]}"
+        aborted = event.name == "pipeline:failure" and isinstance(event.error, AbortedError)
+        how = "aborted" if aborted else event.name.split(":")[1]
+        self.caption = f"{self.ctx.pipeline_id} · run {short_id(self.ctx.run_id)} · {how}"
         self._dirty = True
 
     def redraw(self) -> None:
@@ -190,10 +233,22 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         self.status = status
         self.durations = durations
         self.progress = progress
+        self._run_marks()
+
+    def _run_marks(self) -> dict:
+        """The followed run's marks (``to_svg`` keyword arguments); a change is sent to be drawn."""
+        ctx = self.ctx
+        if ctx is None:
+            return {}
+        marks = self._marks.read(ctx)
+        if marks is not None:
+            self._render.submit(marks)
+        return self._marks.marks
 
     def close(self) -> None:
         """Let go of the run (listeners, own logs) and close this widget and its layout."""
         self.detach()
+        self._render.close()
         close_tree(self, super().close)
 
     # -- the static snapshot (SPEC 12) ----------------------------------------
@@ -204,8 +259,9 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
             return dict(self._status)
 
     def snapshot_svg(self) -> str:
-        """The graph as inline SVG, stages filled by status, breakpoints outlined."""
-        return inline_svg(to_svg(self.pipeline, self.snapshot_status(), list(self.breakpoints)))
+        """The graph as inline SVG, stages filled by status, breakpoints outlined, the run's marks drawn."""
+        marks = self._run_marks()
+        return inline_svg(to_svg(self.pipeline, self.snapshot_status(), list(self.breakpoints), **marks))
 
     def snapshot_text(self) -> str:
         return f"StageGraph of pipeline {self.pipeline.id!r}" + (f" ({self.caption})" if self.caption else "")
@@ -224,7 +280,8 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         if unknown:
             raise ValueError(
                 f"no stage {', '.join(map(repr, unknown))} in pipeline {self.pipeline.id!r}: breakpoints must "
-                f"name stage addresses, one of: {', '.join(self.addresses)}")
+                f"name stage addresses, one of: {', '.join(self.addresses)}"
+            )
         return wanted
 
     @traitlets.validate("breakpoints")
@@ -243,6 +300,10 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
             wanted = set(change["new"])
             ctx.breakpoints.difference_update(ctx.breakpoints - wanted)
             ctx.breakpoints.update(wanted)
+            # A conditional breakpoint clicked away: drawn plain again (the history is not read here).
+            marks = self._marks.without_conditions_gone(ctx.breakpoints.conditional)
+            if marks is not None:
+                self._render.submit(marks)
 
     def toggle_breakpoint(self, address: str) -> None:
         """What a click on a stage does; ValueError for an address the pipeline does not have."""

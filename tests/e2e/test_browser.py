@@ -164,9 +164,11 @@ def test_a_long_sync_step_shows_live_progress_and_aborts_from_the_browser(progre
     }""", arg=[bar, done, width])
     pg.wait_for_function("c => document.querySelector('.pipenb-event-counts').innerText !== c",
                          arg=counts)
-    message = pg.inner_text(bar + " .pipenb-progress-message")
+    # The message: in the line above the drawing (under the node it sat on the edge's arrow, issue #20).
+    line = '.pipenb-dashboard .pipenb-progress-message[data-address="load"]'
+    message = pg.inner_text(line)
     assert "reading rows from <i>big.csv</i>, chunk" in message  # user text shown as text
-    assert pg.locator(bar + " i").count() == 0
+    assert pg.locator(line + " i").count() == 0
     progress_rows = pg.locator('.pipenb-event-table tr[data-event="step:progress"]')
     assert progress_rows.count() == 1  # one live row for the step, however many reports
     expect(progress_rows.first).to_contain_text(re.compile(r"\d+/\d+ — reading rows"))
@@ -179,7 +181,8 @@ def test_a_long_sync_step_shows_live_progress_and_aborts_from_the_browser(progre
     wait_status(pg, "aborted", timeout=1_000)
     assert time.monotonic() - clicked < 1.0
     pg.wait_for_selector(bar, state="detached")
-    assert pg.get_attribute('.pipenb-dashboard [id="pipenb-stage-load"]', "data-status") != "success"
+    pg.wait_for_selector('.pipenb-dashboard .pipenb-progress-message[data-address="load"]', state="detached")
+    assert pg.get_attribute('.pipenb-dashboard [id="pipenb-stage-load"]', "data-status") == "aborted"  # not "failed"
     expect(button(pg, "resume")).to_be_enabled()
     state = pg.inner_text(".pipenb-dashboard .pipenb-state")
     assert "prepped" in state and "rows" not in state  # the stage was not committed

@@ -1,0 +1,176 @@
+"""A run's counts written onto Graphviz's laid-out SVG, so that counting never moves a stage.
+
+Given to ``dot`` (as labels or ``xlabel``s), a visit count or an edge's count
+takes room in the layout: a live graph would jump each time a looping run
+commits a stage, and ``dot`` puts an edge's ``xlabel`` wherever it finds room,
+often on a neighbour's. These helpers read where ``dot`` drew each stage and
+edge and add the counts there: a pill beside a stage, and a count beside the
+middle of an edge, on the side away from the stages it joins. A move no edge
+declares is drawn the same way, as a dashed curve on the right of the stages it
+joins: given to ``dot``, it would move stages too.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import NamedTuple
+
+from .graph_style import TAKEN_COLOUR, UNDECLARED_COLOUR
+
+# A node's group up to the end of its first shape, whose coordinates say where the node was drawn.
+_NODE_SHAPE = re.compile(
+    r'<g id="([^"]*)" class="node[^"]*">.*?<(?:path|polygon)[^>]*?(?:d|points)="([^"]*)"[^>]*/>', re.S
+)
+# An edge's group (ids given by graph.to_graphviz) up to the end of its path.
+_EDGE_PATH = re.compile(r'<g id="([^"]*)" class="edge[^"]*">.*?<path[^>]*? d="([^"]*)"[^>]*/>', re.S)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_FONT = 'font-family="Helvetica,sans-Serif" font-weight="bold"'
+# Around a count's letters, the background: it stays readable where it crosses a line (the widget's CSS
+# gives the halo the theme's background).
+_HALO = 'stroke="white" stroke-width="3" stroke-linejoin="round" paint-order="stroke"'
+
+
+def _points(text: str) -> list[tuple[float, float]]:
+    numbers = [float(n) for n in _NUMBER.findall(text)]
+    return list(zip(numbers[0::2], numbers[1::2], strict=False))
+
+
+def node_boxes(svg: str) -> dict[str, tuple[float, float, float, float]]:
+    """``{node id: (left, top, right, bottom)}`` of each stage ``dot`` drew."""
+    boxes = {}
+    for m in _NODE_SHAPE.finditer(svg):
+        points = _points(m.group(2))
+        if points:
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            boxes[html.unescape(m.group(1))] = (min(xs), min(ys), max(xs), max(ys))
+    return boxes
+
+
+def add_badges(svg: str, badges: dict[str, str]) -> str:
+    """Each ``{node id: text}`` as a pill just right of that stage, halfway up: edges meet a stage at its top
+    and bottom, and their counts sit halfway between two stages, so the pill stays clear of both."""
+
+    def badge(m: re.Match) -> str:
+        text = badges.get(html.unescape(m.group(1)))
+        points = _points(m.group(2))
+        if text is None or not points:
+            return m.group(0)
+        right = max(p[0] for p in points)
+        middle = (min(p[1] for p in points) + max(p[1] for p in points)) / 2
+        width = 5.5 * len(text) + 7
+        return (
+            m.group(0) + f'<rect class="visits-pill" x="{right + 3:.1f}" y="{middle - 6:.1f}" '
+            f'width="{width:.1f}" height="12" rx="6" fill="{TAKEN_COLOUR}" stroke="none"/>'
+            f'<text class="visits" x="{right + 3 + width / 2:.1f}" y="{middle + 3.2:.1f}" text-anchor="middle" '
+            f'{_FONT} font-size="9" fill="white">{html.escape(text)}</text>'
+        )
+
+    return _NODE_SHAPE.sub(badge, svg) if badges else svg
+
+
+def _middle(d: str) -> tuple[float, float] | None:
+    """The point halfway along the middle cubic segment of a path ``M p0 C p1 p2 p3 [p4 p5 p6 ...]``."""
+    points = _points(d)
+    if len(points) < 4:
+        return None
+    s = 3 * ((len(points) - 1) // 3 // 2)
+    p0, p1, p2, p3 = points[s : s + 4]
+    return ((p0[0] + 3 * p1[0] + 3 * p2[0] + p3[0]) / 8, (p0[1] + 3 * p1[1] + 3 * p2[1] + p3[1]) / 8)
+
+
+def add_edge_counts(svg: str, counts: dict[str, tuple[str, str, str, str]], boxes: dict) -> str:
+    """Each ``{edge id: (text, colour, tail node id, head node id)}`` beside its edge's middle: on the left when
+    the edge runs left of the stages it joins, else on the right (two edges between the same stages, one down
+    and one back up, get one count each side)."""
+
+    def count(m: re.Match) -> str:
+        found = counts.get(html.unescape(m.group(1)))
+        middle = _middle(m.group(2))
+        if found is None or middle is None:
+            return m.group(0)
+        text, colour, tail, head = found
+        ends = [boxes[n] for n in (tail, head) if n in boxes]
+        centre = sum((b[0] + b[2]) / 2 for b in ends) / len(ends) if ends else middle[0]
+        left = middle[0] < centre - 1
+        x = middle[0] - 5 if left else middle[0] + 5
+        return (
+            m.group(0) + f'<text class="edge-count" x="{x:.1f}" y="{middle[1] + 3.5:.1f}" '
+            f'text-anchor="{"end" if left else "start"}" {_FONT} font-size="10" fill="{colour}" {_HALO}>'
+            f"{html.escape(text)}</text>"
+        )
+
+    return _EDGE_PATH.sub(count, svg) if counts else svg
+
+
+_COUNT_TEXT = re.compile(
+    r'<text class="(?:edge-count|visits)" x="(-?[\d.]+)" y="(-?[\d.]+)" text-anchor="(start|end|middle)"[^>]*>([^<]*)<'
+)
+_CURVE = re.compile(r'<path class="undeclared-curve"[^>]* d="([^"]*)"')
+_SVG_SIZE = re.compile(
+    r'<svg width="([\d.]+)pt" height="([\d.]+)pt"\s+viewBox="(-?[\d.]+) (-?[\d.]+) ([\d.]+) ([\d.]+)"'
+)
+_GRAPH_SHIFT = re.compile(r'class="graph" transform="scale\(1 1\) rotate\(0\) translate\((-?[\d.]+) (-?[\d.]+)\)"')
+
+
+class Move(NamedTuple):
+    """An undeclared move as drawn: its element id, the node ids it joins, its label and its tooltip."""
+
+    id: str
+    tail: str
+    head: str
+    label: str
+    tip: str
+
+
+def add_undeclared(svg: str, moves: list[Move], boxes: dict) -> str:
+    """Each move as a dashed curve from the right of its tail stage to the right of its head stage, its label
+    at the curve's outermost point; drawn last in the graph's group, so over the stages and edges."""
+    out = []
+    for move in moves:
+        if move.tail not in boxes or move.head not in boxes:
+            continue
+        (_, t_top, t_right, t_bottom), (_, h_top, h_right, h_bottom) = boxes[move.tail], boxes[move.head]
+        y1, y2 = (t_top + t_bottom) / 2, (h_top + h_bottom) / 2
+        if move.tail == move.head:  # a stage jumping to itself: a loop on its right
+            y1, y2 = y1 - 6, y2 + 6
+        x1, x2 = t_right, h_right + 9  # the arrowhead fills the last 9 units
+        bend = max(x1, x2) + 24 + abs(y2 - y1) / 8
+        mid_x, mid_y = (x1 + x2) / 8 + 0.75 * bend, (y1 + y2) / 2
+        out.append(
+            f'<g id="{html.escape(move.id)}" class="edge undeclared"><title>{html.escape(move.tip)}</title>'
+            f'<path class="undeclared-curve" fill="none" stroke="{UNDECLARED_COLOUR}" stroke-width="2" '
+            f'stroke-dasharray="5,2" d="M{x1:.1f},{y1:.1f} C{bend:.1f},{y1:.1f} {bend:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"/>'
+            f'<polygon fill="{UNDECLARED_COLOUR}" stroke="{UNDECLARED_COLOUR}" points="{x2 - 9:.1f},{y2:.1f} '
+            f'{x2:.1f},{y2 - 4:.1f} {x2:.1f},{y2 + 4:.1f}"/>'
+            f'<text class="edge-count" x="{mid_x + 4:.1f}" y="{mid_y + 3.5:.1f}" text-anchor="start" {_FONT} '
+            f'font-size="10" fill="{UNDECLARED_COLOUR}" {_HALO}>{html.escape(move.label)}</text></g>'
+        )
+    if not out:
+        return svg
+    end = svg.rfind("</g>")  # the graph's group: its transform places these as it places the stages
+    return svg[:end] + "".join(out) + svg[end:] if end >= 0 else svg
+
+
+def fit_counts(svg: str) -> str:
+    """The drawing widened (or heightened) to hold the counts written beside its edges and stages: ``dot``
+    sized it for what it laid out, and a count past its edge would be cut off."""
+    size, shift = _SVG_SIZE.search(svg), _GRAPH_SHIFT.search(svg)
+    if size is None or shift is None:
+        return svg
+    dx, dy = float(shift.group(1)), float(shift.group(2))
+    x0, y0, w, h = (float(size.group(i)) for i in range(3, 7))
+    left, right, top = x0, x0 + w, y0
+    for m in _CURVE.finditer(svg):
+        for x, y in _points(m.group(1)):
+            left, right, top = min(left, x + dx - 2), max(right, x + dx + 2), min(top, y + dy - 2)
+    for m in _COUNT_TEXT.finditer(svg):
+        x, y, anchor = float(m.group(1)) + dx, float(m.group(2)) + dy, m.group(3)
+        width = 6.2 * len(html.unescape(m.group(4))) + 8
+        start = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        left, right, top = min(left, start - 2), max(right, start + width + 2), min(top, y - 12)
+    if (left, right, top) == (x0, x0 + w, y0):
+        return svg
+    w2, h2 = right - left, h + (y0 - top)
+    fitted = f'<svg width="{w2:.0f}pt" height="{h2:.0f}pt"\n viewBox="{left:.2f} {top:.2f} {w2:.2f} {h2:.2f}"'
+    return svg[: size.start()] + fitted + svg[size.end() :]
