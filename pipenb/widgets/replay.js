@@ -41,15 +41,14 @@ function graphView(host) {
   host.append(canvas);
   let nodes = new Map(), edges = new Map(), extras = new Map(), badges = new Map(), overlay = null;
 
-  function load(svgText) {
-    canvas.innerHTML = svgText || "";
+  function load(svgText, edgeIds) {
+    canvas.innerHTML = svgText || "";  // made by the kernel (pipenb.graph), every text escaped
     nodes = new Map(); edges = new Map(); extras = new Map(); badges = new Map();
     const svg = canvas.querySelector("svg");
     if (!svg) return;
     for (const g of svg.querySelectorAll("g.node[id]")) nodes.set(g.id, g);
-    for (const g of svg.querySelectorAll("g.edge[data-from][data-to]")) {
-      edges.set(g.getAttribute("data-from") + "\u0000" + g.getAttribute("data-to"), g);
-    }
+    const byId = new Map(Array.from(svg.querySelectorAll("g.edge[id]"), (g) => [g.id, g]));
+    for (const [move, id] of Object.entries(edgeIds || {})) if (byId.has(id)) edges.set(move, byId.get(id));
     overlay = svgMake("g", { class: "pipenb-replay-overlay" });
     (svg.querySelector("g.graph") || svg).append(overlay);
   }
@@ -118,21 +117,22 @@ function graphView(host) {
       const b = box(address);
       if (b && n > 1) label("v" + address, b.x + b.width - 5, b.y + 11, "×" + n, "pipenb-replay-visits");
     }
-    const taken = new Set();
+    // Moves along one drawn edge (out of a sub-pipeline from several of its stages) add up on it.
+    const taken = new Map();
     for (const [a, b, n] of frame.edges || []) {
-      const key = a + "\u0000" + b;
-      const g = edges.get(key);
-      let at = null;
+      const key = a + "\u0000" + b, g = edges.get(key);
       if (g) {
-        taken.add(key);
-        g.classList.add("pipenb-r-taken");
-        at = edgeMiddle(g);
+        taken.set(g, (taken.get(g) || 0) + n);
       } else {
-        at = extraEdge(key, a, b);
+        const at = extraEdge(key, a, b);
+        if (at) label("e" + key, at.x, at.y, "×" + n, "pipenb-replay-count");
       }
-      if (at) label("e" + key, at.x, at.y, "×" + n, "pipenb-replay-count");
     }
-    for (const [key, g] of edges) if (!taken.has(key)) g.classList.remove("pipenb-r-taken");
+    for (const g of new Set(edges.values())) {
+      g.classList.toggle("pipenb-r-taken", taken.has(g));
+      const at = taken.has(g) ? edgeMiddle(g) : null;
+      if (at) label("e" + g.id, at.x, at.y, "×" + taken.get(g), "pipenb-replay-count");
+    }
   }
 
   return { load, apply, canvas };
@@ -269,12 +269,12 @@ function render({ model, el }) {
   const move = mover(model);
 
   function drawStatic() {
-    a.graph.load(model.get("svg"));
+    a.graph.load(model.get("svg"), model.get("edges"));
     a.caption.textContent = model.get("caption");
     const comparing = !!model.get("svg_b");
     b.col.style.display = compare.style.display = comparing ? "" : "none";
     if (comparing) {
-      b.graph.load(model.get("svg_b"));
+      b.graph.load(model.get("svg_b"), model.get("edges_b"));
       b.caption.textContent = model.get("caption_b");
     }
     timeline.draw(model.get("timeline"));
@@ -317,7 +317,7 @@ function render({ model, el }) {
   c.speed.addEventListener("change", () => { model.set("speed", Number(c.speed.value)); model.save_changes(); });
 
   const handlers = [
-    ["change:svg change:svg_b change:caption change:caption_b change:timeline", drawStatic],
+    ["change:svg change:svg_b change:edges change:edges_b change:caption change:caption_b change:timeline", drawStatic],
     ["change:position change:count change:diverged_at", drawPosition],
     ["change:frame change:frame_b change:compare_html", drawFrame],
     ["change:playing change:speed", drawPlaying],

@@ -28,7 +28,7 @@ from pipenb.core.ids import short_id
 
 from ..display import state_html
 from ..graph import to_svg
-from .replay_frames import Frames, addresses_svg, tag_edges
+from .replay_frames import Frames, addresses_svg, edge_ids
 from .snapshot import Snapshot, close_tree, inline_svg
 
 
@@ -101,13 +101,15 @@ def resolve(source) -> tuple:
     )
 
 
-def _graph_svg(history, pipeline) -> str:
-    """The drawing every position restyles: the pipeline's graph, or the stages reached when it is unknown."""
+def _graph(history, pipeline) -> tuple[str, dict]:
+    """The drawing every position restyles (the pipeline's graph, or the stages reached when it is unknown),
+    and the element id of the edge each move of the run went along."""
     if pipeline is None:
-        return addresses_svg(history.address_list())
-    # Laid out with every move of the whole run, so the undeclared ones have their edge from the start
-    # (graph.py draws them without moving the layout); the browser shows each once the run has taken it.
-    return tag_edges(to_svg(pipeline, transitions=history.transitions()), pipeline)
+        return addresses_svg(history.address_list()), {}
+    # Drawn with every move of the whole run, so each has its edge from the start (graph.py draws the
+    # undeclared ones over the layout, never moving a stage); the browser shows each once it is taken.
+    moves = history.transitions()
+    return to_svg(pipeline, transitions=moves), edge_ids(pipeline, moves)
 
 
 def _timeline(history, events) -> str:
@@ -129,6 +131,8 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
 
     svg = traitlets.Unicode("").tag(sync=True)
     svg_b = traitlets.Unicode("").tag(sync=True)
+    edges = traitlets.Dict({}).tag(sync=True)  # "from\0to" -> the id of the drawn edge that move went along
+    edges_b = traitlets.Dict({}).tag(sync=True)
     timeline = traitlets.Unicode("").tag(sync=True)
     caption = traitlets.Unicode("").tag(sync=True)
     caption_b = traitlets.Unicode("").tag(sync=True)
@@ -151,7 +155,7 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
         self.frames = Frames(history, events)
         self.count = len(self.frames)
         self.caption = self._caption(history, run_id)
-        self.svg = _graph_svg(history, pipeline)
+        self.svg, self.edges = _graph(history, pipeline)
         self.timeline = _timeline(history, events)
         self.other = None
         if compare is not None:
@@ -168,7 +172,7 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
         self.comparison = self.history.compare(other)
         self.diverged_at = -1 if self.comparison.diverged_at is None else self.comparison.diverged_at
         self.caption_b = self._caption(other, run_id)
-        self.svg_b = _graph_svg(other, pipeline if pipeline is not None else self.pipeline)
+        self.svg_b, self.edges_b = _graph(other, pipeline if pipeline is not None else self.pipeline)
 
     @staticmethod
     def _caption(history, run_id) -> str:

@@ -14,7 +14,6 @@ Nothing here runs a step or changes the history: it only reads.
 from __future__ import annotations
 
 import html
-import re
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 
@@ -23,9 +22,11 @@ from ..display import clock, diff_html, duration_text, state_html
 EDIT = " (edit)"
 MAX_EVENTS = 60  # a record's events shown (a stage with more steps shows its first ones)
 _SLACK = 5e-3  # seconds around a record's start and end where its stage's events are looked for
-_STAGE_ENDS = ("stage:success", "stage:paused", "stage:failure")  # a record's events shown (a stage with more steps shows its first ones)
-_EDGE = re.compile(r'<g id="(edge\d+)" class="edge([^"]*)">\s*<title>([^<]*)</title>')
-_DOT_NAME = re.compile(r"^(n\d+)(?::[^-]*)?(?:&#45;|-)&gt;(n\d+)")
+_STAGE_ENDS = (
+    "stage:success",
+    "stage:paused",
+    "stage:failure",
+)  # a record's events shown (a stage with more steps shows its first ones)
 
 
 def _decision_text(decision) -> str:
@@ -163,28 +164,25 @@ class Frames:
         }
 
 
-def tag_edges(svg: str, pipeline) -> str:
-    """Graphviz's SVG with ``data-from`` / ``data-to`` (leaf stage addresses) on every edge it drew.
+def edge_ids(pipeline, moves) -> dict[str, str]:
+    """``{"from\\0to": element id}``: the drawn edge each move of the run went along (graph.py names a
+    declared edge ``pipenb-edge-<i>``, by its index in ``pipeline.edges()``, and an undeclared move
+    ``pipenb-edge-u<j>``, in the order the moves are given). The browser restyles those elements per
+    position; a move with no edge here (the built-in layout names none) is drawn by replay.js itself."""
+    from ..graph_marks import RunMarks
 
-    dot names nodes ``n0, n1, ...`` in ``pipeline.walk()`` order (graph.py) and
-    titles an edge ``nA->nB``; the browser finds the edge of a move by these
-    attributes. Edges it cannot name stay as they are (a move without a drawn
-    edge is drawn by replay.js as an extra one).
-    """
-    if pipeline is None:
-        return svg
-    names = {f"n{i}": info.key for i, info in enumerate(pipeline.walk())}
-
-    def tag(m: re.Match) -> str:
-        found = _DOT_NAME.match(m.group(3).strip())
-        if not found or found.group(1) not in names or found.group(2) not in names:
-            return m.group(0)
-        a, b = (html.escape(names[found.group(k)], quote=True) for k in (1, 2))
-        return (
-            f'<g id="{m.group(1)}" class="edge{m.group(2)}" data-from="{a}" data-to="{b}"><title>{m.group(3)}</title>'
-        )
-
-    return _EDGE.sub(tag, svg)
+    moves = {move: n for move, n in moves.items() if n}
+    ids = {
+        f"{a}\0{b}": f"pipenb-edge-u{j}"
+        for j, (a, b, _n) in enumerate(RunMarks.of(pipeline, transitions=moves).undeclared)
+    }
+    for a, b in moves:
+        key = f"{a}\0{b}"
+        if key not in ids:
+            along = RunMarks.of(pipeline, transitions={(a, b): 1}).edge_counts  # the one edge this move took
+            if along:
+                ids[key] = f"pipenb-edge-{next(iter(along))}"
+    return ids
 
 
 def addresses_svg(addresses: list[str]) -> str:

@@ -124,9 +124,12 @@ def test_a_history_replays_with_its_runs_graph(finished):
     replay.position = 1
     assert replay.record.address == "check"
     assert replay.pipeline is ctx.pipeline
-    # The graph is laid out once, its edges named by stage address for the browser to restyle.
-    assert 'data-from="load" data-to="check"' in replay.svg
-    ET.fromstring(replay.svg)
+    # The graph is laid out once, with every move of the run; the browser restyles the edge each move took.
+    svg = ET.fromstring(replay.svg)
+    drawn = {g.get("id") for g in svg.iter("{http://www.w3.org/2000/svg}g")}
+    assert set(replay.edges) == {"load\0check", "check\0load", "check\0report"}
+    assert set(replay.edges.values()) <= drawn
+    assert replay.edges["check\0load"] != replay.edges["load\0check"]
 
 
 WRITER = """
