@@ -187,6 +187,10 @@ def test_compare_marks_where_a_fork_parts(finished):
     run_sync(fork.run()).unwrap()
     ARMED["on"] = True
     replay = RunReplay(ctx, compare=fork)
+    # The fork's edit is a record of its own: shown at the stage it was made before, neither a visit nor a move.
+    edit = RunReplay(fork).frames.frame(4)
+    assert edit["edit"] and edit["address"] == "load (edit)" and edit["current"] == "load"
+    assert edit["visits"] == {"load": 2, "check": 2} and edit["changed"] == ["n"]
     assert replay.diverged_at == ctx.history.compare(fork.history).diverged_at
     at = replay.diverged_at
     assert at is not None and at >= 4
