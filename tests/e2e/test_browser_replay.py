@@ -156,4 +156,16 @@ def test_replay_controls_in_jupyterlab(browser, lab):
         expect(dash_where).to_have_text("record 1 / 7")
         pg.locator(f".pipenb-dashboard {ROOT} button.pipenb-replay-end").first.click()
         expect(dash_where).to_have_text("record 7 / 7")
+        # A fork made in the dashboard: Compare with source shows it beside the run it came from.
+        expect(pg.locator(".pipenb-dashboard button.pipenb-btn-compare")).to_be_hidden()
+        pg.click(".pipenb-dashboard .pipenb-tabs .lm-TabBar-tab:has-text('History')")
+        pg.click(".pipenb-dashboard .pipenb-history tr.pipenb-pick-row[data-id='4']")
+        pg.wait_for_selector(".pipenb-dashboard .pipenb-record .pipenb-diff")
+        pg.click(".pipenb-dashboard button.pipenb-btn-fork")
+        wait_status(pg, "prepared")
+        click(pg, "resume")
+        wait_status(pg, "completed")
+        click(pg, "compare")
+        expect(pg.locator(f".pipenb-dashboard {ROOT} .pipenb-replay-b").first).to_be_visible()
+        expect(pg.locator(f".pipenb-dashboard {ROOT} .pipenb-replay-compare").first).to_contain_text("do not part")
     assert not [e for e in errors if "pageerror" in e], errors

@@ -79,7 +79,9 @@ class RunControl:
         self.registry = registry
         self.call = call
         self.screen = screen
-        self.sources: dict[str, str] = {}  # run id of a fork made here -> the run it was forked from
+        # Run id of a fork made here -> the run it was forked from: its context, held, since a finished run's
+        # context lives only while someone holds it and a memory store keeps no history (else its run id).
+        self.sources: dict[str, object] = {}
 
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
         self.screen.say(text, cls)
@@ -138,8 +140,10 @@ class RunControl:
         if compare and source is None:
             self.why_not("compare")
             return
+        if isinstance(source, str):
+            source = (self.factory, source)
         try:
-            self.screen.replay(ctx, (self.factory, source) if source is not None else None)
+            self.screen.replay(ctx, source)
         except (TypeError, ValueError) as exc:
             self._say(f"Replay: {exc}")
 
@@ -216,6 +220,7 @@ class RunControl:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0)
         self.registry.discard(run_id)
+        self.sources.pop(run_id, None)
         self.screen.discarded(run_id)
         shown = self.screen.shown()
         if shown is not None and shown.run_id == run_id:
@@ -244,7 +249,9 @@ class RunControl:
             self._say(f"{type(res.error).__name__}: {res.error}")
             return
         new = res.value
-        self.sources[new.run_id] = run_id
+        shown = self.screen.shown()
+        held = shown if shown is not None and shown.run_id == run_id else self.registry.get_context(run_id)
+        self.sources[new.run_id] = held if held is not None else run_id
         self.screen.show(new)
         self._say(f"run {short_id(new.run_id)} forked from run {short_id(run_id)} before #{record.seq} "
                   f"{record.address}: press Resume to run it", "pipenb-done")
