@@ -283,10 +283,11 @@ class PipelineFactory:
         """Run ``run_id``'s history, read without resuming it: its context's if this process holds it, else
         rebuilt from its store (a durable store keeps it, so this works after a restart). Nothing runs;
         ResumeError naming the run when no history of it is here."""
-        return (await self._source(run_id))[0]
+        return (await self._source(run_id, "read the history of", artifacts=False))[0]
 
-    async def _source(self, run_id: str):
-        """(history, artifacts or None) of a run: its context if this process holds it, else its store."""
+    async def _source(self, run_id: str, doing: str = "fork", artifacts: bool = True):
+        """(history, artifacts or None) of a run: its context if this process holds it, else its store
+        (``artifacts=False``: the history only, no checkpoint bundle unpickled)."""
         if not isinstance(run_id, str) or not run_id:
             raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
         ctx = self.registry.get_context(run_id) if self.registry is not None else None
@@ -296,8 +297,10 @@ class PipelineFactory:
         rows = store.load_history() if store.keeps_history else []
         if not rows:
             self._release(run_id)
-            raise ResumeError(f"cannot fork run {run_id}: no history of it here (unknown run, or a run whose "
+            raise ResumeError(f"cannot {doing} run {run_id}: no history of it here (unknown run, or a run whose "
                               f"store keeps no history and whose context is gone)")
+        if not artifacts:
+            return replay(rows, None), None
         cp = read_checkpoint(store, None, run_id)
         bundle = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=True) if cp is not None else None
         return replay(rows, None), bundle

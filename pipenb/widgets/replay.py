@@ -91,9 +91,7 @@ def resolve(source) -> tuple:
         try:
             history = run_sync(factory.run_history(run_id))
         except PipelineError as exc:
-            raise ValueError(
-                f"RunReplay: no history of run {run_id!r} for pipeline {factory.pipeline.id!r}: {exc}"
-            ) from None
+            raise ValueError(f"RunReplay of pipeline {factory.pipeline.id!r}: {exc}") from None
         return history, factory.pipeline, run_id
     raise TypeError(
         f"RunReplay: the source must be a RunContext, a History or (factory, run_id), "
