@@ -299,7 +299,8 @@ class PipelineFactory:
             self._release(run_id)
             raise ResumeError(f"cannot {doing} run {run_id}: no history of it here (unknown run, or a run whose "
                               f"store keeps no history and whose context is gone)")
-        if not artifacts:
+        if not artifacts:  # only read: the store is not kept open for it
+            self._release(run_id)
             return replay(rows, None), None
         cp = read_checkpoint(store, None, run_id)
         bundle = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=True) if cp is not None else None
