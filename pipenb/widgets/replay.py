@@ -30,39 +30,7 @@ from ..display import state_html
 from ..graph import to_svg
 from .replay_frames import Frames, addresses_svg, edge_ids
 from .snapshot import Snapshot, close_tree, inline_svg
-
-
-class Debounce:
-    """Calls ``fn`` once moves stop for ``delay`` seconds, on the loop of the thread that made it (at once
-    without one): scrubbing sends many positions, the snapshot needs only the last."""
-
-    def __init__(self, fn, delay: float):
-        import asyncio
-
-        self.fn, self.delay, self.handle = fn, delay, None
-        try:
-            self.loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.loop = None
-
-    def __call__(self) -> None:
-        if self.loop is None or self.loop.is_closed():
-            self.fn()
-        else:
-            self.loop.call_soon_threadsafe(self._later)
-
-    def _later(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-        self.handle = self.loop.call_later(self.delay, self._fire)
-
-    def _fire(self) -> None:
-        self.handle = None
-        self.fn()
-
-    def cancel(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
+from .throttle import Debounce
 
 
 HERE = pathlib.Path(__file__).parent

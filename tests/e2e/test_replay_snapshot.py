@@ -23,6 +23,7 @@ replay
 """,
     "replay.position = 2\nreplay.position = 5",
     "print(replay.position, replay.record.address)",
+    "print(len(RunReplay((factory, ctx.run_id))))  # from the factory, inside the kernel's running loop",
 ]
 
 
@@ -32,6 +33,7 @@ def test_the_saved_notebook_shows_the_last_position(tmp_path, monkeypatch):
     nb.cells = [nbformat.v4.new_code_cell(src.strip()) for src in CELLS]
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert nb.cells[2].outputs[0]["text"].split() == ["5", "check"]
+    assert nb.cells[3].outputs[0]["text"].split() == ["7"]
     data = nb.cells[0].outputs[0]["data"]
     page = data["text/html"]
     assert "application/vnd.jupyter.widget-view+json" in data
