@@ -317,3 +317,22 @@ def test_without_graphviz_the_builtin_layout_is_replayed(finished, tmp_path, mon
     replay.position = 6
     assert replay.frame["visits"] == {"load": 3, "check": 3, "report": 1}
     ET.fromstring(replay.snapshot_svg())
+
+
+def test_the_snapshot_debounce_collapses_a_burst_into_one_call():
+    from pipenb.widgets.throttle import Debounce
+
+    from ..conftest import arun, eventually
+
+    async def scenario():
+        calls = []
+        debounce = Debounce(lambda: calls.append(1), 0.05)
+        for _ in range(5):  # a scrub: five positions in a row
+            debounce()
+        await eventually(lambda: calls == [1])
+        assert debounce.handle is None  # nothing else pending: the burst was one call
+
+    arun(scenario())
+    later = []
+    Debounce(lambda: later.append(1), 0.05)()  # no running loop (a script): called at once
+    assert later == [1]
