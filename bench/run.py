@@ -1,7 +1,8 @@
 """pipenb benchmarks: every figure as a ratio to a baseline measured in the same run.
 
-    python bench/run.py            # full run (about a minute)
-    python bench/run.py --quick    # fewer repeats, for a smoke check
+    python bench/run.py            # full run (about ten minutes); writes docs/performance.md's table
+    python bench/run.py --quick    # fewer repeats, for a smoke check; writes no page
+    python bench/run.py --quick --only core --write /tmp/perf.md   # one section, its page elsewhere
 
 Targets (from the issues) are printed beside each figure; nothing here fails a
 test: speed is reported, not asserted.
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import gc
 import os
+import pathlib
 import statistics
 import subprocess
 import sys
@@ -23,6 +25,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
 from timing import median_time  # noqa: E402
+
+import page  # noqa: E402
 
 STAGES = 50
 MIB10 = b"\0" * (10 * 1024 * 1024)
@@ -117,15 +121,36 @@ def core_section(report: Report, repeats: int, base: float) -> None:
     report.add("import pipenb", f"{import_time() * 1e3:.1f} ms", "", "target <= 150 ms")
 
 
+SECTIONS = ("core", "widgets", "dashboard", "executors", "history", "replay", "durable", "burr", "lifecycle")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; writes no page unless --write")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated: {','.join(SECTIONS)}")
+    parser.add_argument("--write", type=pathlib.Path, default=None,
+                        help="the page whose table to replace (default: docs/performance.md for a full run)")
     args = parser.parse_args()
+    only = args.only.split(",")
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; sections: {', '.join(SECTIONS)}")
     repeats = 3 if args.quick else 15
     report = Report()
-    print(f"pipenb bench — Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
+    about = f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d', time.gmtime())}"
+    about += (", --quick" if args.quick else "") + ("" if only == list(SECTIONS) else f", sections {args.only}")
+    print(f"pipenb bench — {about}", flush=True)
     base = raw_baseline(repeats)
-    core_section(report, repeats, base)
+    run_sections(report, repeats, base, only)
+    target = args.write if args.write is not None else (None if args.quick or only != list(SECTIONS) else page.PAGE)
+    if target is not None:
+        page.write(report.rows, f"One run of `python bench/run.py`: {about}.", target)
+        print(f"wrote the table of {target}", flush=True)
+
+
+def run_sections(report: Report, repeats: int, base: float, only: list[str]) -> None:
+    if "core" in only:
+        core_section(report, repeats, base)
     import burr_bench  # pipenb's SQLite stage commit vs Apache Burr's SQLitePersister (optional), same run
     import dashboard_bench  # RunDashboard: following a run, picking one back, same run
     import durable_bench  # runs that outlive the kernel: SQLite listing, commits, resume, same run
@@ -137,14 +162,11 @@ def main() -> None:
 
     # Widgets first: the lifecycle section leaves many long-lived objects behind,
     # which would make the garbage collector (not pipenb) dominate the event figures.
-    widgets_bench.section(report, repeats, base)
-    dashboard_bench.section(report, repeats, base)
-    executors_bench.section(report, repeats, base)
-    history_bench.section(report, repeats, base)
-    replay_bench.section(report, repeats, base)
-    durable_bench.section(report, repeats, base)
-    burr_bench.section(report, repeats, base)
-    lifecycle.section(report, repeats, base)
+    for name, module in (("widgets", widgets_bench), ("dashboard", dashboard_bench), ("executors", executors_bench),
+                         ("history", history_bench), ("replay", replay_bench), ("durable", durable_bench), ("burr", burr_bench),
+                         ("lifecycle", lifecycle)):
+        if name in only:
+            module.section(report, repeats, base)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,25 @@ from collections.abc import Mapping
 _MAX_KEYS = 50
 
 
+def short_id(run_id: str) -> str:
+    """The part of a run id a person can tell apart: a UUIDv7's random tail.
+
+    Its first characters are the timestamp, the same for every run started
+    within a minute, so headers, tables and lists show the last 8 instead.
+    Short ids someone chose (``"demo-1"``) are shown whole.
+    """
+    if len(run_id) <= 12:
+        return run_id
+    return run_id[-8:]
+
+
 def _short(value, limit: int = 160) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def value_html(value, depth: int = 0) -> str:
+    """One state value as escaped HTML: mappings fold open, DataFrames preview their head, long text is cut."""
     if isinstance(value, Mapping):
         inner = mapping_html(value, depth + 1)
         return f"<details{' open' if depth == 0 and len(value) <= 3 else ''}><summary>{len(value)} keys</summary>{inner}</details>"
@@ -55,6 +68,7 @@ def mapping_html(state, depth: int = 0, marked=()) -> str:
 
 def state_html(state, title: str = "state", marked=()) -> str:
     # The title is a block of its own: "state" and "empty" never run together as "stateempty".
+    """A state as escaped HTML under ``title``; ``marked`` keys are highlighted (the keys a stage changed)."""
     return (f'<div class="pipenb-state-view"><div class="pipenb-view-title"><b>{html.escape(title)}</b></div>'
             f"{mapping_html(state, marked=marked)}</div>")
 
@@ -104,6 +118,7 @@ def size_text(size: int | None) -> str:
 
 
 def path_text(path: tuple) -> str:
+    """A key path as text: ``("model", "coef")`` -> ``model.coef``."""
     return ".".join(map(str, path))
 
 
@@ -162,6 +177,7 @@ def error_html(error) -> str:
 
 
 def checkpoint_html(cp) -> str:
+    """A checkpoint (or None) as escaped HTML: where the run continues, when it paused, its exported artifacts."""
     if cp is None:
         return '<div class="pipenb-checkpoint-view"><b>checkpoint</b> <i>none</i></div>'
     d = cp.to_dict()
@@ -173,6 +189,7 @@ def checkpoint_html(cp) -> str:
 
 
 def run_result_html(result) -> str:
+    """A ``PipelineRunResult`` as escaped HTML: run id, status, where it resumes, its state (its rich display)."""
     cp = result.checkpoint
     where = f" — resumes at <code>{html.escape('/'.join(cp.resume_at))}</code>" if cp is not None else ""
     return (
@@ -182,6 +199,7 @@ def run_result_html(result) -> str:
 
 
 def run_context_html(ctx) -> str:
+    """A ``RunContext`` as escaped HTML: pipeline, run, status, position and state."""
     cp = ctx.checkpoint
     info = {"status": ctx.status, "at": ctx.position}
     if cp is not None:

@@ -75,6 +75,7 @@ __all__ = [
 
 
 def to_networkx(pipeline: Pipeline):
+    """``Pipeline.to_networkx()``: the stages as nodes by address (label, kind, order, parent), run-order and route edges."""
     import networkx as nx
 
     g = nx.DiGraph(pipeline_id=pipeline.id)

@@ -96,10 +96,12 @@ def _node(info, layout: _Layout, status, breakpoints, marks: RunMarks) -> str:
 def _arrows(pipeline, layout: _Layout, marks: RunMarks) -> list[str]:
     """Run order: a short arrow from each row to the next, counted when a declared "next" edge into that row
     was taken (sub-pipeline stages follow their header)."""
-    taken = {}
+    taken, edge_of = {}, {}  # by the row an arrow goes into: its count, and the declared edge it draws
     for i, (_tail, head, kind) in enumerate(pipeline.edges()):
-        if kind == "next" and marks.edge_counts.get(i):
-            taken[head.key] = taken.get(head.key, 0) + marks.edge_counts[i]
+        if kind == "next":
+            edge_of.setdefault(head.key, i)
+            if marks.edge_counts.get(i):
+                taken[head.key] = taken.get(head.key, 0) + marks.edge_counts[i]
     out = []
     for r1, r2 in zip(layout.rows, layout.rows[1:], strict=False):
         x1, x2 = 20 + layout.x(r1), 20 + layout.x(r2)
@@ -115,16 +117,18 @@ def _arrows(pipeline, layout: _Layout, marks: RunMarks) -> list[str]:
             if n
             else ("", "")
         )
+        ident = f' id="pipenb-edge-{edge_of[r2.key]}"' if r2.key in edge_of else ""
         out.append(
-            f'<g class="edge next{" taken" if n else ""}">{title}<path {look} d="M{x1},{y1} L{x2},{y2}" '
+            f'<g{ident} class="edge next{" taken" if n else ""}">{title}<path {look} d="M{x1},{y1} L{x2},{y2}" '
             f'fill="none" marker-end="url(#pipenb-arrow)"/>{count}</g>'
         )
     return out
 
 
 def _curve(layout: _Layout, tail, head, look: tuple, label: str, out_by: int) -> str:
-    """One curved edge on the right of the rows: ``look`` is (classes, colour, stroke attributes, tooltip)."""
-    classes, colour, stroke, tip = look
+    """One curved edge on the right of the rows: ``look`` is (element id, classes, colour, stroke attributes,
+    tooltip); ids as graph.py gives them (``pipenb-edge-<i>``, ``pipenb-edge-u<j>``)."""
+    ident, classes, colour, stroke, tip = look
     y1, y2 = layout.y[tail.key] + 15, layout.y[head.key] + 15
     x1 = layout.x(tail) + layout.box_w + out_by
     bend = x1 + 30 + abs(y2 - y1) // 8
@@ -136,7 +140,7 @@ def _curve(layout: _Layout, tail, head, look: tuple, label: str, out_by: int) ->
     )
     title = f"<title>{html.escape(tip)}</title>" if tip else ""
     return (
-        f'<g class="{classes}">{title}<path stroke="{colour}" {stroke} d="M{x1},{y1} C{bend},{y1} {bend},{y2} '
+        f'<g id="{ident}" class="{classes}">{title}<path stroke="{colour}" {stroke} d="M{x1},{y1} C{bend},{y1} {bend},{y2} '
         f'{x1 + 2},{y2}" fill="none" marker-end="url(#pipenb-arrow)"/>{text}</g>'
     )
 
@@ -150,21 +154,28 @@ def _curves(pipeline, layout: _Layout, marks: RunMarks) -> list[str]:
         n = marks.edge_counts.get(i, 0)
         look = (
             (
+                f"pipenb-edge-{i}",
                 "edge route taken",
                 TAKEN_COLOUR,
                 'stroke-dasharray="5,4" stroke-width="2.5"',
                 f"taken {n} time{'s' if n != 1 else ''}",
             )
             if n
-            else ("edge route", ROUTE_COLOUR, 'stroke-dasharray="5,4"', "")
+            else (f"pipenb-edge-{i}", "edge route", ROUTE_COLOUR, 'stroke-dasharray="5,4"', "")
         )
         out.append(_curve(layout, tail, head, look, f"×{n}" if n else "", 0))
     infos = {info.key: info for info in layout.rows}
-    for a, b, n in marks.undeclared:
+    for j, (a, b, n) in enumerate(marks.undeclared):
         tip = clean_text(
             f"undeclared move {a} → {b}: {n} time{'s' if n != 1 else ''} (not in the router's routes)", TOOLTIP_CHARS
         )
-        look = ("edge undeclared", UNDECLARED_COLOUR, 'stroke-dasharray="2,3" stroke-width="2"', tip)
+        look = (
+            f"pipenb-edge-u{j}",
+            "edge undeclared",
+            UNDECLARED_COLOUR,
+            'stroke-dasharray="2,3" stroke-width="2"',
+            tip,
+        )
         out.append(_curve(layout, infos[a], infos[b], look, f"undeclared ×{n}", 40))
     return out
 

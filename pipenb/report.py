@@ -192,6 +192,7 @@ def report_html(source, *, events=None, error=None) -> str:
 
 
 def write_report(html_text: str, path) -> None:
+    """Write a report page's HTML to ``path`` as UTF-8."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(html_text)
 

@@ -7,11 +7,13 @@
 #   venv, .venv-pyX.Y/ in the repo (git-ignored, reused when present), made from pyenv's pythonX.Y or
 #   pythonX.Y on PATH, with `pip install -e .[dev,lab]`; its `python3` Jupyter kernel is that venv's python.
 #   The venv of IPYKERNEL6_ON gets ipykernel 6.29 (the oldest pipenb supports), the others ipykernel 7.x.
+# - After ruff, the docs site is built (scripts/docs.sh: the docs extra into the default python3 only,
+#   sphinx-build -W), so an undocumented public name fails the run.
 # - A Python that cannot be found is reported loudly (a warning block in CI), never skipped silently.
 # - PIPENB_NO_INSTALL=1: no `pip install -e .` into the default python3 (e.g. when its editable install
 #   must keep pointing at another checkout); the .venv-pyX.Y venvs are still set up.
 # - PIPENB_PYTHONS="3.11 3.13" bash scripts/test.sh  runs only those Pythons (CI warns that it is set).
-# - The exit code is non-zero when ruff or any Python's run fails.
+# - The exit code is non-zero when ruff, the docs build or any Python's run fails.
 #
 # Where a system program cannot be installed (no apt-get, not root and no sudo, no network),
 # the script says so and goes on: pytest skips the tests needing that program, with the reason.
@@ -29,7 +31,7 @@ DEFAULT=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/
 WANTED=(${PIPENB_PYTHONS:-${PYTHONS[*]}})
 OTHERS=()
 for v in "${WANTED[@]}"; do [ "$v" != "$DEFAULT" ] && OTHERS+=("$v"); done
-N=$((4 + 2 * ${#OTHERS[@]}))
+N=$((5 + 2 * ${#OTHERS[@]}))
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
@@ -119,7 +121,20 @@ python3 -m ruff check .
 ruff_rc=$?
 [ $ruff_rc = 0 ] && step_done || step_done "FAILED"
 
-# -- 4... tests on each Python -----------------------------------------------------------
+# -- 4. docs -----------------------------------------------------------------------------
+# The site builds with warnings as errors (a public name without a docstring or missing from the API
+# reference fails it), offline. Only the default python3 gets the docs extra.
+step 4 $N "docs: pip install -e .[docs] and sphinx-build -W (scripts/docs.sh) ..."
+if bash scripts/docs.sh >"$log" 2>&1; then
+  docs_rc=0
+  step_done
+else
+  docs_rc=1
+  step_done "FAILED"
+  show_log 40
+fi
+
+# -- 5... tests on each Python -----------------------------------------------------------
 mapfile -t still < <(missing_programs)
 python3 -c "import playwright" >/dev/null 2>&1 || still+=(playwright)
 out=$(mktemp)
@@ -202,7 +217,7 @@ if exe != os.path.abspath(sys.executable):
 PY
 }
 
-i=4
+i=5
 if [ "$DEFAULT" = none ]; then
   step $i $N "default python3: cannot run it: no test can run"; fail 1
 elif [[ " ${WANTED[*]} " == *" $DEFAULT "* ]]; then
@@ -243,7 +258,7 @@ done
 
 # -- summary -----------------------------------------------------------------------------
 echo
-echo "== done in $(elapsed_total): ruff $([ $ruff_rc = 0 ] && echo ok || echo FAILED)"
+echo "== done in $(elapsed_total): ruff $([ $ruff_rc = 0 ] && echo ok || echo FAILED), docs $([ $docs_rc = 0 ] && echo ok || echo FAILED)"
 for line in ${SUMMARY[@]+"${SUMMARY[@]}"}; do echo "== $line"; done
 kernels=$(printf '%s\n' ${SUMMARY[@]+"${SUMMARY[@]}"} | sed -nE 's/.* ipykernel ([0-9]+)\..*/\1/p' | sort -u | tr '\n' ' ')
 warn=()
@@ -265,4 +280,5 @@ if [ ${#warn[@]} -gt 0 ]; then
   fi
 fi
 [ "$first_rc" != 0 ] && exit "$first_rc"
-exit $ruff_rc
+[ $ruff_rc != 0 ] && exit $ruff_rc
+exit $docs_rc

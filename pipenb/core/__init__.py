@@ -1,5 +1,6 @@
 """The pipenb engine: standard library only, no widgets, no pandas."""
 
+from . import definitions, store
 from .artifacts import ArtifactContainer
 from .breakpoints import Breakpoints
 from .checkpoints import PipelineCheckpoint, clear_checkpoint, read_checkpoint, write_checkpoint
@@ -23,6 +24,13 @@ from .sentinel import DELETE, END
 from .state import PIPELINE_DATA_KEY, FrozenDict
 from .store import DataStore, InMemoryStore
 from .sync import run_sync
+
+from typing import get_type_hints as _hints
+
+# A NamedTuple keeps postponed annotations as ForwardRef('Any') and its generated ``__new__`` cannot see
+# its module's names, so help() and signatures showed ForwardRefs: give both the resolved types.
+for _tuple in (PathNode, StageRecord, definitions.StageInfo, store.StoredRun):
+    _tuple.__annotations__ = _tuple.__new__.__annotations__ = _hints(_tuple)
 
 __all__ = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "Breakpoints", "DELETE", "DataStore", "DefinitionError",

@@ -28,6 +28,7 @@ class ArtifactContainer:
         self._log: list | None = list(self._items.items()) if keep_log else None
 
     def put(self, key: str, value: Any) -> None:
+        """Keep ``value`` under ``key`` (a non-empty str): ``ctx.artifacts.put("model", model)``."""
         if not isinstance(key, str) or not key:
             raise TypeError(f"artifact key must be a non-empty str, got {key!r}")
         with self._lock:
@@ -57,6 +58,7 @@ class ArtifactContainer:
         return ArtifactContainer(dict(writes), keep_log=True)
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The artifact under ``key``, or ``default``."""
         return self._items.get(key, default)
 
     def __getitem__(self, key: str) -> Any:
@@ -75,9 +77,11 @@ class ArtifactContainer:
         return len(self._items)
 
     def keys(self) -> list[str]:
+        """The artifact keys, in the order they were first put."""
         return list(self._items)
 
     def items(self) -> list[tuple[str, Any]]:
+        """``(key, value)`` pairs, in the order they were first put."""
         return list(self._items.items())
 
     def export(self) -> dict:
@@ -87,6 +91,7 @@ class ArtifactContainer:
 
     @classmethod
     def from_bundle(cls, bundle: dict | None, keep_log: bool = False) -> ArtifactContainer:
+        """A container from a bundle ``export()`` made (None: an empty one); a bundle of another version is a ``ValueError``."""
         if bundle is None:
             return cls(keep_log=keep_log)
         if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION:

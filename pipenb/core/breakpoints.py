@@ -66,11 +66,13 @@ class Breakpoints(MutableSet):
         return self
 
     def difference_update(self, *others: Iterable[str]) -> None:
+        """Remove every address of ``others`` (addresses that have no breakpoint are ignored)."""
         for other in others:
             for address in list(other):
                 self.discard(address)
 
     def copy(self) -> set:
+        """The addresses as a plain ``set`` (without their conditions)."""
         return set(self._when)
 
     # -- conditions -----------------------------------------------------------

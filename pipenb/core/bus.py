@@ -21,6 +21,11 @@ Handler = Callable[[RunEvent], Any]
 
 
 class EventBus:
+    """Who hears what of one run: the handlers subscribed by ``ctx.on`` (by name or ``"*"``)
+    and the open ``EventLog`` recordings. The engine asks it first whether anyone hears an
+    event, so an unheard event is never built.
+    """
+
     __slots__ = ("run_id", "_named", "_wildcard", "heard", "_logger", "recording")
 
     def __init__(self, run_id: str, logger):

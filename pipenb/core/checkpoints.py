@@ -16,6 +16,13 @@ from .state import DELETE, PIPELINE_DATA_KEY, RunNote, run_note
 
 @dataclass(frozen=True, slots=True)
 class PipelineCheckpoint:
+    """Where a paused (or failed) run continues: the stage address ``resume_at``, the stage it
+    stopped at (id and label), when (``paused_on``, ISO-8601 UTC), and the run's artifacts
+    exported into it (``container_bundle``) once they left memory.
+
+    Read one with ``ctx.checkpoint`` or ``read_checkpoint(store, pipeline_id, run_id)``.
+    """
+
     run_id: str
     pipeline_id: str
     resume_at: tuple
@@ -25,9 +32,11 @@ class PipelineCheckpoint:
     container_bundle: dict | None = None
 
     def with_bundle(self, bundle: dict | None) -> PipelineCheckpoint:
+        """A copy holding ``bundle`` (the exported artifacts) instead."""
         return replace(self, container_bundle=bundle)
 
     def to_dict(self) -> dict:
+        """Plain fields for display: ``resume_at`` as a list, the bundle as its artifact names."""
         d = asdict(self)
         d["resume_at"] = list(self.resume_at)
         d["container_bundle"] = None if self.container_bundle is None else sorted(
@@ -78,12 +87,14 @@ def router_only(store) -> bool:
 
 
 def write_checkpoint(store, cp: PipelineCheckpoint) -> None:
+    """Store ``cp`` in the run's ``store`` under the engine's reserved key (the other engine notes are kept)."""
     if not isinstance(cp, PipelineCheckpoint):
         raise TypeError(f"write_checkpoint needs a PipelineCheckpoint, got {type(cp).__name__}")
     store.set({PIPELINE_DATA_KEY: {"checkpoint": cp}})  # merges: keeps the engine's other notes
 
 
 def read_checkpoint(store, pipeline_id: str | None, run_id: str) -> PipelineCheckpoint | None:
+    """The checkpoint in ``store`` for run ``run_id`` (and ``pipeline_id``, unless None), or None when there is none."""
     note = run_note(store.get())
     cp = note.checkpoint if note is not None else None
     if not isinstance(cp, PipelineCheckpoint) or cp.run_id != run_id:
@@ -94,5 +105,6 @@ def read_checkpoint(store, pipeline_id: str | None, run_id: str) -> PipelineChec
 
 
 def clear_checkpoint(store, pipeline_id: str | None, run_id: str) -> None:
+    """Remove the checkpoint of run ``run_id`` from ``store``, if there is one."""
     if read_checkpoint(store, pipeline_id, run_id) is not None:
         store.set(checkpoint_patch(None))

@@ -33,11 +33,25 @@ from .state import PIPELINE_DATA_KEY, is_mapping, user_view
 
 
 class RunContext:
+    """One run of one pipeline, and every control a person has over it.
+
+    ``factory.prepare()`` and ``factory.resume()`` hand one out (wrapped in a ``Result``).
+    Run it (``await run()``, ``start()`` in the background, ``await step()``, ``run_sync()``),
+    watch it (``on``, ``record``, ``history``, ``state``, ``status``), steer it
+    (``request_pause``, ``breakpoints``, ``update_state``, ``abort``). The controls are safe
+    from another thread (a widget's click handler)::
+
+        ctx = (await factory.prepare(initial_state={"n": 1})).unwrap()
+        ctx.on("stage:success", lambda e: print(e.stage_address))
+        result = (await ctx.run()).unwrap()
+        result.status, ctx.history.diff(-1)
+    """
+
     def __init__(
         self, *, pipeline, run_id: str, store, logger, entry: tuple,
         container: ArtifactContainer | None = None, status: str = PREPARED,
         on_finish: Callable[[str], None] | None = None, router_only: bool = False,
-        history: History | None = None, executor=None,
+        history: History | None = None, executor=None, on_pause: Callable[[str, float | None], None] | None = None,
     ):
         self.run_id = run_id
         self.pipeline_id = pipeline.id
@@ -54,16 +68,22 @@ class RunContext:
         self._parts = RunParts(run_id, self._bus, self.lifecycle, self.artifacts, logger)
         self._steps = StepRunner(self._parts, executor)
         self._on_finish = on_finish
+        # Told of each pause (run id, its timeout) before run() returns: the registry arms its timer. A direct
+        # call, not a "pipeline:paused" listener: a pause then builds no event nobody else asked for.
+        self._on_pause = on_pause
+        self._paths: dict = {}  # the engine's event paths by stage address, kept across drives
         self._view_src = None
         self._view = None
 
     # -- what a person looks at --------------------------------------------
     @property
     def status(self) -> str:
+        """The run's status: ``"prepared"``, ``"running"``, ``"paused"``, ``"completed"``, ``"terminated"``, ``"failed"`` or ``"aborted"``."""
         return self.lifecycle.status
 
     @property
     def signal(self):
+        """The current drive's ``AbortSignal`` (``signal.aborted`` turns true when the run is aborted)."""
         return self.lifecycle.signal
 
     @property
@@ -79,6 +99,7 @@ class RunContext:
 
     @property
     def checkpoint(self):
+        """The stored ``PipelineCheckpoint`` (where a paused or failed run continues), or None."""
         return read_checkpoint(self.store, self.pipeline_id, self.run_id)
 
     @property
@@ -98,6 +119,7 @@ class RunContext:
 
     @property
     def pause_count(self) -> int:
+        """How many times this run has paused so far."""
         return self.lifecycle.pause_count
 
     def committed_stages(self) -> set[str]:
@@ -206,7 +228,8 @@ class RunContext:
         drive = life.drive
         drive.bind()
         engine = Engine(self._parts, pipeline=self.pipeline, store=self.store, history=self._history,
-                        view=self._user_state, breakpoints=self.breakpoints, steps=self._steps.for_drive(drive))
+                        view=self._user_state, breakpoints=self.breakpoints, steps=self._steps.for_drive(drive),
+                        paths=self._paths)
         try:
             outcome = await engine.run()
         finally:
@@ -219,6 +242,8 @@ class RunContext:
         if outcome.error is not None:
             return Result.err(outcome.error)
         if outcome.status == PAUSED:
+            if self._on_pause is not None:
+                self._on_pause(self.run_id, outcome.timeout)
             # The store's copy: the registry may have added the artifacts bundle (persist=True).
             cp = self.checkpoint or outcome.checkpoint
             return Result.ok(PipelineRunResult(self.run_id, PAUSED, self.state, cp))
@@ -292,6 +317,7 @@ class RunContext:
                 f"{pipeline.id!r} does not have ({exc.args[0]}); it keeps running the old definition"
             ) from None
         self.pipeline = self.breakpoints.pipeline = pipeline
+        self._paths = {}  # event paths name the definition's pipelines
         if self._history is not None:
             self._history.definition = pipeline
         self._steps.factory_executor = executor

@@ -116,6 +116,7 @@ class Stage:
 
     @property
     def kind(self) -> str:
+        """``"steps"`` for a stage of steps, ``"pipeline"`` for a stage that runs a sub-pipeline."""
         return "pipeline" if self.pipeline is not None else "steps"
 
     def __repr__(self) -> str:
@@ -240,9 +241,11 @@ class Pipeline:
                 yield info, StageInfo(addr, "/".join(addr), target, pipe), kind
 
     def descendants(self) -> list[Pipeline]:
+        """Every sub-pipeline inside this one, at any depth, in walk order."""
         return [info.stage.pipeline for info in self.walk() if info.stage.pipeline is not None]
 
     def stage(self, stage_id: str) -> Stage:
+        """The stage ``stage_id`` of this pipeline's own level (a ``KeyError`` naming it when there is none)."""
         i = self.position.get(stage_id)
         if i is None:
             raise KeyError(f"pipeline {self.id!r} has no stage {stage_id!r}")
@@ -272,11 +275,13 @@ class Pipeline:
         return [info.key for info in self.walk() if info.stage.pipeline is None]
 
     def to_networkx(self):
+        """The stage graph as a ``networkx.DiGraph`` (nodes by address, with label, kind and order; edges with their kind)."""
         from ..graph import to_networkx
 
         return to_networkx(self)
 
     def to_graphviz(self):
+        """The stage graph as a ``graphviz.Digraph`` (``.source`` is its DOT text; rendering needs the ``dot`` program)."""
         from ..graph import to_graphviz
 
         return to_graphviz(self)

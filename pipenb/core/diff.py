@@ -69,6 +69,7 @@ _MISSING = object()
 
 
 def same(a, b) -> bool:
+    """``a == b`` as a bool, False when the comparison raises or is ambiguous (arrays, frames): such values count as changed."""
     try:
         return bool(a == b)
     except Exception:  # arrays and frames compare element-wise: different objects count as changed

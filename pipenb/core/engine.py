@@ -40,14 +40,17 @@ _YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
 
 
 class Outcome:
-    """How a drive ended: completed/terminated/paused (with its checkpoint), or failed/aborted (with the error)."""
+    """How a drive ended: completed/terminated/paused (with its checkpoint and timeout), or failed/aborted (with
+    the error)."""
 
-    __slots__ = ("status", "checkpoint", "error")
+    __slots__ = ("status", "checkpoint", "error", "timeout")
 
-    def __init__(self, status: str, checkpoint: PipelineCheckpoint | None = None, error: PipelineError | None = None):
+    def __init__(self, status: str, checkpoint: PipelineCheckpoint | None = None, error: PipelineError | None = None,
+                 timeout: float | None = None):
         self.status = status
         self.checkpoint = checkpoint
         self.error = error
+        self.timeout = timeout  # a pause's own timeout (None: the registry's default)
 
 
 class _PauseSignal(Exception):
@@ -65,7 +68,8 @@ class Engine:
                  "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_keep", "_router_only", "_paths",
                  "routing_after_sub", "_landed", "drive")
 
-    def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner):
+    def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner,
+                 paths: dict | None = None):
         self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
         self.drive = self.life.drive    # the drive claimed for this engine
         self.pipeline = pipeline
@@ -81,9 +85,9 @@ class Engine:
         self._keep = HISTORY_OFF if history is None else HISTORY_ROWS if store.keeps_history else HISTORY_MEMORY
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
         self._router_only: tuple | None = self.life.take_router_only()
-        # Event paths by stage address: one shared tuple per stage, not a new
-        # one for each of its events that an EventLog keeps.
-        self._paths: dict[tuple, tuple] = {}
+        # Event paths and address keys by stage address: one shared tuple per stage, not a new one for each of
+        # its events that an EventLog keeps; the run's context keeps them from one drive to the next.
+        self._paths: dict[tuple, tuple] = {} if paths is None else paths
         self.routing_after_sub: tuple | None = None  # the pipeline stage whose router is running
         self._landed: tuple | None = None  # a stage whose commit landed before an interrupt
 
@@ -96,7 +100,7 @@ class Engine:
         try:
             status = await self._level(self.pipeline, (), (), entry, resumed, ())
         except _PauseSignal as sig:
-            return Outcome(PAUSED, checkpoint=sig.checkpoint)
+            return Outcome(PAUSED, checkpoint=sig.checkpoint, timeout=sig.timeout)
         except PipelineError as exc:
             return Outcome(life.status, error=exc)
         return Outcome(status)
@@ -107,7 +111,9 @@ class Engine:
         """Run one pipeline level. ``after`` is where the run goes on when this level
         ends: an address, ``()`` when the run completes, None when a router decides."""
         bus = self.bus
-        path = parent_path + (PathNode(pipe.id, None),)
+        path = self._paths.get((None, *prefix))  # a level's path (None: no stage address starts so)
+        if path is None:
+            path = self._paths[(None, *prefix)] = parent_path + (PathNode(pipe.id, None),)
         root = not parent_path
         status = COMPLETED
         try:
@@ -255,9 +261,10 @@ class Engine:
                      after: tuple | None) -> StagePlan:
         """Run one stage, decide where the run goes on, commit what the plan says, report it."""
         bus = self.bus
-        path = self._paths.get(addr)
-        if path is None:
-            path = self._paths[addr] = parent_path + (PathNode(pipe.id, stage.id),)
+        known = self._paths.get(addr)
+        if known is None:
+            known = self._paths[addr] = (parent_path + (PathNode(pipe.id, stage.id),), "/".join(addr))
+        path, key = known
         clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage)) if self._keep
                  else (_perf(), 0.0, 0, None))
         if "stage:start" in bus.heard:
@@ -285,7 +292,7 @@ class Engine:
             if err is exc:
                 raise
             raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
-        duration = self._report(plan, stage, work, decision, clock)
+        duration = self._report(key, plan, stage, work, decision, clock)
         if plan.paused:
             await self._stage_paused(path, stage, decision, clock[0], duration)
             raise _PauseSignal(cp, decision.timeout, "router", decision)
@@ -342,10 +349,10 @@ class Engine:
                 await pending
         return exc if reraise else err
 
-    def _report(self, plan: StagePlan, stage: Stage, work: StageWork, decision, clock: tuple) -> float:
-        """After the commit: the step budget, the history record, the artifacts; the stage's duration."""
+    def _report(self, key: str, plan: StagePlan, stage: Stage, work: StageWork, decision, clock: tuple) -> float:
+        """After the commit (``key``: the stage's address as text): the step budget, the history record, the
+        artifacts; the stage's duration."""
         duration = _perf() - clock[0]
-        key = "/".join(plan.address)
         if plan.record:
             # The state as committed: the next stage's input, so the records share it. A store that merged the
             # patches itself (a history row goes with a transaction) holds its own equal copy of ``working``.

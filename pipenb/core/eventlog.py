@@ -144,6 +144,7 @@ class EventLog:
     # -- lifetime -------------------------------------------------------------
     @property
     def closed(self) -> bool:
+        """True once the log stopped recording (what it recorded stays readable)."""
         return self._stop is not None
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ class RunEvent:
     time: float
 
     def to_dict(self) -> dict:
+        """The event's fields as plain values (for JSON, a DataFrame row)."""
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     @property

@@ -19,15 +19,28 @@ from .definitions import Pipeline
 from .executors import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
-from .ids import uuid7
+from ._ids import uuid7
 from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
-from .logs import adapt_logger
+from ._logs import adapt_logger
 from .registry import PipelineRegistry, RunRecord
 from .result import Result
 from .state import PIPELINE_DATA_KEY, is_mapping, run_note, user_view
 from .store import as_provider, as_store, default_provider
 
-_DEFAULT = object()
+class _DefaultRegistry:
+    """``registry=``'s default: stands for ``PipelineRegistry.default``, read when a factory is built.
+
+    A named marker rather than ``object()``, so ``help(PipelineFactory)`` reads
+    ``registry=PipelineRegistry.default``, and ``registry=None`` can still mean "no registry".
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PipelineRegistry.default"
+
+
+_DEFAULT = _DefaultRegistry()
 
 
 def _history_limit(history) -> int | None:
@@ -44,6 +57,22 @@ def _history_limit(history) -> int | None:
 
 
 class PipelineFactory:
+    """Makes, resumes, forks and lists the runs of one pipeline.
+
+    ``store_factory(run_id)`` gives each run its store (default: a process-wide in-memory
+    provider; ``SqliteStore.factory(path)`` for runs that outlive the kernel);
+    ``initial_state_factory()`` the state a run starts with when ``prepare`` is given none;
+    ``registry`` holds paused runs live (default: ``PipelineRegistry.default``; None: none);
+    ``history``: keep every record (True), none (False) or the last N; ``executor``: where
+    sync steps run unless a step or stage says otherwise (``"inline"``, ``"thread"``, an
+    ``Executor``, a Dask client)::
+
+        factory = PipelineFactory(pipeline, SqliteStore.factory("runs.sqlite"))
+        ctx = (await factory.prepare()).unwrap()
+        ...
+        ctx = (await factory.resume(run_id)).unwrap()   # after a restart too
+    """
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -82,6 +111,10 @@ class PipelineFactory:
         except Exception as exc:
             raise StoreError(f"store_factory failed for run {run_id}: {type(exc).__name__}: {exc}") from exc
         return as_store(store, run_id)
+
+    def _paused(self, run_id: str, timeout: float | None) -> None:
+        if self.registry is not None:
+            self.registry.paused(run_id, timeout)
 
     def _release(self, run_id: str) -> None:
         self.store_factory.release(run_id)
@@ -129,7 +162,7 @@ class PipelineFactory:
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
             container=container, status=status, on_finish=self._release, router_only=router_only,
-            history=history, executor=self.executor,
+            history=history, executor=self.executor, on_pause=self._paused,
         )
         if self.registry is not None:
             self.registry.register(ctx, store, release=self._release)
@@ -307,16 +340,19 @@ class PipelineFactory:
         return replay(rows, None), bundle
 
     def fork_sync(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:
+        """``fork`` for code outside an event loop (a script, a cell that must not await): runs it on a private loop."""
         from .sync import run_sync
 
         return run_sync(self.fork(run_id, at, new_run_id=new_run_id))
 
     def prepare_sync(self, entry=None, run_id: str | None = None, initial_state=None) -> Result:
+        """``prepare`` for code outside an event loop: runs it on a private loop."""
         from .sync import run_sync
 
         return run_sync(self.prepare(entry, run_id, initial_state))
 
     def resume_sync(self, run_id: str) -> Result:
+        """``resume`` for code outside an event loop: runs it on a private loop."""
         from .sync import run_sync
 
         return run_sync(self.resume(run_id))

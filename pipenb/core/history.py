@@ -39,6 +39,7 @@ class StageRecord(NamedTuple):
 
     @property
     def is_edit(self) -> bool:
+        """True for a record of ``ctx.update_state`` (address ``"<stage> (edit)"``, no stage id)."""
         return self.stage_id is None
 
 
@@ -211,6 +212,7 @@ class History(Sequence, LookBack):
 
     @property
     def next_seq(self) -> int:
+        """The ``seq`` the next record will get."""
         return self._seq
 
     def mark(self, index: int) -> int:
@@ -252,9 +254,11 @@ class History(Sequence, LookBack):
         return self._loaded()[i - 1].link if i > 0 else self._base
 
     def state_before(self, index: int):
+        """The state record ``index``'s stage started from (negative indexes count from the end)."""
         return self._state(self._link_before(self._index(index)))
 
     def diff(self, index: int) -> StateDiff:
+        """A ``StateDiff`` of what record ``index`` changed: ``h.diff(-1).changed``."""
         i = self._index(index)
         record = self._loaded()[i]
         patch = record.patch
@@ -281,6 +285,7 @@ class History(Sequence, LookBack):
         return {r.address for r in self._loaded() if r.stage_id is not None}
 
     def dataframe(self):
+        """One row per record (seq, address, label, started, duration, decision, changed keys) as a pandas DataFrame."""
         import pandas as pd
 
         rows = []

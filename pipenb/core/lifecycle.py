@@ -58,10 +58,12 @@ def can_run(status: str) -> bool:
 
 
 def can_pause(status: str) -> bool:
+    """Whether ``request_pause`` applies: only a ``"running"`` run."""
     return status == RUNNING
 
 
 def can_abort(status: str) -> bool:
+    """Whether ``abort`` applies: a running, paused or prepared run."""
     return status in (RUNNING, PAUSED, PREPARED)
 
 
@@ -71,10 +73,12 @@ def can_edit(status: str) -> bool:
 
 
 def is_finished(status: str) -> bool:
+    """Whether the status is final (completed, terminated): nothing runs again."""
     return status in FINISHED
 
 
 def is_resumable(status: str) -> bool:
+    """Whether ``factory.resume`` can continue a run with this status."""
     return status in RESUMABLE
 
 

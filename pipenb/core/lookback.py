@@ -134,10 +134,12 @@ class LookBack:
 
 
 def visits(history) -> dict:
+    """``{address: n}``: how many committed records each stage has (edits are not visits); ``History.visits()``."""
     return dict(Counter(r.address for r in history.raw() if r.stage_id is not None))
 
 
 def transitions(history) -> dict:
+    """``{(from, to): n}``: the moves between consecutive stage records (an edit is no move); ``History.transitions()``."""
     stages = [r.address for r in history.raw() if r.stage_id is not None]  # an edit is not a move
     return dict(Counter(zip(stages, stages[1:], strict=False)))
 
@@ -158,6 +160,7 @@ def _at(state, path: tuple):
 
 
 def blame(history, key) -> list[tuple]:
+    """``[(seq, address, old, new), ...]``: every record that changed ``key`` (a top-level key or a key path), oldest first; ``History.blame()``."""
     path = tuple(key) if isinstance(key, tuple) else (key,)
     if not path:
         raise ValueError("blame needs a top-level key or a non-empty key path")
@@ -212,6 +215,7 @@ class RunComparison:
 
 
 def compare(a, b) -> RunComparison:
+    """A ``RunComparison`` of histories ``a`` and ``b``: where they diverge and per-record diffs; ``History.compare()``."""
     ra, rb = a.raw(), b.raw()
     diverged = None
     if not _equal(a.initial, b.initial):

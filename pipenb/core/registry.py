@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
-from .listeners import Listeners
-from .logs import warn
+from ._listeners import Listeners
+from ._logs import warn
 from .store import InMemoryStore
 from .state import approx_size
-from .timers import WHEEL, Timer
+from ._timers import WHEEL, Timer
 
 
 
@@ -46,6 +46,7 @@ class RunRecord:
 
     @property
     def time_left(self) -> float | None:
+        """Seconds until the held run is let go (exported into its checkpoint), or None when it has no expiry."""
         return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
 
 
@@ -93,6 +94,20 @@ class _Entry:
 
 
 class PipelineRegistry:
+    """Keeps paused runs alive in the kernel for a while, then lets them go safely.
+
+    A paused run stays in memory for its pause's ``timeout`` (None: ``default_timeout``
+    seconds; ``float("inf")``: until resumed or discarded), so ``resume`` returns the very
+    same context at once; when the time is up its artifacts are exported into its
+    checkpoint and the context released, and ``resume`` rebuilds it from the store.
+    ``PipelineRegistry.default`` serves every factory not given another one::
+
+        registry = PipelineRegistry(default_timeout=60)
+        factory = PipelineFactory(pipeline, registry=registry)
+        registry.runs()            # RunRecord per held run
+        registry.discard(run_id)   # free everything of a run
+    """
+
     default: PipelineRegistry  # set below
 
     def __init__(self, default_timeout: float = 300.0):
@@ -114,17 +129,16 @@ class PipelineRegistry:
                 if old.unsubscribe is not None:
                     old.unsubscribe()
             entry = _Entry(ctx, store, release)
-            # Two named, once-per-run events: a run continuing needs no event at all
-            # (a timer checks the context's pause count when it fires).
-            on_paused, on_done = self._listeners_for(ctx.run_id)
-            offs = (ctx.on("pipeline:paused", on_paused), ctx.on("pipeline:success", on_done))
-            entry.unsubscribe = lambda: [off() for off in offs]
+            # One once-per-run event: a run continuing needs no event at all (a timer checks the context's
+            # pause count when it fires); pauses come through ``paused()``, which the factory's contexts call.
+            entry.unsubscribe = ctx.on("pipeline:success", self._listener_for(ctx.run_id))
             self._entries[ctx.run_id] = entry
             if ctx.status == PREPARED and 0 < self.default_timeout < float("inf"):
                 self._arm(entry, 0, self.default_timeout)  # a run prepared and never run goes too
         self._changed(ctx.run_id)
 
     def get_live_context(self, run_id: str):
+        """The context the registry holds for ``run_id`` (a run not yet expired), or None."""
         entry = self._entries.get(run_id)
         return entry.ctx if entry is not None else None
 
@@ -132,21 +146,20 @@ class PipelineRegistry:
         """The held context of a run, or of a finished run someone still holds (for its history)."""
         return self.get_live_context(run_id) or self._finished.get(run_id)
 
-    def _listeners_for(self, run_id: str):
+    def _listener_for(self, run_id: str):
         # Bound to the run id, not the context, so the registry's own listener
         # never keeps a released context alive.
-        def on_paused(event) -> None:
-            if event.is_root:
-                self._on_paused(run_id, event)
-
         def on_done(event) -> None:
             if event.is_root:
                 self._forget(run_id)
 
-        return on_paused, on_done
+        return on_done
 
-    def _on_paused(self, run_id: str, event) -> None:
-        timeout = event.pause_timeout if event.pause_timeout is not None else self.default_timeout
+    def paused(self, run_id: str, timeout: float | None = None) -> None:
+        """The held run ``run_id`` paused (``timeout``: its pause's own, None for the default): hold it that
+        long. Its context calls this as its ``run()`` returns; a run not held here is ignored."""
+        if timeout is None:
+            timeout = self.default_timeout
         with self._lock:
             entry = self._entries.get(run_id)
             if entry is None or entry.ctx is None:

@@ -13,6 +13,17 @@ T = TypeVar("T")
 
 
 class Result(Generic[T]):
+    """Success or failure as a value: what ``prepare``, ``resume``, ``fork`` and ``run`` return.
+
+    A failed run is something to look at in a notebook, not a traceback; ``unwrap()``
+    turns it back into the value or raises the error::
+
+        res = await factory.prepare()
+        if res.is_err:
+            print(res.error)          # a PrepareError naming what was wrong
+        ctx = res.unwrap()
+    """
+
     __slots__ = ("_value", "_error")
 
     def __init__(self, value: T | None = None, error: BaseException | None = None):
@@ -21,31 +32,38 @@ class Result(Generic[T]):
 
     @classmethod
     def ok(cls, value: T) -> Result[T]:
+        """A successful result holding ``value``."""
         return cls(value, None)
 
     @classmethod
     def err(cls, error: BaseException) -> Result[T]:
+        """A failed result holding ``error`` (an exception; anything else is a ``TypeError``)."""
         if not isinstance(error, BaseException):
             raise TypeError(f"Result.err needs an exception, got {type(error).__name__}: {error!r}")
         return cls(None, error)
 
     @property
     def is_ok(self) -> bool:
+        """True when there is no error."""
         return self._error is None
 
     @property
     def is_err(self) -> bool:
+        """True when there is an error."""
         return self._error is not None
 
     @property
     def value(self) -> T | None:
+        """The value (None for a failed result)."""
         return self._value
 
     @property
     def error(self) -> BaseException | None:
+        """The exception (None for a successful result)."""
         return self._error
 
     def unwrap(self) -> T:
+        """The value, or raise the error: ``ctx = (await factory.prepare()).unwrap()``."""
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]

@@ -51,6 +51,7 @@ def describe(value: Any) -> str:
 
 
 def where(pipe, stage) -> str:
+    """``router of stage 'x' in pipeline 'p'``: how error messages name a router."""
     return f"router of stage {stage.id!r} in pipeline {pipe.id!r}"
 
 

@@ -15,6 +15,11 @@ def _named(name: str) -> Sentinel:
 
 
 class Sentinel:
+    """A named marker that stays the very same object through pickling and copying, so
+    ``decision is END`` holds after a SQLite round trip or a process pool. ``END`` and ``DELETE``
+    are its two instances; ``Sentinel("END") is END``.
+    """
+
     __slots__ = ("name",)
 
     def __new__(cls, name: str) -> Sentinel:

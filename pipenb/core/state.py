@@ -19,6 +19,7 @@ PIPELINE_DATA_KEY = "__pipeline_data__"
 
 
 def _read_only(self, *args, **kwargs):
+    """Refused: a ``FrozenDict`` is read-only (a ``TypeError``); a step changes the state only by returning a patch."""
     raise TypeError(
         "pipenb state is read-only: return a patch (a dict of changes) from the step instead"
     )
@@ -92,6 +93,7 @@ _PLAIN = frozenset({int, float, str, bytes, bool, type(None), list, tuple, set, 
 
 
 def is_mapping(value: object) -> bool:
+    """Whether ``value`` is a mapping that a patch merges into (dicts fast, other ``Mapping`` types too)."""
     t = type(value)
     if t is dict or t is FrozenDict:
         return True

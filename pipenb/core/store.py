@@ -22,7 +22,7 @@ import threading
 from typing import Any, Callable, ContextManager, Iterator, Mapping, NamedTuple, Protocol, runtime_checkable
 
 from .errors import StoreError
-from .listeners import Listeners
+from ._listeners import Listeners
 from .lifecycle import PAUSED
 from .state import EMPTY, freeze, is_mapping, merge, run_note
 
@@ -49,6 +49,13 @@ class StoreBase:
 
     durable: bool = False
     """True when the state outlives the process (SQLite): every commit also records where to continue."""
+
+    def __init__(self) -> None:
+        self._listeners = Listeners()  # who hears each commit (``subscribe``)
+
+    def subscribe(self, listener: Callable) -> Callable[[], None]:
+        """Call ``listener(state)`` after each commit; returns the unsubscribe function."""
+        return self._listeners.add(listener)
 
     def compare_and_set(self, expected, new) -> bool:
         """Replace the whole state with ``new`` if it is still ``expected``; False when not done.
@@ -195,6 +202,7 @@ class CallableProvider(ProviderBase):
 
 
 def as_provider(store_factory) -> ProviderBase:
+    """``store_factory`` as a provider with declared capabilities: a provider stays as it is, a plain callable ``run_id -> store`` is wrapped."""
     return store_factory if isinstance(store_factory, ProviderBase) else CallableProvider(store_factory)
 
 
@@ -204,15 +212,17 @@ class InMemoryStore(StoreBase):
     def __init__(self, initial: Mapping[str, Any] | None = None):
         if initial is not None and not is_mapping(initial):
             raise StoreError(f"InMemoryStore initial state must be a mapping, got {type(initial).__name__}")
+        super().__init__()
         self._state = freeze(initial) if initial else EMPTY
-        self._listeners = Listeners()
         self._lock = threading.RLock()
         self._depth = 0
 
     def get(self):
+        """The whole state as a read-only snapshot, in O(1)."""
         return self._state
 
     def set(self, patch: Mapping[str, Any]) -> None:
+        """Deep-merge ``patch`` into the state (``DELETE`` removes a key); a non-mapping is a ``StoreError``."""
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
         with self._lock:
@@ -223,6 +233,7 @@ class InMemoryStore(StoreBase):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[InMemoryStore]:
+        """A block whose writes apply all or nothing: an exception inside restores the state before it."""
         with self._lock:
             self._depth += 1
             before = self._state
@@ -246,9 +257,6 @@ class InMemoryStore(StoreBase):
         if notify:
             self._listeners(self._state)
         return True
-
-    def subscribe(self, listener: Callable) -> Callable[[], None]:
-        return self._listeners.add(listener)
 
     def __repr__(self) -> str:
         return f"InMemoryStore({len(self._state)} keys)"

@@ -27,7 +27,7 @@ import anywidget
 import traitlets
 
 from pipenb.core.events import EVENT_NAMES, stage_address
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING, can_run
 
 from .follower import RunFollower
@@ -111,6 +111,15 @@ class _ProgressIndex:
 
 
 class EventTable(Snapshot, anywidget.AnyWidget):
+    """A live table of a run's events: filter by event name and stage, counts per event, at most
+    ``max_rows`` rows sent to the browser (the newest); ``.dataframe`` has every event for pandas::
+
+        table = EventTable(ctx, max_rows=1000)
+        task = ctx.start(); display(table)
+        await task
+        table.dataframe.query("event == 'stage:success'")
+    """
+
     _esm = HERE / "event_table.js"
     _css = HERE / "event_table.css"
 

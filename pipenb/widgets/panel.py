@@ -15,7 +15,7 @@ import weakref
 
 import ipywidgets as widgets
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import is_finished
 
 from ..display import run_context_html
@@ -101,6 +101,7 @@ class RunPanel(Snapshot, widgets.VBox):
 
     @property
     def closed(self) -> bool:
+        """True once ``close()`` closed the panel and its widgets."""
         return self._closed
 
     def detach(self) -> None:

@@ -91,9 +91,11 @@ class Snapshot:
     _display_id: str | None = None
 
     def snapshot_html(self) -> str:
+        """What the widget shows, as static HTML (inline SVG, escaped text; no script, nothing fetched): the ``text/html`` a saved or exported notebook shows."""
         raise NotImplementedError
 
     def snapshot_text(self) -> str:
+        """A one-line ``text/plain`` description of the widget (what a viewer without HTML shows)."""
         return type(self).__name__
 
     def _repr_mimebundle_(self, **kwargs):

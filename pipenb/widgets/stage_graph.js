@@ -1,17 +1,12 @@
-// StageGraph view: the SVG is drawn once; status, durations and breakpoints
-// arrive as small maps and are applied to the drawn nodes by id.
-// Colours come from the `palette` trait (pipenb.graph.PALETTE, the one palette):
-// they are set as CSS custom properties on the widget root
-// (--pipenb-status-<status>, --pipenb-status-<status>-stroke, -text), which
-// stage_graph.css reads; everything else follows the JupyterLab theme.
-// A running stage's progress (`progress` trait) is a thin bar along the bottom
-// of its node plus the step's message in a line under it; the message is user
-// text and only ever set with textContent.
-// The messages go in a line above the drawing, never on it (under a node they sat on an edge's arrow).
+// StageGraph view: the SVG (laid out in Python, redrawn when the run's marks change: visits, edges
+// taken, stale...) is applied status, durations and breakpoints as small maps, by node id.
+// Colours come from the `palette` trait (pipenb.graph.PALETTE, the one palette), set as CSS custom
+// properties on the widget root (--pipenb-status-<status>, -stroke, -text) that stage_graph.css
+// reads; everything else follows the JupyterLab theme. The legend lists the marks the drawing holds.
+// A running stage's progress is a thin bar inside the bottom of its node; the step's message goes in
+// a line above the drawing (under the node it sat on an edge's arrow), user text set with textContent.
 // The drawing fits the output's width (never below a readable scale: then it scrolls); the zoom
-// buttons, ctrl+wheel and dragging the background zoom and pan; the zoom survives redraws.
-// The SVG is redrawn when the run's marks change (visits, edges taken, stale...); the legend lists
-// the marks the drawing holds.
+// buttons, ctrl+wheel and dragging zoom and pan; the zoom and the scroll survive redraws.
 // Clicks are heard once, on the canvas (the SVG may be redrawn); render returns the cleanup
 // anywidget calls when the view goes (or the module hot-reloads): listeners, the pending frame,
 // the palette properties and the view's nodes go.
@@ -98,20 +93,25 @@ function makeZoom(canvas, tools) {
     ev.preventDefault();
     zoomBy(ev.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP, { x: ev.clientX, y: ev.clientY });
   }, { signal, passive: false });
-  canvas.addEventListener("pointerdown", (ev) => {  // dragging pans
+  // Dragging pans. The pointer is captured only once it moved: captured from the start, a click on a
+  // stage would land on the canvas instead (and set no breakpoint).
+  canvas.addEventListener("pointerdown", (ev) => {
     if (ev.button === 0) drag = { x: ev.clientX, y: ev.clientY, left: canvas.scrollLeft, top: canvas.scrollTop };
     moved = false;
   }, { signal });
-  window.addEventListener("pointermove", (ev) => {
+  canvas.addEventListener("pointermove", (ev) => {
     if (!drag) return;
     const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
     if (!moved && Math.hypot(dx, dy) < 4) return;
+    if (!moved) canvas.setPointerCapture(ev.pointerId);
     moved = true;
     canvas.classList.add("pipenb-panning");
     canvas.scrollLeft = drag.left - dx;
     canvas.scrollTop = drag.top - dy;
   }, { signal });
-  window.addEventListener("pointerup", () => { drag = null; canvas.classList.remove("pipenb-panning"); }, { signal });
+  const release = () => { drag = null; canvas.classList.remove("pipenb-panning"); };
+  canvas.addEventListener("pointerup", release, { signal });
+  canvas.addEventListener("pointercancel", release, { signal });
   // Refitted on the next frame: resizing inside the observer's callback would loop.
   const resized = new ResizeObserver(() => {
     if (mode !== "manual" && frame === null) frame = requestAnimationFrame(() => { frame = null; apply(); });
@@ -203,6 +203,8 @@ function render({ model, el }) {
 
   function drawSvg() {
     // The SVG comes from Graphviz or pipenb's own layout; user text in it is escaped there.
+    // Redrawn as a run goes (its marks): the view stays where the user scrolled it.
+    const [scrollLeft, scrollTop] = [canvas.scrollLeft, canvas.scrollTop];
     canvas.innerHTML = model.get("svg");
     horizontal = null;
     bars.clear();
@@ -225,6 +227,7 @@ function render({ model, el }) {
       g.dataset.address = address;
     }
     zoom.drawn(svg);
+    Object.assign(canvas, { scrollLeft, scrollTop });
     drawLegend();
     applyAll();
   }

@@ -31,8 +31,8 @@ import traitlets
 
 from pipenb.core.errors import AbortedError
 from pipenb.core.events import stage_paths
-from pipenb.core.ids import short_id
 from pipenb.core.lifecycle import ABORTED, PAUSED, is_resumable
+from pipenb.display import short_id
 
 from ..graph import PALETTE, to_svg
 from .follower import RunFollower
@@ -73,6 +73,20 @@ def _report(event) -> dict:
 
 
 class StageGraph(Snapshot, anywidget.AnyWidget):
+    """A pipeline's stage graph, coloured live by a run: statuses, durations, progress bars, breakpoints.
+
+    Graphviz lays it out when the ``dot`` program is there (sub-pipelines as clusters, router
+    jumps dashed), else a built-in layered layout. Click a stage to set or clear a
+    breakpoint there. A run's marks are drawn on it: stages visited more than once with their
+    count, edges taken with theirs, undeclared jumps, stale stages, conditional breakpoints.
+    It fits the output's width; zoom buttons, ctrl+wheel and dragging zoom and pan.
+    Its saved output keeps the last drawn SVG as a static snapshot::
+
+        graph = StageGraph(pipeline, ctx)       # or StageGraph(pipeline).attach(ctx)
+        graph.set_breakpoints(["train"])        # on the graph and on ctx.breakpoints
+        graph.status                            # {"load": "success", "train": "running", ...}
+    """
+
     _esm = HERE / "stage_graph.js"
     _css = HERE / "stage_graph.css"
 

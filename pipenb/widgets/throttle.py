@@ -20,6 +20,10 @@ from typing import Callable
 
 
 class Ticker:
+    """Redraws at most ``per_second`` times a second, on the loop, and only when ``changed()``:
+    calls ``flush()`` then. However fast a run emits events, a widget redraws about ten times a second.
+    """
+
     def __init__(self, flush: Callable[[], None], changed: Callable[[], bool], per_second: float = 10.0):
         self._flush = flush
         self._changed = changed

@@ -118,7 +118,25 @@ ptask = pctx.start()
 busy
 """
 
-NOTEBOOKS = {"graphs.ipynb": [SIZES, MARKS, ABORTED, PROGRESS]}
+LIVE = """
+async def spin(state):
+    await asyncio.sleep(0.1)
+    return {"n": state.get("n", 0) + 1}
+
+# Loops until the person clicks a stage (a breakpoint): the run pauses there.
+spinning = Pipeline("spinning", stages=[
+    Stage("a", steps=[Step("s", spin)]),
+    Stage("b", steps=[Step("s", spin)], router=lambda s, r: "a", routes=["a"]),
+    Stage("c", steps=[Step("s", noop)]),
+], max_transitions=1_000_000)
+sctx = (await PipelineFactory(spinning, registry=registry).prepare()).unwrap()
+live = StageGraph(spinning, sctx)
+live.add_class("glive")
+stask = sctx.start()
+live
+"""
+
+NOTEBOOKS = {"graphs.ipynb": [SIZES, MARKS, ABORTED, PROGRESS, LIVE]}
 
 pytestmark = pytest.mark.needs_chromium
 
@@ -152,7 +170,7 @@ def graphs_page(browser, lab):
         pg.wait_for_function(KERNEL_IDLE, arg="graphs.ipynb", timeout=60_000)
         pg.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         pg.wait_for_selector("#jupyterlab-splash", state="detached", timeout=60_000)
-        for cls in ("g10", "g34", "g100", "g34box", "gloop", "gabort", "gfail", "gprogress"):
+        for cls in ("g10", "g34", "g100", "g34box", "gloop", "gabort", "gfail", "gprogress", "glive"):
             pg.wait_for_selector(f".{cls} .pipenb-node", timeout=90_000)
         pg.page_errors = errors
         yield pg
@@ -238,6 +256,40 @@ def test_zoom_buttons_change_the_scale_and_fit_brings_it_back(page):
     assert abs(after["scale"] - before["scale"]) < 0.005 and after["svg"] <= after["canvas"] + 1
 
 
+def test_dragging_pans_a_zoomed_graph_and_is_no_click(page):
+    pg = page
+    set_theme(pg, "JupyterLab Light")
+    root = ".g34box"
+    measure(pg, "g34box")
+    for _ in range(4):
+        pg.click(f"{root} .pipenb-zoom-in")
+    canvas = pg.locator(f"{root} .pipenb-graph-canvas")
+    canvas.scroll_into_view_if_needed()
+    wait_until(
+        pg,
+        "c => { const e = document.querySelector(c + ' .pipenb-graph-canvas'); "
+        "return e.scrollWidth > e.clientWidth && e.scrollHeight > e.clientHeight; }",
+        root,
+        what="zoomed in past the box",
+    )
+    canvas.evaluate("c => { c.scrollLeft = 0; c.scrollTop = 0; }")
+    start = canvas.evaluate("c => [c.scrollLeft, c.scrollTop]")
+    node = pg.locator(f'{root} [id="pipenb-stage-stage_0"]')
+    node.scroll_into_view_if_needed()
+    box = node.bounding_box()  # the drag starts on a stage: a drag is never a click on it
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    pg.mouse.move(x, y)
+    pg.mouse.down()
+    pg.mouse.move(x - 60, y - 50, steps=6)
+    pg.mouse.up()
+    end = canvas.evaluate("c => [c.scrollLeft, c.scrollTop]")
+    sizes = canvas.evaluate("c => [c.scrollWidth, c.clientWidth, c.scrollHeight, c.clientHeight, c.dataset.scale]")
+    assert end[0] > start[0] and end[1] > start[1], (start, end, sizes)  # dragged up-left: the view moved
+    assert "pipenb-breakpoint" not in (node.get_attribute("class") or "")
+    pg.click(f"{root} .pipenb-zoom-fit")
+    measure(pg, "g34box")
+
+
 def test_a_click_still_toggles_a_breakpoint(page):
     pg = page
     node = '.g10 [id="pipenb-stage-stage_4"]'
@@ -317,4 +369,28 @@ def test_the_progress_message_sits_on_no_edge(page):
     assert seen["hits"] == 0 and not seen["inSvg"] and seen["barInNode"], seen
     assert "p1: 3/10 — reading rows from <i>big.csv</i>" in seen["text"]  # user text as text
     shot(pg, "gprogress", "graph-progress.png")
+    assert not pg.page_errors
+
+
+VISITS_OF_A = """() => {
+    const t = document.querySelector('.glive [id="pipenb-stage-a"] text.visits');
+    return t ? parseInt(t.textContent.replace('×', ''), 10) : 0;
+}"""
+
+
+def test_counts_go_up_live_and_a_redraw_keeps_the_zoom(page):
+    pg = page
+    wait_until(pg, f"() => ({VISITS_OF_A})() >= 2", what="the live run's visits counted", report=VISITS_OF_A)
+    pg.click(".glive .pipenb-zoom-in")
+    pg.click(".glive .pipenb-zoom-in")
+    scale = float(pg.get_attribute(".glive .pipenb-graph-canvas", "data-scale"))
+    width = pg.evaluate("() => document.querySelector('.glive svg').getBoundingClientRect().width")
+    seen = pg.evaluate(VISITS_OF_A)
+    # The run goes on: the graph is redrawn with higher counts, at the scale the person chose.
+    wait_until(pg, f"n => ({VISITS_OF_A})() >= n + 2", seen, what="counts going up", report=VISITS_OF_A)
+    assert float(pg.get_attribute(".glive .pipenb-graph-canvas", "data-scale")) == scale
+    assert pg.evaluate("() => document.querySelector('.glive svg').getBoundingClientRect().width") == width
+    assert pg.locator(".glive .edge.taken").count() == 2  # a->b, b->a
+    pg.click('.glive [id="pipenb-stage-a"]')  # a breakpoint: the run pauses before a
+    pg.wait_for_selector('.glive [id="pipenb-stage-a"].pipenb-status-paused')
     assert not pg.page_errors

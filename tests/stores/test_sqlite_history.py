@@ -8,7 +8,6 @@ import sys
 import struct
 import textwrap
 import threading
-import time
 import zlib
 
 import pytest
@@ -285,30 +284,6 @@ def test_a_run_with_only_history_is_listed(tmp_path):
     factory("s").set({"x": 1})
     assert factory.run_ids() == ["h", "s"]
     factory.close()
-
-
-def test_cost_of_a_history_row_with_a_stage_commit(tmp_path):
-    """Measure only: a stage-like commit (1 small key + 1 history row) against the same set alone."""
-    n = 1000
-
-    def commits(path, with_history):
-        s = SqliteStore(path, "r1")
-        patches = (FrozenDict({"n": 0}),)
-        t0 = time.perf_counter()
-        for i in range(n):
-            with s.transaction():
-                s.set({"n": i})
-                if with_history:
-                    s.append_history((i, f"run/{i}", f"stage{i % 7}", "fit", patches, None, t0, 0.001))
-        return time.perf_counter() - t0
-
-    best = {}
-    for rnd in range(3):  # interleaved, best of 3, each on a fresh file
-        for with_history in (False, True):
-            took = commits(tmp_path / f"cost-{rnd}-{with_history}.sqlite", with_history)
-            best[with_history] = min(best.get(with_history, took), took)
-    plain, hist = best[False] / n * 1e6, best[True] / n * 1e6
-    print(f"\nset alone: {plain:.1f} µs/commit; set + history row: {hist:.1f} µs/commit; ratio {hist / plain:.2f}x")
 
 
 # -- the history journal (schema 4): recent rows in a row of the run's own state page --------------------------------

@@ -461,3 +461,17 @@ def test_bad_run_marks_are_an_error_naming_the_argument(draw, bad, culprit):
     fn = {"fallback": graph.fallback_svg, "to_svg": graph.to_svg, "to_graphviz": graph.to_graphviz}[draw]
     with pytest.raises(TypeError, match=re.escape(culprit)):
         fn(looping(), **bad)
+
+
+@pytest.mark.parametrize("draw", DRAWINGS)
+def test_both_drawings_name_edges_alike(draw):
+    """RunReplay restyles edges by id: ``pipenb-edge-<i>`` (i: index in pipeline.edges()), undeclared ``-u<j>``."""
+    p = looping()
+    root = check(draw_with(draw)(p, transitions=MOVES), p)
+    ids = {el.get("id"): el.get("class") for el in root.iter() if (el.get("id") or "").startswith("pipenb-edge-")}
+    edges = list(p.edges())
+    route = next(i for i, (_t, _h, kind) in enumerate(edges) if kind == "route")
+    assert "route" in ids[f"pipenb-edge-{route}"] and "taken" in ids[f"pipenb-edge-{route}"]
+    assert "undeclared" in ids["pipenb-edge-u0"]
+    ab = next(i for i, (t, h, _k) in enumerate(edges) if (t.key, h.key) == ("a", "b"))
+    assert "taken" in ids[f"pipenb-edge-{ab}"]

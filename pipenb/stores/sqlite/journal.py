@@ -132,6 +132,7 @@ def stored(conn: sqlite3.Connection, where: str, run_id: str) -> Journal:
 
 
 def stored_crc(conn: sqlite3.Connection, run_id: str) -> int | None:
+    """The CRC-32 stored with the run's history journal, or None when the run has none."""
     row = conn.execute("SELECT crc FROM pipenb_state WHERE run_id = ? AND key = ?", (run_id, JOURNAL_KEY)).fetchone()
     return None if row is None else row[0]
 

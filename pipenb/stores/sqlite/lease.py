@@ -52,6 +52,7 @@ class Lease(NamedTuple):
 
 
 def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,12 +67,14 @@ def process_alive(pid: int) -> bool:
 
 
 def read(conn, run_id: str) -> Lease | None:
+    """The lease of ``run_id`` in the file, or None when no driver ever took it."""
     row = conn.execute("SELECT epoch, token, pid, host, since, running FROM pipenb_lease WHERE run_id = ?",
                        (run_id,)).fetchone()
     return Lease(row[0], row[1], row[2], row[3], row[4], bool(row[5])) if row else None
 
 
 def read_all(conn) -> dict[str, Lease]:
+    """Every run's lease in the file, by run id."""
     return {r[0]: Lease(r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in conn.execute(
         "SELECT run_id, epoch, token, pid, host, since, running FROM pipenb_lease")}
 
@@ -93,6 +96,7 @@ def acquire(conn, run_id: str, token: str, expected: int) -> tuple[int | None, s
 
 
 def release(conn, run_id: str, token: str) -> None:
+    """Mark the run as no longer running, if ``token`` still holds its lease (the epoch stays)."""
     conn.execute("UPDATE pipenb_lease SET running = 0 WHERE run_id = ? AND token = ?", (run_id, token))
 
 

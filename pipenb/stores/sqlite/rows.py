@@ -21,11 +21,13 @@ PICKLED, RAW = 0, 1
 
 
 def type_name(value: object) -> str:
+    """A value's type as error messages name it: ``int``, ``socket.socket``."""
     t = type(value)
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 def article(name: str) -> str:
+    """``a name`` or ``an name``, for error messages."""
     return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
 

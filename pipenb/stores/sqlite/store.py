@@ -33,11 +33,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from ...core.errors import StoreError
 from ...core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
-from ...core.listeners import Listeners
 from ...core.store import ProviderBase, StoreBase, StoredRun
 
 from .file import SCHEMA_VERSION, Database, check_location  # noqa: F401
@@ -52,6 +51,7 @@ class SqliteStore(StoreBase):
     keeps_history = True
 
     def __init__(self, path: str | os.PathLike, run_id: str, *, timeout: float = 5.0, _db: Database | None = None):
+        super().__init__()
         self.path = os.fspath(path)
         self.run_id = run_id
         self._db = _db if _db is not None else Database(self.path, timeout)
@@ -62,7 +62,6 @@ class SqliteStore(StoreBase):
         self._pending: list[tuple] = []  # history rows waiting for the outermost transaction's commit
         self._lock = threading.RLock()
         self._depth = 0
-        self._listeners = Listeners()
 
     # -- one driver per run (see lease) ----------------------------------------------
     leases = True
@@ -92,6 +91,7 @@ class SqliteStore(StoreBase):
         return SqliteStoreFactory(path, timeout=timeout)
 
     def get(self):
+        """The run's state as a read-only snapshot (held in memory; read from the file when it is not)."""
         state = self._cached
         return state if state is not None else self._state
 
@@ -121,6 +121,7 @@ class SqliteStore(StoreBase):
                 self._cached = None
 
     def set(self, patch: Mapping[str, Any]) -> None:
+        """Deep-merge ``patch`` and write the changed keys in one SQLite transaction (in a ``transaction()`` block: at its end)."""
         if not is_mapping(patch):
             raise StoreError(f"store patch must be a mapping, got {type(patch).__name__}: {patch!r}")
         for key in patch:
@@ -135,7 +136,7 @@ class SqliteStore(StoreBase):
             self._flush(before, dirty, 0)
             state = self._state
         if self._listeners:
-            self._notify(state)
+            self._listeners(state)
 
     def append_history(self, row: tuple) -> None:
         """Keep ``row`` with the current commit: in a transaction, when the outermost one commits; else at once.
@@ -182,7 +183,7 @@ class SqliteStore(StoreBase):
             before = self._state
             self._state, self._dirty, self._pending = EMPTY, set(), []
         if before is not EMPTY and self._listeners:
-            self._notify(EMPTY)
+            self._listeners(EMPTY)
 
     def _refuse_key(self, key: object) -> None:
         if isinstance(key, str):
@@ -242,13 +243,7 @@ class SqliteStore(StoreBase):
             self._flush(before, dirty, mark)
             state = self._state
         if state is not before and self._listeners:
-            self._notify(state)
-
-    def subscribe(self, listener: Callable) -> Callable[[], None]:
-        return self._listeners.add(listener)
-
-    def _notify(self, state: FrozenDict) -> None:
-        self._listeners(state)
+            self._listeners(state)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, run {self.run_id})"
@@ -305,6 +300,7 @@ class SqliteStoreFactory(ProviderBase):
         return self._database().run_ids()
 
     def close(self) -> None:
+        """Close the factory's connection to the file (the next store it opens opens it again)."""
         with self._lock:
             if self._db is not None:
                 self._db.close()

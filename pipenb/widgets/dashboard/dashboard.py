@@ -27,7 +27,7 @@ import weakref
 
 import ipywidgets as widgets
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING
 from pipenb.core.registry import PipelineRegistry
 

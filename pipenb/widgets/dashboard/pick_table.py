@@ -20,6 +20,8 @@ HERE = pathlib.Path(__file__).parent
 
 
 class PickTable(anywidget.AnyWidget):
+    """A compact table whose rows can be picked (``value`` is the picked row's id) and carry action buttons; the runs and history lists are ones."""
+
     _esm = HERE / "pick_table.js"
     _css = HERE / "pick_table.css"
 

@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING, can_abort, is_finished
 
 from .toolbar import APPLIES, WHY_NOT

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import traceback
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import ABORTED, FAILED
 
 from ...display import error_html

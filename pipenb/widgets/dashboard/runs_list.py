@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import can_run
 from pipenb.core.registry import RunRecord
 
@@ -30,6 +30,7 @@ INTERRUPTED = "interrupted"  # a stored run whose process died mid-run: resuming
 
 
 def row_actions(status: str) -> list[str]:
+    """The buttons a runs-list row offers for a run with ``status``: resume (when it can continue), discard (always)."""
     return (["resume"] if can_run(status) or status == INTERRUPTED else []) + ["discard"]
 
 

@@ -15,7 +15,7 @@ import html
 
 import ipywidgets as widgets
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 from pipenb.core.lifecycle import can_edit
 
 

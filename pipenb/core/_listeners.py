@@ -11,6 +11,13 @@ from typing import Any, Callable
 
 
 class Listeners:
+    """A set of callbacks that one failing callback can never break.
+
+    ``add`` returns the unsubscribe function; calling the set calls every callback with the
+    arguments, and an exception in one goes to ``on_error(callback, exc)`` (or is dropped)
+    so the others still run.
+    """
+
     __slots__ = ("items", "on_error")
 
     def __init__(self, on_error: Callable[[Callable, BaseException], Any] | None = None):

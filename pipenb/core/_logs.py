@@ -29,6 +29,7 @@ def warn(logger, msg: str, ctx=None) -> None:
 
 
 def adapt_logger(logger):
+    """The logger pipenb writes to: ``logging.getLogger("pipenb")`` for None, a wrapper for a standard ``Logger``, or any object with callable ``info(msg, ctx)`` and ``error(msg, ctx)`` (else a ``TypeError``)."""
     if logger is None:
         logger = logging.getLogger("pipenb")
     if isinstance(logger, (logging.Logger, logging.LoggerAdapter)):

@@ -13,6 +13,7 @@ _seq = 0
 
 
 def uuid7() -> str:
+    """A new run id: a UUIDv7 string, time-ordered (ids sort by creation, also within a millisecond) and random in its tail."""
     global _last_ms, _seq
     with _lock:
         ms = time.time_ns() // 1_000_000
@@ -29,15 +30,3 @@ def uuid7() -> str:
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return str(uuid.UUID(int=value))
-
-
-def short_id(run_id: str) -> str:
-    """The part of a run id a person can tell apart: a UUIDv7's random tail.
-
-    Its first characters are the timestamp, the same for every run started
-    within a minute, so headers, tables and lists show the last 8 instead.
-    Short ids someone chose (``"demo-1"``) are shown whole.
-    """
-    if len(run_id) <= 12:
-        return run_id
-    return run_id[-8:]

@@ -18,6 +18,8 @@ _MAX_WAIT = 3600.0  # the timer thread sleeps at most this long at a time
 
 
 class Timer:
+    """One scheduled callback of the shared timer thread; ``cancel()`` keeps it from firing."""
+
     __slots__ = ("deadline", "callback")
 
     def __init__(self, deadline: float, callback: Callable[[], None] | None):
