@@ -24,7 +24,7 @@ import pathlib
 import anywidget
 import traitlets
 
-from pipenb.core.ids import short_id
+from pipenb.display import short_id
 
 from ..display import state_html
 from ..graph import to_svg
