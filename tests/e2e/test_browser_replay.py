@@ -168,4 +168,5 @@ def test_replay_controls_in_jupyterlab(browser, lab):
         click(pg, "compare")
         expect(pg.locator(f".pipenb-dashboard {ROOT} .pipenb-replay-b").first).to_be_visible()
         expect(pg.locator(f".pipenb-dashboard {ROOT} .pipenb-replay-compare").first).to_contain_text("do not part")
+        pg.locator(".pipenb-dashboard").first.screenshot(path=str(SHOTS / "replay-dashboard.png"))
     assert not [e for e in errors if "pageerror" in e], errors

@@ -283,6 +283,8 @@ def test_dashboard_replays_the_picked_run_and_compares_a_fork_with_its_source(re
         assert dash.replay.other is not None and len(dash.replay.other) == 7, dash.message.value
         assert dash.replay.diverged_at == fork.history.compare(source_history).diverged_at >= 0
         assert dash.control.sources[fork.run_id].run_id == source_id
+        dash.replay.position = 5
+        assert "look" in dash.replay.frame_b["events_html"]  # the source's events, as the dashboard saw them
         dash.close()
 
     arun(scenario())

@@ -166,8 +166,11 @@ class RunDashboard(Snapshot, widgets.VBox):
         """Replace the replay under the graph by one of ``ctx`` (with the events this dashboard saw)."""
         from ..replay import RunReplay
 
-        events = [e for log in self._logs.get(ctx.run_id, (None, []))[1] for e in log]
-        replay = RunReplay(ctx, compare=compare, events=events)
+        def seen(run_id) -> list:
+            return [e for log in self._logs.get(run_id, (None, []))[1] for e in log]
+
+        other = getattr(compare, "run_id", None)  # a context; (factory, run id) when only the store has it
+        replay = RunReplay(ctx, compare=compare, events=seen(ctx.run_id), compare_events=seen(other) if other else None)
         if self.replay is not None:
             self.replay.close()
         self.replay = replay
@@ -317,7 +320,9 @@ class RunDashboard(Snapshot, widgets.VBox):
 
     def _refresh_runs(self, read_store: bool = False) -> None:
         """Redraw the runs list (``read_store``: the store's runs too, when last read about a second ago)."""
-        self._forget_logs(self.runs.refresh(self.ctx, read_store))
+        # The events of a run a fork made here came from stay too: Compare with source shows them.
+        sources = {getattr(s, "run_id", s) for s in self.control.sources.values()}
+        self._forget_logs(self.runs.refresh(self.ctx, read_store) | sources)
 
     def run_row(self, run_id: str) -> str:
         """The runs list's row of ``run_id`` as one line of text ("" when it is not listed)."""
