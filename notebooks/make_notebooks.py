@@ -181,7 +181,7 @@ first
     md("The registry knows the paused run, and how long it stays in memory:"),
     code("""
 import pandas as pd
-pd.DataFrame([{**r.__dict__, "time_left_s": r.time_left} for r in registry.runs()])
+pd.DataFrame([r.to_dict() for r in registry.runs()])   # expires_at in local time, time_left as a duration
 """),
     md("The dashboard shows the same list, ticking down; pick a run to see its graph, state and checkpoint:"),
     code("""
@@ -360,7 +360,7 @@ from pipenb.widgets import EventTable, StageGraph
 
 
 async def improve(state):
-    await asyncio.sleep(0.05)                      # slow enough to watch
+    await asyncio.sleep(0.4)                       # slow enough to watch each step light up
     x, g = state["x"], state["guess"]
     return {"guess": (g + x / g) / 2, "iterations": state.get("iterations", 0) + 1}
 
@@ -384,15 +384,15 @@ newton
 """),
     code("""
 factory = PipelineFactory(newton)
-ctx = (await factory.prepare(initial_state={"x": 2.0})).unwrap()
+ctx = (await factory.prepare(initial_state={"x": 1000.0})).unwrap()   # about 10 improvements: ~4 s to watch
 graph, table = StageGraph(newton, ctx), EventTable(ctx)
 task = ctx.start()
 display(graph, table)
 """),
     code("""
 result = (await task).unwrap()
-print(f"sqrt(2) ≈ {result.state['guess']:.12f} after {result.state['iterations']} improvements")
-assert abs(result.state["guess"] - 2 ** 0.5) < 1e-9 and result.state["error"] < 1e-9
+print(f"sqrt(1000) ≈ {result.state['guess']:.12f} after {result.state['iterations']} improvements")
+assert abs(result.state["guess"] - 1000 ** 0.5) < 1e-9 and result.state["error"] < 1e-9
 """),
     md("Each loop is a `stage:success` whose `next` is `improve`:"),
     code("""

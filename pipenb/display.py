@@ -80,6 +80,20 @@ def clock(t: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t))
 
 
+def iso_local(stamp: str | None) -> str:
+    """An ISO-8601 UTC stamp (``2026-11-25T12:00:00.123Z``) as local date and clock time; as given when
+    it does not parse."""
+    if not stamp:
+        return ""
+    import datetime
+
+    try:
+        t = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return t.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
 def time_left(seconds: float | None) -> str:
     """``4:46 left`` (minutes:seconds; hours when long), an empty string for None."""
     if seconds is None:
@@ -163,16 +177,18 @@ def error_html(error) -> str:
     if error is None:
         return '<div class="pipenb-error-view"><div class="pipenb-empty"><i>no error</i></div></div>'
     parts = []
-    before = ""
+    said = ""  # every message shown so far
     for i, (name, message) in enumerate(error_chain(error)):
+        if i and f"{name}: {message}" in said:  # a wrapper that quotes its cause ("raised KeyError: 'x'"): once
+            continue
         lead = "" if i == 0 else '<span class="pipenb-cause-lead">caused by </span>'
-        if i and message and message in before:  # a wrapper that quotes its cause: say it once
+        if i and message and message in said:
             text = '<span class="pipenb-hint">(message above)</span>'
         else:
             text = f'<span class="pipenb-error-message">{html.escape(message)}</span>'
         parts.append(f'<div class="pipenb-error-line">{lead}<b class="pipenb-error-type">{html.escape(name)}</b>: '
                      f"{text}</div>")
-        before = message
+        said += "\n" + message
     return f'<div class="pipenb-error-view">{"".join(parts)}</div>'
 
 
@@ -180,10 +196,15 @@ def checkpoint_html(cp) -> str:
     """A checkpoint (or None) as escaped HTML: where the run continues, when it paused, its exported artifacts."""
     if cp is None:
         return '<div class="pipenb-checkpoint-view"><b>checkpoint</b> <i>none</i></div>'
-    d = cp.to_dict()
-    d["resume_at"] = "/".join(cp.resume_at)
-    d["container_bundle"] = "exported: " + ", ".join(d["container_bundle"]) if d["container_bundle"] is not None \
-        else "not exported (live in the kernel)"
+    # People's words for the checkpoint's fields (the names are the engine's: cp.to_dict() has them).
+    bundle = cp.container_bundle
+    arts = sorted(bundle.get("artifacts", {})) if bundle is not None else None
+    d = {"continues at": "/".join(cp.resume_at),
+         "paused at stage": cp.paused_at_stage_id if cp.paused_at_stage_label in (None, cp.paused_at_stage_id)
+         else f"{cp.paused_at_stage_id} ({cp.paused_at_stage_label})",
+         "since": iso_local(cp.paused_on),
+         "artifacts": ("saved with the checkpoint: " + (", ".join(arts) or "none")) if arts is not None
+         else "in the kernel's memory only (saved when the pause times out)"}
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in d.items())
     return f'<div class="pipenb-checkpoint-view"><b>checkpoint</b><table class="pipenb-state">{rows}</table></div>'
 
@@ -203,7 +224,7 @@ def run_context_html(ctx) -> str:
     cp = ctx.checkpoint
     info = {"status": ctx.status, "at": ctx.position}
     if cp is not None:
-        info["paused_on"] = cp.paused_on
+        info["since"] = iso_local(cp.paused_on)
     return (
         f'<div class="pipenb-context"><b>{html.escape(ctx.pipeline_id)}</b> run '
         f"<code>{html.escape(ctx.run_id)}</code> <code>{html.escape(json.dumps(info))}</code>"

@@ -127,7 +127,9 @@ def tick_text(t: float, step: float) -> str:
     if t == 0:
         return "0"
     if step < 1:
-        return f"{t * 1000:.0f} ms" if t < 1 else f"{t:.{1 if step >= 0.1 else 2}f} s"
+        if t < 1:  # sub-millisecond steps keep their decimals: "0.5 ms", not a second "0 ms"
+            return f"{t * 1000:.{max(0, -_floor_log10(step * 1000))}f} ms"
+        return f"{t:.{1 if step >= 0.1 else 2}f} s"
     if step < 60 and t < 60:
         return f"{t:.0f} s"
     s = int(round(t))

@@ -1,6 +1,8 @@
 import asyncio
 import importlib.util
 import shutil
+import sys
+import threading
 import time
 
 import pytest
@@ -89,6 +91,30 @@ class Recorder:
 
     def trace(self):
         return [(e.name, e.stage_address) for e in self.events]
+
+
+@pytest.fixture
+def cpu_hog():
+    """A thread spinning in Python for the whole test, and a short GIL switch interval: the other threads run
+    in small, shifted slices, so a race window between two threads is hit within a few dozen tries. Always
+    stopped (and the switch interval restored) when the test ends, whatever its outcome."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+
+    hog = threading.Thread(target=spin, name="cpu-hog", daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    hog.start()
+    try:
+        yield hog
+    finally:
+        stop.set()
+        hog.join(10)
+        sys.setswitchinterval(interval)
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ class RunContext:
         container: ArtifactContainer | None = None, status: str = PREPARED,
         on_finish: Callable[[str], None] | None = None, router_only: bool = False,
         history: History | None = None, executor=None, on_pause: Callable[[str, float | None], None] | None = None,
+        on_rejoin: Callable[[RunContext], None] | None = None,
     ):
         self.run_id = run_id
         self.pipeline_id = pipeline.id
@@ -72,6 +73,7 @@ class RunContext:
         # call, not a "pipeline:paused" listener: a pause then builds no event nobody else asked for.
         self._on_pause = on_pause
         self._paths: dict = {}  # the engine's event paths by stage address, kept across drives
+        self._on_rejoin = on_rejoin  # a drive of a run the registry let go: hand it back to the registry
         self._view_src = None
         self._view = None
 
@@ -199,24 +201,35 @@ class RunContext:
         """Claim a drive (None), or the error result saying why this run cannot run now."""
         life = self.lifecycle
         try:
-            life.claim(step, default_executor)
+            drive = life.claim(step, default_executor)
         except RunStateError as exc:
             return Result.err(exc)
-        if not self.store.leases:
-            return None
-        # One driver per run across processes: the store's lease, taken before anything runs.
-        try:
-            elsewhere = self.store.acquire(life.token)
-        except PipelineError as exc:  # the store failed (locked, gone): the drive fails, resumable
-            life.unclaim()
-            life.stopped(FAILED)
-            return Result.err(exc)
-        if elsewhere is None:
-            return None
-        life.unclaim()
-        return Result.err(RunStateError(f"run {self.run_id} of pipeline {self.pipeline_id!r} {elsewhere}; wait "
-                                        f"for it to pause or end there, or stop that process (the next "
-                                        f"factory.resume(run_id) then takes the run over)"))
+        if self.store.leases:
+            # One driver per run across processes: the store's lease, taken before anything runs.
+            try:
+                elsewhere = self.store.acquire(life.token)
+            except PipelineError as exc:  # the store failed (locked, gone): the drive fails, resumable
+                life.unclaim()
+                life.stopped(FAILED)
+                return Result.err(exc)
+            if elsewhere is not None:
+                life.unclaim()
+                return Result.err(RunStateError(f"run {self.run_id} of pipeline {self.pipeline_id!r} {elsewhere}; "
+                                                f"{self._lease_advice()}"))
+        if drive.rejoin and self._on_rejoin is not None:
+            # The registry let this run go (its timeout) before this drive: it must know the run again,
+            # or its pause would be listed as released and resume would not find it.
+            self._on_rejoin(self)
+        return None
+
+    def _lease_advice(self) -> str:
+        """What to do when the store's lease refused this context (only on that path: it reads the lease)."""
+        if not self.store.is_current() and self.store.running_elsewhere() is None:
+            # Taken over and left: this object is out of date, and resume builds the current one (never this one).
+            return ("this object is out of date: run the context that factory.resume(run_id) returns now, which "
+                    "has the run's current state")
+        return ("wait for it to pause or end there, or stop that process (the next factory.resume(run_id) then "
+                "takes the run over)")
 
     async def _drive(self, step: bool, refused: Result | None | bool = False) -> Result:
         """Drive the run; ``refused`` is the claim already made by ``start()`` (False: claim now)."""
@@ -322,6 +335,13 @@ class RunContext:
             self._history.definition = pipeline
         self._steps.factory_executor = executor
         self._steps.replan()
+
+    def is_current(self) -> bool:
+        """Whether this object may still drive its run: no newer context of it was built in this process, and
+        (a store with leases, e.g. SQLite) no other context or process took the run over since it was loaded."""
+        if not self.lifecycle.is_driver:
+            return False
+        return not self.store.leases or self.store.is_current()
 
     def call_soon(self, fn: Callable, *args) -> bool:
         """Run ``fn(*args)`` on the loop this run lives on, from any thread; False when it has none running."""

@@ -169,9 +169,14 @@ class Pipeline:
     @property
     def superseded(self) -> bool:
         """True once a newer ``Pipeline`` with the same id was built in this process (a re-run cell)."""
+        return self.newer is not None
+
+    @property
+    def newer(self) -> Pipeline | None:
+        """The newest ``Pipeline`` with this id built in this process, when it is not this one (else None)."""
         newest = _latest.get(self.id)
         newer = newest() if newest is not None else None
-        return newer is not None and newer is not self
+        return newer if newer is not self else None
 
     def _validate(self) -> None:
         pid = self.id

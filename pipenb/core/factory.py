@@ -20,7 +20,7 @@ from .executors import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from ._ids import uuid7
-from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
+from .lifecycle import ABORTED, FAILED, FINISHED, PAUSED, PREPARED
 from ._logs import adapt_logger
 from .registry import PipelineRegistry, RunRecord
 from .result import Result
@@ -119,6 +119,13 @@ class PipelineFactory:
     def _release(self, run_id: str) -> None:
         self.store_factory.release(run_id)
 
+    def _rejoin(self, ctx: RunContext) -> None:
+        """A context the registry let go is driven again (its user kept the object): the registry holds it
+        again, and its store is the run's store again (a memory store freed with a never-run run)."""
+        self.store_factory.adopt(ctx.run_id, ctx.store)
+        if self.registry is not None:
+            self.registry.register(ctx, ctx.store, release=self._release)
+
     def _normalize_entry(self, entry) -> tuple:
         if entry is None:
             return (self.pipeline.ordered[0].id,)
@@ -162,7 +169,7 @@ class PipelineFactory:
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
             container=container, status=status, on_finish=self._release, router_only=router_only,
-            history=history, executor=self.executor, on_pause=self._paused,
+            history=history, executor=self.executor, on_pause=self._paused, on_rejoin=self._rejoin,
         )
         if self.registry is not None:
             self.registry.register(ctx, store, release=self._release)
@@ -219,6 +226,11 @@ class PipelineFactory:
             if not isinstance(run_id, str) or not run_id:
                 raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
             live = self.registry.get_live_context(run_id) if self.registry is not None else None
+            if live is not None and not live.is_current():
+                # Another process took the run over, or a newer context of it was built here: handing this
+                # one back would only have its run() refused again. Drop it (writing nothing) and rebuild.
+                self.registry.expire(run_id)
+                live = None
             if live is not None:
                 if live.pipeline_id != self.pipeline.id:
                     raise ResumeError(
@@ -256,18 +268,28 @@ class PipelineFactory:
             return Result.err(exc)
 
     def runs(self) -> list[RunRecord]:
-        """This pipeline's runs: those the registry holds, plus every resumable run in the store.
+        """This pipeline's runs: those the registry holds, its finished ones, then every resumable run in the store.
 
-        Stored runs not alive in this kernel have ``live=False`` and a status of
-        ``"paused"``, ``"failed"``, ``"aborted"``, ``"prepared"`` or
-        ``"interrupted"`` (its process died mid-run); pick one and ``resume`` it.
+        Finished runs (``"completed"``, ``"terminated"``) of this process stay
+        listed until ``registry.remove(run_id)``; they can be looked at and
+        forked, never resumed. Stored runs not alive in this kernel have
+        ``live=False`` and a status of ``"paused"``, ``"failed"``, ``"aborted"``,
+        ``"prepared"`` or ``"interrupted"`` (its process died mid-run); pick one
+        and ``resume`` it.
         """
         pid = self.pipeline.id
-        held = [r for r in self.registry.runs() if r.pipeline_id == pid] if self.registry is not None else []
+        reg = self.registry
+        held = [r for r in reg.runs() + reg.finished() if r.pipeline_id == pid] if reg is not None else []
+        in_store = self.store_factory.stored_runs()
+        if self.store_factory.lists_runs():
+            # A released run the store no longer has a checkpoint of was completed or discarded elsewhere
+            # (another registry, process or kernel): it is not resumable here any more.
+            ids = {s.run_id for s in in_store}
+            held = [r for r in held if r.live or r.status in FINISHED or r.run_id in ids]
         known = {r.run_id for r in held}
         stored = [RunRecord(s.run_id, s.pipeline_id, s.status, s.paused_at, None, False,
                             f"running in {s.where}" if s.where else "")
-                  for s in self.store_factory.stored_runs() if s.pipeline_id == pid and s.run_id not in known]
+                  for s in in_store if s.pipeline_id == pid and s.run_id not in known]
         return held + sorted(stored, key=lambda r: r.run_id)
 
     async def fork(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:

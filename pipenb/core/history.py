@@ -284,16 +284,6 @@ class History(Sequence, LookBack):
         """The stages that committed at least once (edits excluded)."""
         return {r.address for r in self._loaded() if r.stage_id is not None}
 
-    def dataframe(self):
-        """One row per record (seq, address, label, started, duration, decision, changed keys) as a pandas DataFrame."""
-        import pandas as pd
-
-        rows = []
-        for i, r in enumerate(self._loaded()):
-            rows.append({"seq": r.seq, "address": r.address, "label": r.label, "started": r.started,
-                         "duration": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
-        return pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
-
     # -- looking back (SPEC 14; see ``lookback``) ------------------------------
     def code(self, index: int) -> str | None:
         """The fingerprint of the code record ``index``'s stage ran; None for edits and records kept without one."""
@@ -306,10 +296,6 @@ class History(Sequence, LookBack):
     def __repr__(self) -> str:
         tail = ", ".join(r.address for r in list(self._loaded())[-5:])
         return f"<History {len(self._loaded())} records{': … ' + tail if tail else ''}>"
-
-
-def _show(decision: Any) -> str:
-    return "next" if decision is None else repr(decision) if not isinstance(decision, str) else decision
 
 
 def combined(patches) -> Any:

@@ -7,9 +7,9 @@ next (``refusal``). Two objects, split by how long they live:
 
 - ``Lifecycle``: the run's facts, as long as the context lives: the status,
   the cursor (where the run is or continues), a person's pause request, the
-  pauses so far, the driver generation and its lock. It moves only through
-  named transitions (``claim``, ``arrive``, ``move_to``, ``paused``,
-  ``stopped``, ``finished``, ``abort``...).
+  pauses so far, the driver generation, whether the registry let it go, and
+  its lock. It moves only through named transitions (``claim``, ``let_go``,
+  ``arrive``, ``move_to``, ``paused``, ``stopped``, ``finished``, ``abort``...).
 - ``Drive``: one ``run()``/``step()``/``start()`` call's plumbing: the loop,
   thread and task driving it, the abort signal and abort future of this
   attempt, the step budget, whether user code may be cancelled, the default
@@ -23,6 +23,11 @@ engine, the step runner and the context call the methods.
 One run, one driver: each context built for a run id (``prepare`` or a
 resume that rebuilt it) takes a new generation of that run; an older object
 of the same run refuses to run, so a run never executes twice at once.
+
+The registry letting a run go (``let_go``) and a drive claiming it
+(``claim``) take the same lock, so one of them happens first, whole: a run
+claimed first is not let go; a run let go first is claimed knowing it
+(``Drive.rejoin``), and its context hands itself back to the registry.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import itertools
 import math
 import os
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from .errors import RunStateError
 
@@ -145,10 +150,10 @@ class Drive:
     """
 
     __slots__ = ("attempt", "signal", "step_budget", "default_executor", "resumed", "loop", "thread", "task",
-                 "active", "cancellable", "abort_event")
+                 "active", "cancellable", "abort_event", "rejoin")
 
     def __init__(self, attempt: int = 0, step: bool = False, default_executor: str = "inline", resumed: bool = False,
-                 loop: asyncio.AbstractEventLoop | None = None):
+                 loop: asyncio.AbstractEventLoop | None = None, *, rejoin: bool = False):
         self.attempt = attempt                  # which drive of the run this is (1, 2, ...; 0: none yet)
         self.signal = AbortSignal()             # this attempt's abort: a late abort never reaches a later one
         self.step_budget: int | None = 1 if step else None  # stages left before a "step" pause
@@ -160,6 +165,7 @@ class Drive:
         self.active = loop is not None          # an engine is driving (until run() returns)
         self.cancellable = False                # awaiting user code (async step, router, listener)
         self.abort_event: asyncio.Future | None = None  # done on the loop when an abort must stop a wait
+        self.rejoin = rejoin                    # the registry had let the run go: the context must rejoin it
 
     def bind(self) -> None:
         """The task now driving (abort cancels its awaited user code)."""
@@ -216,7 +222,8 @@ class Lifecycle:
     """One run's facts, as the engine moves them and the context reports them (``drive``: its newest drive)."""
 
     __slots__ = ("run_id", "pipeline_id", "status", "cursor", "router_only", "pause_request", "pause_count",
-                 "pause_instruction", "attempts", "generation", "token", "lock", "drive", "_before_claim")
+                 "pause_instruction", "attempts", "generation", "token", "lock", "drive", "released",
+                 "_before_claim")
 
     def __init__(self, run_id: str, status: str, cursor: tuple, router_only: bool = False, pipeline_id: str = ""):
         self.run_id = run_id
@@ -233,6 +240,7 @@ class Lifecycle:
         self.token = f"{_PID}-{self.generation}"
         self.lock = threading.Lock()
         self.drive = Drive()            # the newest drive (none yet: an idle one, whose signal abort raises)
+        self.released = False           # the registry let the run go (dropped its strong reference) since
         self._before_claim: tuple | None = None
 
     @property
@@ -261,12 +269,12 @@ class Lifecycle:
             if not can_run(self.status):
                 raise RunStateError(f"{self._name()} {refusal(self.status, 'run')}")
             if not self.is_driver:
-                raise RunStateError(f"{self._name()} is driven by a newer context (it was resumed after this one "
-                                    f"was released); use factory.resume(run_id) for the current one")
-            self._before_claim = (self.status, self.pause_request, self.drive)
+                raise RunStateError(f"{self._name()} {self._superseded()}")
+            self._before_claim = (self.status, self.pause_request, self.drive, self.released)
             self.attempts += 1
             drive = self.drive = Drive(self.attempts, step, default_executor, self.status in RESUMABLE,
-                                       asyncio.get_running_loop())
+                                       asyncio.get_running_loop(), rejoin=self.released)
+            self.released = False
             self.status = RUNNING
             self.pause_request = None
             self.pause_instruction = None
@@ -276,7 +284,29 @@ class Lifecycle:
         """The drive cannot start after all (another process drives the run): as before ``claim``."""
         with self.lock:
             self.drive.release()
-            self.status, self.pause_request, self.drive = self._before_claim
+            self.status, self.pause_request, self.drive, self.released = self._before_claim
+
+    def _superseded(self) -> str:
+        """Why this object may no longer drive its run (it is not the driver), and what to do instead."""
+        if _generations.get(self.run_id) is None:
+            return ("has no driver in this process any more: it was discarded (registry.discard) or finished "
+                    "through another context of it; factory.resume(run_id) says whether anything is left to resume")
+        how = ("the registry let this one go (its pause timeout, or it was out of date) and factory.resume built "
+               "a newer context since" if self.released else
+               "factory.resume built a newer context of the run in this process since")
+        return (f"is driven by another object: {how}; this one may not run it. Run the context that "
+                f"factory.resume(run_id) returns now instead")
+
+    def let_go(self, release: Callable[[], bool]) -> bool:
+        """The registry drops its strong reference: ``release()`` (its export) runs under the lock, so no drive
+        can claim the run meanwhile; False, and nothing done, when a drive has claimed it (running)."""
+        with self.lock:
+            if self.status == RUNNING:
+                return False
+            if not release():
+                return False
+            self.released = True
+            return True
 
     def take_router_only(self) -> tuple | None:
         """For a new drive: the stage whose router alone runs first (its sub-pipeline already ran), once."""

@@ -15,6 +15,7 @@ history rows.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import inspect
@@ -105,6 +106,21 @@ def _const(value) -> Any:
 
 class LookBack:
     """``History``'s look-back questions (SPEC 14); the work is done by this module's functions."""
+
+    def dataframe(self):
+        """One row per record: ``started`` as local-time pandas Timestamps, ``duration`` as Timedeltas."""
+        import pandas as pd
+
+        rows = []
+        for i, r in enumerate(self.raw()):
+            rows.append({"seq": r.seq, "address": r.address, "label": r.label, "started": r.started,
+                         "duration": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
+        df = pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
+        # People read these: times in the kernel's local zone, durations in time units, never epoch floats.
+        local = datetime.datetime.now().astimezone().tzinfo
+        df["started"] = pd.to_datetime(df["started"].astype("float64"), unit="s", utc=True).dt.tz_convert(local).dt.round("ms")
+        df["duration"] = pd.to_timedelta(df["duration"].astype("float64"), unit="s").dt.round("us")
+        return df
 
     def visits(self) -> dict[str, int]:
         """``{address: count}`` of the committed stage records. Edits (``"<stage> (edit)"``) are not visits:
@@ -259,3 +275,7 @@ def _current_code(pipeline, address: str) -> str | None:
     except KeyError:
         return None
     return _fingerprint(chain[-1])  # fresh, not cached: code changed in place (autoreload) shows too
+
+
+def _show(decision: Any) -> str:
+    return "next" if decision is None else repr(decision) if not isinstance(decision, str) else decision

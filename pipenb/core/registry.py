@@ -18,36 +18,19 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from collections import OrderedDict
 from typing import Any, Callable
 
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
-from .lifecycle import PAUSED, PREPARED, RUNNING, can_run, forget_driver, is_resumable
+from .lifecycle import PAUSED, PREPARED, can_run, forget_driver, is_resumable
 from ._listeners import Listeners
 from ._logs import warn
 from .store import InMemoryStore
 from .state import approx_size
+from .run_record import RunRecord
 from ._timers import WHEEL, Timer
 
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One line of ``registry.runs()``."""
-
-    run_id: str
-    pipeline_id: str
-    status: str
-    paused_at: str | None
-    expires_at: float | None
-    live: bool
-    note: str = ""
-    size: int | None = None  # approximate bytes of the run's state held in memory (None: not held)
-
-    @property
-    def time_left(self) -> float | None:
-        """Seconds until the held run is let go (exported into its checkpoint), or None when it has no expiry."""
-        return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
+FINISHED_KEPT = 1000  # finished runs listed per registry (oldest dropped first): a long-lived kernel stays small
 
 
 class _Entry:
@@ -118,6 +101,8 @@ class PipelineRegistry:
         self._lock = threading.RLock()
         self._listeners = Listeners()
         self._finished: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # run id -> (pipeline id, status) of the newest FINISHED_KEPT finished runs, until removed
+        self._done: OrderedDict[str, tuple[str, str]] = OrderedDict()
 
     # -- the factory's binding ----------------------------------------------
     def register(self, ctx, store, release: Callable[[str], None] | None = None) -> None:
@@ -133,6 +118,7 @@ class PipelineRegistry:
             # pause count when it fires); pauses come through ``paused()``, which the factory's contexts call.
             entry.unsubscribe = ctx.on("pipeline:success", self._listener_for(ctx.run_id))
             self._entries[ctx.run_id] = entry
+            self._done.pop(ctx.run_id, None)  # the same run id again: it is not finished any more
             if ctx.status == PREPARED and 0 < self.default_timeout < float("inf"):
                 self._arm(entry, 0, self.default_timeout)  # a run prepared and never run goes too
         self._changed(ctx.run_id)
@@ -211,6 +197,10 @@ class PipelineRegistry:
                 return
             if entry.ctx is not None:  # finished: still there to look back at (fork) while someone holds it
                 self._finished[run_id] = entry.ctx
+                self._done[run_id] = (entry.pipeline_id, entry.ctx.status)
+                self._done.move_to_end(run_id)
+                while len(self._done) > FINISHED_KEPT:
+                    self._done.popitem(last=False)
             entry.disarm()
             if entry.unsubscribe is not None:
                 entry.unsubscribe()
@@ -252,22 +242,36 @@ class PipelineRegistry:
             entry = self._due(run_id, seq)
             if entry is None:
                 return
-            self._release(entry)
-        self._changed(run_id)
+            released = self._release(entry, due=seq)
+        if released:
+            self._changed(run_id)
 
     def _export(self, entry: _Entry) -> None:
         cp = read_checkpoint(entry.store, entry.pipeline_id, entry.run_id)
         if cp is not None:
             write_checkpoint(entry.store, cp.with_bundle(entry.ctx.artifacts.export()))
 
-    def _release(self, entry: _Entry, status: str | None = None) -> bool:
-        """Export the artifacts into the checkpoint, then drop the strong reference."""
+    def _release(self, entry: _Entry, status: str | None = None, due: int | None = None) -> bool:
+        """Export the artifacts into the checkpoint, then drop the strong reference.
+
+        Decided and done under the run's lifecycle lock (``Lifecycle.let_go``):
+        a run being started at that moment is either claimed first (it is
+        running, so it is kept) or let go first (its drive then registers the
+        context again), never half of each. Never a running context; with
+        ``due`` (a timer's pause count), only if that pause is still the run's.
+        """
         ctx = entry.ctx
         if ctx is None:
             return False
-        if ctx.status == RUNNING and status is None:
-            return False  # never pull a running context out from under its run
-        if not entry.store.is_current():
+        return ctx.lifecycle.let_go(lambda: self._let_go(entry, ctx, status, due))
+
+    def _let_go(self, entry: _Entry, ctx, status: str | None, due: int | None) -> bool:
+        if due is not None and self._due(entry.run_id, due) is None:
+            return False  # it ran (and maybe paused again) since the timer fired: that pause has its own timer
+        if not ctx.lifecycle.is_driver:
+            # A newer context of the run was built in this process since: this copy is stale. Write nothing.
+            entry.note = "a newer context of this run was made since; this one was dropped unsaved"
+        elif not entry.store.is_current():
             # Another process took the run over since: its state is newer than ours. Write nothing.
             entry.note = "driven by another process since; this kernel's copy was dropped unsaved"
         elif ctx.status == PREPARED and ctx.lifecycle.attempts == 0 and not entry.store.durable:
@@ -296,6 +300,25 @@ class PipelineRegistry:
         with self._lock:
             return [e.record() for e in self._entries.values()]
 
+    def finished(self) -> list[RunRecord]:
+        """The completed and terminated runs of this process, oldest first, until removed (``remove``; the newest
+        ``FINISHED_KEPT``). ``live``: something still holds the run's context, so it can be opened (history,
+        replay, fork, report); a finished run is never resumed."""
+        with self._lock:
+            return [RunRecord(run_id, pid, status, None, None, run_id in self._finished)
+                    for run_id, (pid, status) in self._done.items()]
+
+    def remove(self, run_id: str) -> bool:
+        """Take a finished (completed or terminated) run out of ``finished()``, so out of ``factory.runs()``
+        and the dashboards' lists. False when it is not a finished run listed here: a run that can still
+        continue is not removed, ``discard`` it (that clears its checkpoint)."""
+        with self._lock:
+            if self._done.pop(run_id, None) is None:
+                return False
+            self._finished.pop(run_id, None)
+        self._changed(run_id)
+        return True
+
     def expire(self, run_id: str) -> bool:
         """Do the expiry of a held run now; False when there is nothing live to expire."""
         with self._lock:
@@ -311,9 +334,14 @@ class PipelineRegistry:
         with self._lock:
             entry = self._entries.pop(run_id, None)
             self._finished.pop(run_id, None)
-            if entry is None:
-                return False
-            entry.disarm()
+            finished = self._done.pop(run_id, None) is not None
+            if entry is not None:
+                entry.disarm()
+        if entry is None:  # a finished run: only its record goes (its store was freed when it finished)
+            if finished:
+                self._changed(run_id)
+            return finished
+        with self._lock:
             if entry.unsubscribe is not None:
                 entry.unsubscribe()
             ctx, entry.ctx = entry.ctx, None

@@ -68,6 +68,17 @@ class Result(Generic[T]):
             raise self._error
         return self._value  # type: ignore[return-value]
 
+    def __getattr__(self, name: str):
+        # Only names a Result lacks get here: ``factory.prepare_sync().run_sync()`` forgot ``.unwrap()``.
+        if name.startswith("_"):  # dunder probes (copy, pickle) and our own slots before they are set
+            raise AttributeError(name)
+        what = (f"the {type(self._value).__name__} inside" if self._error is None
+                else f"nothing inside: it holds the error {type(self._error).__name__}: {self._error}")
+        raise AttributeError(
+            f"'Result' object has no attribute {name!r}; this is a Result with {what}. "
+            f"Call .unwrap() first (it returns the value or raises the error): result.unwrap().{name}"
+        )
+
     def __repr__(self) -> str:
         return f"Result.ok({self._value!r})" if self.is_ok else f"Result.err({self._error!r})"
 

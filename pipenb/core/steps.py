@@ -190,7 +190,10 @@ class StepRunner:
         except executors.Abandoned as exc:
             if exc.late is not None:
                 exc.late.add_done_callback(lambda fut, what=label: self._dropped(what, fut))
-            raise AbortedError(f"run {self.run_id} aborted while {label} ran on {executors.describe(ex)}; "
+            on = {"thread": "on a worker thread", "inline": "on the event loop"}.get(ex) if isinstance(ex, str) \
+                else None
+            raise AbortedError(f"run {self.run_id} aborted while {label} was running "
+                               f"{on or 'on ' + executors.describe(ex)}; "
                                f"the stage was not committed", reason=drive.signal.reason) from None
 
     def _dropped(self, what: str, fut) -> None:

@@ -170,9 +170,16 @@ class ProviderBase:
     def release(self, run_id: str) -> None:
         """Forget a finished or discarded run's store (default: nothing to free)."""
 
+    def adopt(self, run_id: str, store) -> None:
+        """``store`` is ``run_id``'s store again (a context released with its run runs again; default: nothing)."""
+
     def run_ids(self) -> list[str] | None:
         """Every run id the provider holds state for; None when it cannot list them."""
         return None
+
+    def lists_runs(self) -> bool:
+        """Whether ``run_ids()`` can answer (so ``stored_runs()`` is every resumable run it holds)."""
+        return type(self).run_ids is not ProviderBase.run_ids
 
     def stored_runs(self) -> list[StoredRun]:
         """The runs this provider holds that can be resumed (a checkpoint in their store).
@@ -279,6 +286,12 @@ class MemoryStoreProvider(ProviderBase):
     def release(self, run_id: str) -> None:
         with self._lock:
             self._stores.pop(run_id, None)
+
+    def adopt(self, run_id: str, store) -> None:
+        """Keep ``store`` for ``run_id`` again, so a later ``resume`` finds what its run wrote there."""
+        if isinstance(store, InMemoryStore):
+            with self._lock:
+                self._stores[run_id] = store
 
     def run_ids(self) -> list[str]:
         with self._lock:

@@ -41,6 +41,8 @@ def run_sync(awaitable: Awaitable[T], *, on_interrupt: Callable[[], None] | None
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
+        loop = None
+    if loop is None:  # outside the except block: errors of the run must not carry "no running event loop"
         return asyncio.run(_awaited(awaitable))
     if asyncio.isfuture(awaitable) and awaitable.get_loop() is loop:
         _close(awaitable)

@@ -10,5 +10,6 @@ from .event_table import EventTable
 from .panel import RunPanel
 from .replay import RunReplay
 from .stage_graph import StageGraph
+from .timeline_view import TimelineView
 
-__all__ = ["EventTable", "RunDashboard", "RunPanel", "RunReplay", "StageGraph"]
+__all__ = ["EventTable", "RunDashboard", "RunPanel", "RunReplay", "StageGraph", "TimelineView"]

@@ -8,6 +8,16 @@ function make(tag, className) {
   return node;
 }
 
+// Milliseconds as people read them: "0.07 ms", "12 ms", "1.25 s", "2:05 min".
+function duration(ms) {
+  if (ms === null || ms === undefined) return "";
+  if (ms < 1) return ms.toFixed(2) + " ms";
+  if (ms < 1000) return Math.round(ms) + " ms";
+  if (ms < 60000) return (ms / 1000).toFixed(2) + " s";
+  const s = Math.floor(ms / 1000);
+  return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0") + " min";
+}
+
 function render({ model, el }) {
   el.classList.add("pipenb-events-root");
   const bar = make("div", "pipenb-events-bar");
@@ -50,14 +60,18 @@ function render({ model, el }) {
     const rows = JSON.parse(model.get("rows_json") || "[]");
     const frag = document.createDocumentFragment();
     for (const row of rows) {
+      // A row: time, elapsed ms, event, path, stage, step, duration ms, detail. Shown: the elapsed time as
+      // the time's tooltip, the duration with its unit.
       const tr = document.createElement("tr");
       tr.dataset.event = row[2];
       tr.className = "pipenb-row-" + row[2].replace(":", "-");
-      for (const cell of row) {
+      const cells = [row[0], row[2], row[3], row[4], row[5], duration(row[6]), row[7]];
+      cells.forEach((cell, i) => {
         const td = document.createElement("td");
-        td.textContent = cell === null ? "" : String(cell);
+        td.textContent = cell === null || cell === undefined ? "" : String(cell);
+        if (i === 0 && row[1] !== null) td.title = "+" + duration(row[1]) + " since the first event";
         tr.append(td);
-      }
+      });
       frag.append(tr);
     }
     tbody.replaceChildren(frag);

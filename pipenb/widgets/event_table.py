@@ -30,11 +30,21 @@ from pipenb.core.events import EVENT_NAMES, stage_address
 from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING, can_run
 
+from ..display import duration_text
 from .follower import RunFollower
 from .snapshot import Snapshot, close_tree, rows_html
 
 HERE = pathlib.Path(__file__).parent
-COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]
+COLUMNS = ["time", "elapsed_ms", "event", "path", "stage", "step", "duration_ms", "detail"]  # .rows, .dataframe
+# What people see: the SPEC's words, and one "when" column: the elapsed time is the time cell's tooltip,
+# durations carry their unit ("12 ms", "1.25 s").
+VIEW_COLUMNS = ["time", "event", "path", "stage", "step", "duration", "detail"]
+
+
+def view_row(row: list) -> list:
+    """A row (``COLUMNS``) as shown (``VIEW_COLUMNS``)."""
+    ms = row[6]
+    return [row[0], *row[2:6], "" if ms is None else duration_text(ms / 1000), row[7]]
 
 
 @functools.lru_cache(maxsize=64)
@@ -123,7 +133,7 @@ class EventTable(Snapshot, anywidget.AnyWidget):
     _esm = HERE / "event_table.js"
     _css = HERE / "event_table.css"
 
-    columns = traitlets.List(traitlets.Unicode(), COLUMNS).tag(sync=True)
+    columns = traitlets.List(traitlets.Unicode(), VIEW_COLUMNS).tag(sync=True)
     # The shown rows (newest last, at most max_rows) travel as one JSON string:
     # ipywidgets would otherwise walk every cell of every row on each redraw.
     rows_json = traitlets.Unicode("[]").tag(sync=True)
@@ -369,7 +379,7 @@ class EventTable(Snapshot, anywidget.AnyWidget):
         head = f"showing the last {len(rows)} of {total} events" + (f" · {counts}" if counts else "")
         note = f"<div>{html.escape(self.note)}</div>" if self.note else ""
         return (f'<div class="pipenb-snapshot pipenb-snapshot-table">{note}<div>{head}</div>'
-                f"{rows_html(self.columns, rows)}</div>")
+                f"{rows_html(VIEW_COLUMNS, [view_row(r) for r in rows])}</div>")
 
     @property
     def events(self) -> list:

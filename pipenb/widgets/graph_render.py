@@ -21,7 +21,8 @@ EMPTY_MARKS: dict = {"visits": {}, "transitions": {}, "stale": (), "conditional"
 class RunMarksReader:
     """Reads a run context's marks for ``to_svg``; cheap to ask again when nothing changed."""
 
-    def __init__(self):
+    def __init__(self, definition=None):
+        self.definition = definition  # the drawn pipeline: stale also against it when the run holds another
         self._key = None
         self.marks = EMPTY_MARKS
 
@@ -35,7 +36,10 @@ class RunMarksReader:
         if key == self._key and not force:
             return None
         self._key = key
-        stale = sorted({record.address for record in history.stale()}) if history.definition is not None else []
+        # Stale against the run's own definition (after ``rebind``) and against the one drawn (a dashboard of
+        # the fixed pipeline showing a run that has not resumed yet): what the stale notice names too.
+        against = {id(d): d for d in (history.definition, self.definition) if d is not None}
+        stale = sorted({record.address for d in against.values() for record in history.stale(d)})
         self.marks = {
             "visits": history.visits(),
             "transitions": history.transitions(),

@@ -121,7 +121,7 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         self._lock = threading.Lock()
         self.ctx = None  # the run followed
         # What the run did (visits, edges taken, undeclared moves, stale stages) is drawn into the SVG.
-        self._marks = RunMarksReader()
+        self._marks = RunMarksReader(pipeline)  # stale: what ran other code than the pipeline drawn
         self._render = BackgroundRender(lambda marks: to_svg(pipeline, **marks), self._set_svg)
         self.follower = RunFollower(
             self.redraw,

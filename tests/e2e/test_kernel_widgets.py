@@ -66,7 +66,7 @@ def test_dashboard_clicks_drive_a_background_run(kernel):
     # A button that does not apply says why and does nothing.
     kernel.click(ids["pause"])
     assert kernel.run("await asyncio.sleep(0.1); print(dash.message.value)").endswith(
-        "Pause: only a running run can be paused</span>")
+        "Pause: run completed: nothing to pause</span>")
     assert kernel.run("print(dash.ctx.status)") == "completed"
 
 

@@ -153,7 +153,10 @@ def test_the_redefined_notice_appears_without_a_click(registry):
     async def scenario():
         dash = RunDashboard(factory)
         assert dash.stale.value == ""
-        newer = review("redef")  # the cell defining the pipeline is run again
+        same = review("redef")  # the cell defining the pipeline is run again as it was: nothing to say
+        dash.refresh()
+        assert same.superseded is False and factory.pipeline.superseded and dash.stale.value == ""
+        newer = Pipeline("redef", stages=[Stage("load", steps=[Step("read", lambda s: {"rows": 4})])])  # edited
         await eventually(lambda: "redefined" in dash.stale.value, timeout=1.6)  # the 1 Hz clock, no click
         assert "redef" in dash.stale.value and newer.superseded is False
         dash.close()

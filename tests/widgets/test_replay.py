@@ -258,9 +258,9 @@ def test_dashboard_replays_the_picked_run_and_compares_a_fork_with_its_source(re
         source = dash.ctx
         assert not dash.buttons["replay"].disabled and dash.buttons["compare"].layout.display == "none"
         dash.press("replay")
-        await eventually(lambda: dash.replay is not None)
-        replay = dash.replay
-        assert len(replay) == 7 and replay.other is None and dash.replay_box.children == (replay,)
+        await eventually(lambda: dash.replay_slot.replay is not None)
+        replay = dash.replay_slot.replay
+        assert len(replay) == 7 and replay.other is None and dash.replay_slot.children == (replay,)
         replay.position = 5
         assert "look" in replay.frame["events_html"]  # the events the dashboard recorded for the run
         dash.press("compare")  # not a fork: says why, keeps the replay
@@ -279,12 +279,14 @@ def test_dashboard_replays_the_picked_run_and_compares_a_fork_with_its_source(re
         gc.collect()
         assert dash.buttons["compare"].layout.display != "none"
         dash.press("compare")
-        await eventually(lambda: dash.replay is not None and dash.replay.run_id == fork.run_id)
-        assert dash.replay.other is not None and len(dash.replay.other) == 7, dash.message.value
-        assert dash.replay.diverged_at == fork.history.compare(source_history).diverged_at >= 0
+        await eventually(lambda: dash.replay_slot.replay is not None and dash.replay_slot.replay.run_id == fork.run_id)
+        assert dash.replay_slot.replay.other is not None and len(dash.replay_slot.replay.other) == 7, dash.message.value
+        assert dash.replay_slot.replay.diverged_at == fork.history.compare(source_history).diverged_at >= 0
         assert dash.control.sources[fork.run_id].run_id == source_id
-        dash.replay.position = 5
-        assert "look" in dash.replay.frame_b["events_html"]  # the source's events, as the dashboard saw them
+        dash.replay_slot.replay.position = 5
+        assert (
+            "look" in dash.replay_slot.replay.frame_b["events_html"]
+        )  # the source's events, as the dashboard saw them
         dash.close()
 
     arun(scenario())

@@ -326,7 +326,7 @@ def test_dashboard_picks_a_run_from_the_registry(registry):
         dash.runs.value = ctx.run_id
         await eventually(lambda: dash.ctx is not None, timeout=1)
         assert dash.ctx.run_id == ctx.run_id and dash.ctx.status == "paused"
-        assert "exported" in dash.checkpoint_view.value and "n" in dash.state_view.value
+        assert "saved with the checkpoint" in dash.checkpoint_view.value and "n" in dash.state_view.value
         dash.close()
 
     arun(scenario())
@@ -373,10 +373,10 @@ def test_dashboard_shows_the_expiry_of_the_run_it_shows(registry):
     ctx.run_sync()
     dash = RunDashboard(factory)
     dash.show(ctx)
-    assert "not exported" in dash.checkpoint_view.value
+    assert "memory only" in dash.checkpoint_view.value
     assert " left  " in dash.run_row(ctx.run_id) and "in memory" in dash.status.value
     registry.expire(ctx.run_id)
-    assert "exported: a/x" in dash.checkpoint_view.value
+    assert "saved with the checkpoint: a/x" in dash.checkpoint_view.value
     assert "in the store" in dash.run_row(ctx.run_id)
     dash.close()
 

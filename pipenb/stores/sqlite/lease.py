@@ -87,8 +87,7 @@ def acquire(conn, run_id: str, token: str, expected: int) -> tuple[int | None, s
         return None, f"is running in {lease.where()}"
     if held != expected:
         return None, ("was driven by another context or process since this one loaded it "
-                      f"(lease epoch {held}, this context has {expected}); use factory.resume(run_id) for the "
-                      f"current state")
+                      f"(lease epoch {held}, this context has {expected})")
     epoch = held + 1
     conn.execute("INSERT OR REPLACE INTO pipenb_lease VALUES (?, ?, ?, ?, ?, ?, 1)",
                  (run_id, epoch, token, os.getpid(), HOST, time.time()))

@@ -39,6 +39,7 @@ from ...core.errors import StoreError
 from ...core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
 from ...core.store import ProviderBase, StoreBase, StoredRun
 
+from .busy import open_database
 from .file import SCHEMA_VERSION, Database, check_location  # noqa: F401
 from .journal import RESERVED
 from .rows import article, type_name, unpicklable  # noqa: F401
@@ -54,7 +55,7 @@ class SqliteStore(StoreBase):
         super().__init__()
         self.path = os.fspath(path)
         self.run_id = run_id
-        self._db = _db if _db is not None else Database(self.path, timeout)
+        self._db = _db if _db is not None else open_database(self.path, timeout)
         self._cached: FrozenDict | None = self._db.load(run_id) or EMPTY  # None: unloaded, read again when needed
         held = self._db.lease(run_id)
         self._epoch = held.epoch if held is not None else 0  # writes need the file to still hold it
@@ -264,12 +265,12 @@ class SqliteStoreFactory(ProviderBase):
         self._db: Database | None = None
         self._lock = threading.Lock()
         if not check_location(self.path):
-            self._db = Database(self.path, timeout)
+            self._db = open_database(self.path, timeout)
 
     def _database(self) -> Database:
         with self._lock:
             if self._db is None:
-                self._db = Database(self.path, self.timeout)
+                self._db = open_database(self.path, self.timeout)
             return self._db
 
     def __call__(self, run_id: str) -> SqliteStore:

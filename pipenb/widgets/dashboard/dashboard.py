@@ -12,8 +12,10 @@ class, so following ``show(ctx)`` means reading this file:
   while it goes, once when it stops (the graph and table follow on their own);
 - the views: ``graph`` (``StageGraph``), ``table`` (``EventTable``),
   ``buttons`` (toolbar.py), ``history`` (``HistoryView``), ``editor``
-  (``StateEditor``), ``runs`` (``RunsList``), and the error banner and tab
-  (drawn from ``RunErrors``);
+  (``StateEditor``), ``runs`` (``RunsList``: finished runs stay until
+  removed), ``timeline`` (``TimelineView``, folded), ``stale``
+  (``StaleNotice``: re-run from the first changed stage), ``kernel_watch``
+  (says so when the kernel is gone), and the error banner and tab (``RunErrors``);
 - a 1 Hz clock for what changes without an event (time left in memory, the
   store's runs, a redefined pipeline).
 """
@@ -28,18 +30,22 @@ import weakref
 import ipywidgets as widgets
 
 from pipenb.display import short_id
-from pipenb.core.lifecycle import RUNNING
+from pipenb.core.lifecycle import RUNNING, is_finished
 from pipenb.core.registry import PipelineRegistry
 
 from ..event_table import EventTable
 from ..follower import RunFollower
 from ..snapshot import Snapshot, close_tree
 from ..stage_graph import StageGraph
+from ..timeline_view import EMPTY as TIMELINE_EMPTY, TimelineView
 from ...display import checkpoint_html, error_html, state_html, time_left
 from .history_view import HistoryView
+from .replay_slot import ReplaySlot
+from .kernel_watch import KernelWatch
 from .run_control import LoopCall, RunControl, Screen
 from .run_errors import EMPTY, RunErrors
-from .runs_list import RunsList
+from .runs_list import GONE, GONE_NOTE, RunsList, runs_title
+from .stale_notice import StaleNotice
 from .state_editor import StateEditor
 from .toolbar import message_html, refresh_buttons, run_buttons
 
@@ -79,11 +85,12 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.ctx = None  # the shown run
         self._shown = None  # (store snapshot, position, status) last drawn
         self._logs: dict[str, tuple] = {}  # run id -> (weakref to its context, its EventLogs)
+        self._kept: dict[str, object] = {}  # finished runs shown here: held so they can be opened again, until removed
         self._closed = False
         self._call = LoopCall()
         self.control = RunControl(factory, registry, self._call, Screen(
             shown=lambda: self.ctx, show=self.show, let_go=self._let_go, redraw=self.refresh, say=self._say,
-            failed=self._failed, discarded=self._discarded, replay=self._show_replay))
+            failed=self._failed, discarded=self._discarded, replay=lambda ctx, other=None: self.replay_slot.show(ctx, other)))
         # The header and state while a run goes; the graph and table tick on their own.
         self.follower = RunFollower(self.refresh, self._changed, per_second=4, started=lambda event: self.refresh(),
                                     stopped=self._run_stopped, settled=lambda event: self.refresh_snapshot())
@@ -101,7 +108,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.table = EventTable(max_rows=max_rows)
         self.title = widgets.HTML(f"<b>{html.escape(self.factory.pipeline.id)}</b>")
         self.status = _html("no run yet: press Run or Step", "pipenb-status")
-        self.stale = _html("", "pipenb-stale")
+        self.stale = StaleNotice(self.factory)  # code changed since: "re-run from the first changed stage"
+        self.stale.button.on_click(lambda _b: self.rerun_stale())
         self.buttons = run_buttons(self.control.clicked)
         self.message = _html("", "pipenb-message")  # where the buttons answer
         self.run_errors = RunErrors()
@@ -112,6 +120,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.history = HistoryView(self._call)  # one entry per record; picking one shows its state and diff
         self.history.fork_button.on_click(lambda _b: self.fork_here())
         self.checkpoint_view = _html(checkpoint_html(None), "pipenb-checkpoint")
+        self.timeline = TimelineView()  # where the time goes, live: folded at first (folded, it draws nothing)
+        self.timeline_section = self.timeline.folded("timeline: where the time goes")
         self.tabs = widgets.Tab(children=[
             widgets.VBox([self.state_view, self.editor]),
             self.history,
@@ -122,8 +132,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.tabs.add_class("pipenb-tabs")
         # The runs of this pipeline, the registry's and the store's: a click on a row picks it.
         self.runs = RunsList(self.factory, self.registry, self._call, self.pick, self.control.row_action)
-        self.replay = None  # the RunReplay the Replay (or Compare with source) button opened
-        self.replay_box = _box([], "pipenb-replay-box", widgets.VBox, width="100%")
+        self.replay_slot = ReplaySlot(lambda run_id: [e for log in self._logs.get(run_id, (None, []))[1] for e in log])
 
     def _layout(self) -> list:
         header = _box([self.title, self.status], "pipenb-header", width="100%", flex_flow="row wrap")
@@ -134,10 +143,10 @@ class RunDashboard(Snapshot, widgets.VBox):
                          max_width="50%", overflow="auto")
         side = _box([self.tabs], "pipenb-side", widgets.Box, flex="1 1 400px", min_width="340px", max_width="100%")
         main = _box([graph_box, side], "pipenb-main", width="100%", flex_flow="row wrap")
-        runs_title = widgets.HTML('<div class="pipenb-view-title"><b>runs</b> '
-                                  '<span class="pipenb-hint">(click a row to show it)</span></div>')
-        return [_style(), header, toolbar, self.stale, self.error_banner, main, self.replay_box, self.table, runs_title,
-                self.runs]
+        self.runs_title = _html(runs_title(0), "pipenb-runs-title")
+        self.kernel_watch = KernelWatch()  # in the browser: says so when the kernel is gone (restart, death)
+        return [_style(), self.kernel_watch, header, toolbar, self.stale, self.error_banner, main, self.replay_slot,
+                self.timeline_section, self.table, self.runs_title, self.runs]
 
     # -- what the control asks of the screen -------------------------------------
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
@@ -148,6 +157,7 @@ class RunDashboard(Snapshot, widgets.VBox):
 
     def _discarded(self, run_id: str) -> None:
         self.runs.discarded.add(run_id)
+        self._kept.pop(run_id, None)
         self.run_errors.forget(run_id)
 
     def _let_go(self, run_id: str) -> None:
@@ -155,26 +165,13 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.detach()
         self.graph.status, self.graph.progress, self.graph.caption = {}, {}, ""
         self.table.clear()
+        self.timeline.value = TIMELINE_EMPTY
         self.state_view.value = state_html({})
         self.checkpoint_view.value = checkpoint_html(None)
         self.error_banner.value, self.error_view.value = EMPTY
         self.history.follow(None)
         self.status.value = (f"run <code>{html.escape(short_id(run_id))}</code> discarded: press Run, "
                              f"or pick another run below")
-
-    def _show_replay(self, ctx, compare=None) -> None:
-        """Replace the replay under the graph by one of ``ctx`` (with the events this dashboard saw)."""
-        from ..replay import RunReplay
-
-        def seen(run_id) -> list:
-            return [e for log in self._logs.get(run_id, (None, []))[1] for e in log]
-
-        other = getattr(compare, "run_id", None)  # a context; (factory, run id) when only the store has it
-        replay = RunReplay(ctx, compare=compare, events=seen(ctx.run_id), compare_events=seen(other) if other else None)
-        if self.replay is not None:
-            self.replay.close()
-        self.replay = replay
-        self.replay_box.children = [replay]
 
     # -- what a person does (the buttons, rows and tabs do the same) -------------------------
     def press(self, name: str) -> None:
@@ -194,6 +191,19 @@ class RunDashboard(Snapshot, widgets.VBox):
         """Show history record ``seq`` (as a click on its entry does)."""
         self.history.pick(seq)
 
+    def rerun_stale(self) -> None:
+        """What "Re-run from first changed stage" does: fork the picked run at its first record whose code
+        changed, and start the fork with this dashboard's code (it becomes the shown run)."""
+        self._call(self._rerun)
+
+    def _rerun(self) -> None:
+        first = self.stale.first
+        if first is None or self.ctx is None or first[0] != self.ctx.run_id:
+            self._say("Re-run: no stage of the shown run ran other code than this dashboard's")
+            return
+        run_id, index, record, _names = first
+        self.control.fork(run_id, index, record, start=True)
+
     def fork_here(self) -> None:
         """What the "Fork from here" button does: a new run from before the picked history entry."""
         self._call(self._fork_picked)
@@ -211,11 +221,17 @@ class RunDashboard(Snapshot, widgets.VBox):
         """Discard ``run_id`` (default: the shown run), as the Discard button does."""
         self.control.discard(run_id if run_id is not None else (self.ctx.run_id if self.ctx is not None else None))
 
+    def remove(self, run_id: str) -> None:
+        """Take a finished run out of the list (its row's remove button): ``registry.remove`` (SPEC 14)."""
+        self.control.row_action("remove", run_id)
+
     # -- showing a run -----------------------------------------------------------
     def show(self, ctx) -> None:
         """Make ``ctx`` the dashboard's run: graph, events, state, history, checkpoint, error, buttons."""
         if self._closed:  # a run started or picked before close() comes back after it: stay let go
             return
+        if self.ctx is not None and is_finished(self.ctx.status):  # it stays in the list, to be opened again
+            self._kept[self.ctx.run_id] = self.ctx
         self.detach()
         self.ctx = ctx
         self.follower.follow(ctx, setup=lambda: self._show_parts(ctx))
@@ -224,9 +240,10 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.runs.discarded.discard(ctx.run_id)
         self.graph.attach(ctx)  # colours the stages the run already passed (its history, rebuilt from a store too)
         self.table.attach(ctx, history=self._logs_for(ctx))  # one run's events; .dataframe is that run's
+        self.timeline.attach(ctx, logs=self._logs_for(ctx))
         self._shown = None
         self.history.follow(ctx)
-        self.editor.message.value = ""
+        self.editor.clear()  # a key typed for the run shown before must not be applied to this one
         self.message.value = ""  # what was said was about the run shown before
 
     def detach(self) -> None:
@@ -234,6 +251,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.follower.stop()
         self.graph.detach()
         self.table.detach()
+        self.timeline.detach()
         self.ctx = None
 
     def _changed(self) -> bool:
@@ -262,6 +280,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         return logs
 
     def _forget_logs(self, keep: set) -> None:
+        for run_id in [r for r in self._kept if r not in keep]:
+            del self._kept[run_id]
         for run_id in [r for r in self._logs if r not in keep]:
             for log in self._logs.pop(run_id)[1]:
                 log.close()
@@ -285,6 +305,7 @@ class RunDashboard(Snapshot, widgets.VBox):
             if ctx.status != RUNNING and "pausing at the next stage" in self.message.value:
                 self.message.value = ""
         self._refresh_buttons()
+        self._refresh_stale()
         self._refresh_runs(read_store)
 
     def _status_html(self, ctx) -> str:
@@ -293,7 +314,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         return (f"run <code title='{html.escape(ctx.run_id)}'>{html.escape(short_id(ctx.run_id))}</code> "
                 f"<b class='pipenb-run-status pipenb-run-{html.escape(ctx.status)}'>"
                 f"{html.escape(ctx.status)}</b> at <code>{html.escape(ctx.position)}</code>"
-                + (f" <span class='pipenb-hint'>· {html.escape(left)} in memory</span>" if left else ""))
+                + (f" <span class='pipenb-hint'>· {html.escape(left)} in memory</span>" if left else "")
+                + (f" <span class='pipenb-why'>· {GONE_NOTE}</span>" if self._status() == GONE else ""))
 
     def _registry_changed(self, run_id: str) -> None:
         # An expiry exports the shown run's artifacts into its checkpoint: show that too.
@@ -303,26 +325,32 @@ class RunDashboard(Snapshot, widgets.VBox):
             self._refresh_runs(read_store=True)
 
     def _refresh_buttons(self) -> None:
+        refresh_buttons(self.buttons, self._status(), forked=self.control.forked(self.ctx))
+
+    def _status(self) -> str | None:
+        """The shown run's status for the buttons: ``gone`` when another kernel or registry finished it."""
         ctx = self.ctx
-        refresh_buttons(self.buttons, ctx.status if ctx is not None else None,
-                        forked=ctx is not None and ctx.run_id in self.control.sources)
-        self._refresh_stale()
+        if ctx is None:
+            return None
+        return GONE if ctx.run_id in self.runs.gone and ctx.status != RUNNING else ctx.status
 
     def _refresh_stale(self) -> None:
-        """Say so when the pipeline was redefined in a later cell (a property: cheap on every tick)."""
-        stale = ""
-        if self.factory.pipeline.superseded:
-            stale = (f"⚠ pipeline <code>{html.escape(self.factory.pipeline.id)}</code> was redefined in a later "
-                     f"cell; this dashboard runs the definition it was built with. Build a new factory and "
-                     f"dashboard to run the new code.")
-        if self.stale.value != stale:
-            self.stale.value = stale
+        """The "redefined" notice and the picked run's stale records (compared at most once a second)."""
+        before = self.stale.first
+        self.stale.refresh(self.ctx)
+        if self.stale.first != before:  # the graph marks the same stale stages as the notice names
+            self.graph.refresh()
 
     def _refresh_runs(self, read_store: bool = False) -> None:
         """Redraw the runs list (``read_store``: the store's runs too, when last read about a second ago)."""
-        # The events of a run a fork made here came from stay too: Compare with source shows them.
-        sources = {getattr(s, "run_id", s) for s in self.control.sources.values()}
-        self._forget_logs(self.runs.refresh(self.ctx, read_store) | sources)
+        self._forget_logs(self.runs.refresh(self.ctx, read_store) | self.control.source_ids())
+        ctx = self.ctx
+        if ctx is not None and (self._status() == GONE) != ("elsewhere" in self.status.value):
+            self.status.value = self._status_html(ctx)  # finished elsewhere (or back): say so, grey out Resume
+            self._refresh_buttons()
+        title = runs_title(self.runs.hidden)
+        if self.runs_title.value != title:
+            self.runs_title.value = title
 
     def run_row(self, run_id: str) -> str:
         """The runs list's row of ``run_id`` as one line of text ("" when it is not listed)."""
@@ -368,6 +396,4 @@ class RunDashboard(Snapshot, widgets.VBox):
             self._clock.cancel()
         self.detach()
         self._forget_logs(set())
-        if self.replay is not None:
-            self.replay.close()
         close_tree(self, super().close)

@@ -26,7 +26,7 @@ from typing import Callable
 from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING, can_abort, is_finished
 
-from .toolbar import APPLIES, WHY_NOT
+from .toolbar import APPLIES, why_not
 
 
 def status_of(ctx) -> str | None:
@@ -88,7 +88,7 @@ class RunControl:
 
     def why_not(self, name: str) -> None:
         """Say why button ``name`` does nothing now."""
-        self._say(f"{name.capitalize()}: {WHY_NOT[name]}")
+        self._say(f"{name.capitalize()}: {why_not(name, status_of(self.screen.shown()))}")
 
     # -- clicks (any thread) -------------------------------------------------------
     def clicked(self, name: str) -> None:
@@ -133,6 +133,14 @@ class RunControl:
         elif name in ("replay", "compare"):
             self._replay(ctx, compare=name == "compare")
         self.screen.redraw()
+
+    def forked(self, ctx) -> bool:
+        """Whether ``ctx`` is a fork made here (Compare with source applies)."""
+        return ctx is not None and ctx.run_id in self.sources
+
+    def source_ids(self) -> set[str]:
+        """The runs forks made here came from: the dashboard keeps their events for Compare with source."""
+        return {getattr(source, "run_id", source) for source in self.sources.values()}
 
     def _replay(self, ctx, compare: bool) -> None:
         """Show a replay of the shown run (read, never run), beside the run it was forked from for Compare."""
@@ -202,9 +210,18 @@ class RunControl:
     async def _discard(self, run_id: str) -> None:
         """Abort the run if it can be, forget it in the registry (its checkpoint goes too), drop it from the list.
 
+        A finished run is only removed from the list (``registry.remove``): it has no checkpoint to clear.
         A run only the store knows (left by an earlier kernel) is resumed through the factory first: that
         registers it, and the registry's discard clears its checkpoint like any other's.
         """
+        if self.registry.remove(run_id):
+            self.screen.discarded(run_id)
+            shown = self.screen.shown()
+            if shown is not None and shown.run_id == run_id:
+                self.screen.let_go(run_id)
+            self._say(f"removed run {short_id(run_id)} from the list", "pipenb-done")
+            self.screen.redraw()
+            return
         if self.registry.get_context(run_id) is None and run_id not in {r.run_id for r in self.registry.runs()}:
             res = await self.factory.resume(run_id)
             if res.is_err:
@@ -236,14 +253,15 @@ class RunControl:
         self.call(lambda: self.spawn(self._discard(run_id)))
 
     # -- forks and picks ----------------------------------------------------------
-    def fork(self, run_id: str, index: int | None, record) -> None:
-        """A new run from before history entry ``index`` of ``run_id`` (None: nothing picked, say so)."""
+    def fork(self, run_id: str, index: int | None, record, start: bool = False) -> None:
+        """A new run from before history entry ``index`` of ``run_id`` (None: nothing picked, say so);
+        ``start``: run it at once (the re-run of a fixed stage), else it waits for Resume."""
         if index is None:
             self._say("Fork from here: pick a history entry first")
             return
-        self.spawn(self._fork(run_id, index, record))
+        self.spawn(self._fork(run_id, index, record, start))
 
-    async def _fork(self, run_id: str, index: int, record) -> None:
+    async def _fork(self, run_id: str, index: int, record, start: bool = False) -> None:
         res = await self.factory.fork(run_id, at=index)
         if res.is_err:
             self._say(f"{type(res.error).__name__}: {res.error}")
@@ -253,9 +271,15 @@ class RunControl:
         held = shown if shown is not None and shown.run_id == run_id else self.registry.get_context(run_id)
         self.sources[new.run_id] = held if held is not None else run_id
         self.screen.show(new)
+        what = "re-running it with the new code" if start else "press Resume to run it"
         self._say(f"run {short_id(new.run_id)} forked from run {short_id(run_id)} before #{record.seq} "
-                  f"{record.address}: press Resume to run it", "pipenb-done")
-        self.screen.redraw()
+                  f"{record.address}: {what}", "pipenb-done")
+        if not start:
+            self.screen.redraw()
+        elif self.call.loop is None:  # a script: wait for it in this loop of our own
+            self._ended(new.run_id, await new.start())
+        else:
+            self._go(new, step=False)
 
     def pick(self, run_id: str) -> None:
         """Show the run ``run_id``: a stored run is resumed through the factory."""
@@ -265,6 +289,16 @@ class RunControl:
         self.spawn(self._open(run_id))
 
     async def _open(self, run_id: str):
+        """Show a run: a finished one as it is (never resumed), any other through the factory's ``resume``."""
+        held = self.registry.get_context(run_id)
+        if held is not None and is_finished(status_of(held)):
+            self.screen.show(held)
+            return
+        done = next((r for r in self.registry.finished() if r.run_id == run_id), None)
+        if done is not None:
+            self._say(f"run {short_id(run_id)} {done.status}, and nothing in this kernel holds it any more "
+                      f"(only its record is left): press remove on its row")
+            return
         res = await self.factory.resume(run_id)
         if res.is_err:
             self._say(str(res.error))
@@ -273,7 +307,7 @@ class RunControl:
 
     def row_action(self, action: str, run_id: str) -> None:
         """What a runs-list row's button does."""
-        if action == "discard":
+        if action in ("discard", "remove"):
             self.spawn(self._discard(run_id))
         elif action == "resume":
             self.spawn(self._continue(run_id, step=False))

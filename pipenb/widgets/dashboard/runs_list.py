@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from pipenb.display import short_id
-from pipenb.core.lifecycle import can_run
+from pipenb.core.lifecycle import PREPARED, can_run, is_finished
 from pipenb.core.registry import RunRecord
 
 from ...display import size_text, time_left
@@ -27,11 +27,22 @@ from .pick_table import PickTable
 RUN_COLUMNS = ["run", "pipeline", "status", "stage", "time left", "size", "note", "actions"]
 STORE_EVERY = 1.0  # seconds between two reads of the store's runs
 INTERRUPTED = "interrupted"  # a stored run whose process died mid-run: resuming continues it
+GONE = "gone"  # a run released here whose checkpoint left the store: another kernel or registry finished it
+GONE_NOTE = "no checkpoint in the store any more: completed or discarded elsewhere"
 
 
 def row_actions(status: str) -> list[str]:
-    """The buttons a runs-list row offers for a run with ``status``: resume (when it can continue), discard (always)."""
+    """A finished run is only removed from the list; a waiting one resumed or discarded (checkpoint cleared)."""
+    if is_finished(status):
+        return ["remove"]
     return (["resume"] if can_run(status) or status == INTERRUPTED else []) + ["discard"]
+
+
+def runs_title(hidden: int) -> str:
+    """The runs list's title; says how many prepared runs that never ran it leaves out."""
+    more = (f" · not listed: {hidden} prepared run{'s' if hidden != 1 else ''} never started" if hidden else "")
+    return (f'<div class="pipenb-view-title"><b>runs</b> <span class="pipenb-hint">(click a row to show it'
+            f"{more})</span></div>")
 
 
 class RunsList(PickTable):
@@ -46,6 +57,9 @@ class RunsList(PickTable):
         self.factory = factory
         self.registry = registry
         self.discarded: set[str] = set()  # discarded here: never listed again, even from a stale read
+        self.seen: set[str] = set()  # runs this dashboard showed: listed even while prepared and never run
+        self.hidden = 0  # prepared runs never run nor shown here, left out of the last listing
+        self.gone: set[str] = set()  # released here, finished or discarded elsewhere since (the store says)
         self.add_class("pipenb-runs")
         self.observe(self._picked, names="value")
         self.on_action(lambda action, run_id: call(on_action, action, run_id))
@@ -66,25 +80,43 @@ class RunsList(PickTable):
         now = time.monotonic()
         if self._read_at is None or (read and now - self._read_at >= STORE_EVERY * 0.9):
             self._read_at = now
-            held = {r.run_id for r in self.registry.runs()}
-            self._stored = [r for r in self.factory.runs() if r.run_id not in held and not r.live]
+            regs = self.registry.runs()
+            held = {r.run_id for r in regs}
+            listed = self.factory.runs()
+            ids = {r.run_id for r in listed}
+            # Released here, and the store has no checkpoint of it any more: completed or discarded elsewhere.
+            self.gone = {r.run_id for r in regs if not r.live and r.run_id not in ids}
+            self._stored = [r for r in listed if r.run_id not in held and not r.live]
         return self._stored
 
     def records(self, read_store: bool = False) -> list[RunRecord]:
-        """This pipeline's runs: the registry's now, then the store's (see ``stored``)."""
-        pid = self.factory.pipeline.id
-        held = [r for r in self.registry.runs() if r.pipeline_id == pid]
-        ids = {r.run_id for r in held}
-        stored = [r for r in self.stored(read_store) if r.run_id not in ids]
-        return [r for r in held + stored if r.run_id not in self.discarded]
+        """This pipeline's runs: the registry's now (held, then finished), then the store's (see ``stored``).
 
-    @staticmethod
-    def _row(rec: RunRecord, shown) -> dict:
+        Prepared runs that never ran are left out unless this dashboard showed them (a fork it made):
+        cells that prepare runs they never start would otherwise fill the list (``hidden`` counts them).
+        """
+        pid = self.factory.pipeline.id
+        stored = self.stored(read_store)
+        held = [r for r in self.registry.runs() + self.registry.finished()
+                if r.pipeline_id == pid and r.run_id not in self.gone]
+        ids = {r.run_id for r in held}
+        stored = [r for r in stored if r.run_id not in ids]
+        listed = [r for r in held + stored if r.run_id not in self.discarded]
+        shown = [r for r in listed if r.status != PREPARED or r.run_id in self.seen]
+        self.hidden = len(listed) - len(shown)
+        return shown
+
+    def _row(self, rec: RunRecord, shown) -> dict:
         status, at = rec.status, rec.paused_at or ""
         if shown is not None and shown.run_id == rec.run_id:  # the shown run's own status is the newest
             status, at = shown.status, shown.position
+        if rec.run_id in self.gone:
+            return {"id": rec.run_id, "cells": [short_id(rec.run_id), rec.pipeline_id, GONE, at, "", "", GONE_NOTE],
+                    "cls": f"pipenb-pick-status-{GONE}", "actions": ["discard"]}
         if rec.expires_at is not None:
             left = time_left(rec.time_left)
+        elif is_finished(status):
+            left = "" if rec.live else "record only"
         elif not rec.live:
             left = "in the store"
         else:
@@ -95,6 +127,8 @@ class RunsList(PickTable):
 
     def refresh(self, shown, read_store: bool = False) -> set[str]:
         """Redraw the rows (``shown``: the run the dashboard shows, picked); the run ids listed."""
+        if shown is not None:
+            self.seen.add(shown.run_id)
         rows = [self._row(rec, shown) for rec in self.records(read_store)]
         listed = {row["id"] for row in rows}
         if shown is not None and shown.run_id not in listed:

@@ -47,6 +47,10 @@ class StateEditor(widgets.VBox):
         ], layout=widgets.Layout(width="100%"))
         self.add_class("pipenb-editor")
 
+    def clear(self) -> None:
+        """Empty key, value and message: what was typed was about the run shown before."""
+        self.key.value = self.value.value = self.message.value = ""
+
     def show_for(self, status: str) -> None:
         """Shown only for a run whose state can be edited now."""
         self.layout.display = None if can_edit(status) else "none"

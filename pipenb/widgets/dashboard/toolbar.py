@@ -16,7 +16,7 @@ import html
 
 import ipywidgets as widgets
 
-from pipenb.core.lifecycle import ABORTED, FAILED, RUNNING, can_abort, can_pause, can_run
+from pipenb.core.lifecycle import ABORTED, FAILED, RUNNING, can_abort, can_pause, can_run, is_finished
 
 # What each button needs (status None: no run picked yet), and what it says when it does not apply.
 APPLIES = {
@@ -41,6 +41,27 @@ WHY_NOT = {
     "replay": "pick a run first",
     "compare": "only a run forked here can be compared with its source",
 }
+FINISHED_WHY = {  # a finished run is looked at and forked, never continued
+    "resume": "run {status}: a finished run is never resumed; fork it from the History tab, or press Run",
+    "abort": "run {status}: nothing to abort",
+    "pause": "run {status}: nothing to pause",
+}
+TIPS = {"run": "start a new run", "pause": "pause the run at the next stage", "step": "run one stage, then pause",
+        "resume": "continue the run from where it stopped", "abort": "stop the run now (it can be resumed)",
+        "retry": "run the failed stage again", "discard": "forget the run (a finished one: remove it from the list)",
+        "replay": "scrub through the run's records on its graph (nothing runs again)",
+        "compare": "replay this fork beside the run it was forked from"}
+
+
+def why_not(name: str, status: str | None) -> str:
+    """What button ``name`` says when it does not apply to a run in ``status``."""
+    if status == "gone" and name in FINISHED_WHY:
+        return f"the run was completed or discarded elsewhere (its checkpoint left the store): nothing to {name}"
+    if status is not None and is_finished(status) and name in FINISHED_WHY:
+        return FINISHED_WHY[name].format(status=status)
+    return WHY_NOT[name]
+
+
 ICONS = {"run": "play", "pause": "pause", "step": "step-forward", "resume": "forward", "abort": "stop",
          "retry": "redo", "discard": "trash",
          "replay": "film", "compare": "columns"}
@@ -60,10 +81,15 @@ def run_buttons(clicked) -> dict[str, widgets.Button]:
 
 
 def refresh_buttons(buttons: dict[str, widgets.Button], status: str | None, forked: bool = False) -> None:
-    """Grey out what does not apply to a run in ``status``; Retry shows only where it applies, Compare with
-    source only for a run ``forked`` from another."""
+    """Grey out what does not apply to a run in ``status`` (its tooltip says why); Retry shows only where it
+    applies, Compare with source only for a run ``forked`` from another."""
     for name, button in buttons.items():
-        button.disabled = not APPLIES[name](status)
+        if name not in APPLIES:  # a button another part of the dashboard owns
+            continue
+        applies = APPLIES[name](status)
+        tip = TIPS[name] if applies else why_not(name, status)
+        if button.disabled == applies or button.tooltip != tip:
+            button.disabled, button.tooltip = not applies, tip
     buttons["retry"].layout.display = None if APPLIES["retry"](status) else "none"
     buttons["compare"].layout.display = None if forked and APPLIES["compare"](status) else "none"
 
