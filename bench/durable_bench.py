@@ -7,7 +7,12 @@
 - one SQLite stage commit in a 1,000-stage run with history rows and the
   run's lease (one driver per run), per stage;
 - ``factory.resume`` (slow path: the store opened, the checkpoint read, the
-  context rebuilt) of a run holding a 10 MiB bytes value.
+  context rebuilt) of a run holding a 10 MiB bytes value;
+- bytes a stage commit writes to the file (WAL frames x page size): a stage
+  that puts no artifact, one that puts a small one, and the stages after a
+  10 MiB artifact was put (SPEC 15: written once, by its own stage);
+- a stage commit with ``synchronous="full"`` (an fsync per commit, survives
+  power loss) against ``"normal"`` (the default), as a ratio of the same run.
 
 Speed is reported, never asserted.
 """
@@ -18,6 +23,7 @@ import asyncio
 import gc
 import os
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -74,9 +80,9 @@ def listing(tmp: str, repeats: int, runs: int = 10_000) -> float:
         sf.close()
 
 
-def stage_commit(tmp: str, repeats: int, stages: int = 1000) -> float:
+def stage_commit(tmp: str, repeats: int, stages: int = 1000, synchronous: str = "normal") -> float:
     """Seconds per stage of a ``stages``-stage SQLite run with history and the lease (prepare excluded)."""
-    sf = SqliteStore.factory(os.path.join(tmp, "stages.sqlite"))
+    sf = SqliteStore.factory(os.path.join(tmp, f"stages-{stages}-{synchronous}.sqlite"), synchronous=synchronous)
     registry = PipelineRegistry()
     factory = PipelineFactory(flat(stages), store_factory=sf, registry=registry, history=True)
     loop = asyncio.new_event_loop()
@@ -126,6 +132,48 @@ def resume_big(tmp: str, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _putting(kind: str):
+    """A step that puts nothing (``none``), a new small artifact, or the same 10 MiB artifact (``big``: put by the
+    first stage only)."""
+    def step(state, ctx):
+        n = state.get("n", 0)
+        if kind == "small":
+            ctx.artifacts.put("small", {"n": n})
+        elif kind == "big" and n == 0:
+            ctx.artifacts.put("big", MIB10)
+        return {"n": n + 1}
+    return step
+
+
+def bytes_per_stage(tmp: str, kind: str, stages: int = 100) -> float:
+    """Bytes written to the WAL per stage commit (frames x page size) by a ``stages``-stage run (``_putting(kind)``),
+    the first stage (and the run's start) excluded."""
+    path = os.path.join(tmp, f"bytes-{kind}.sqlite")
+    sf = SqliteStore.factory(path)
+    pipe = Pipeline(f"dbench-bytes-{kind}", stages=[Stage(f"s{i}", steps=[Step("t", _putting(kind))])
+                                                     for i in range(stages)])
+    registry = PipelineRegistry()
+    factory = PipelineFactory(pipe, store_factory=sf, registry=registry, history=True)
+    loop = asyncio.new_event_loop()
+    spy = sqlite3.connect(path)
+    try:
+        ctx = loop.run_until_complete(factory.prepare(run_id="warm")).unwrap()
+        loop.run_until_complete(ctx.run()).unwrap()  # the tables and first pages exist
+        ctx = loop.run_until_complete(factory.prepare(run_id="r")).unwrap()
+        loop.run_until_complete(ctx.step()).unwrap()  # the first stage: the big put, when there is one
+        spy.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        loop.run_until_complete(ctx.run()).unwrap()
+        frames = spy.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+        page = spy.execute("PRAGMA page_size").fetchone()[0]
+        assert frames < 1000, frames  # below the auto-checkpoint, so every frame is counted
+        return frames * page / (stages - 1)
+    finally:
+        spy.close()
+        loop.close()
+        registry.close()
+        sf.close()
+
+
 def section(report, repeats: int, base: float | None = None) -> None:
     tmp = tempfile.mkdtemp(prefix="pipenb-dbench-")
     try:
@@ -135,6 +183,14 @@ def section(report, repeats: int, base: float | None = None) -> None:
                    f"{stage_commit(tmp, max(3, repeats // 3)) * 1e6:.1f} µs", "", "target <= 250 µs")
         report.add("SQLite: resume (new factory) of a run holding 10 MiB bytes",
                    f"{resume_big(tmp, repeats) * 1e3:.1f} ms", "", "target <= 30 ms")
+        for kind, what in (("none", "puts no artifact"), ("small", "puts a small artifact"),
+                           ("big", "follows a 10 MiB put")):
+            report.add(f"SQLite: bytes written per stage that {what}",
+                       f"{bytes_per_stage(tmp, kind) / 1024:.0f} KiB", "", "64 KiB pages; 10 MiB put: written once")
+        normal = stage_commit(tmp, max(3, repeats // 3), stages=200)
+        full = stage_commit(tmp, max(3, repeats // 3), stages=200, synchronous="full")
+        report.add('SQLite: stage commit, synchronous="full" vs "normal"', f"{full * 1e6:.0f} µs",
+                   f"x{full / normal:.1f}", "an fsync per commit: survives power loss")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -161,9 +161,9 @@ PAUSE_AND_RESUME = [
 A model is trained, then a person must approve it before it is deployed. The
 gate's router **pauses** the run with a timeout. While paused, the run stays
 alive in the kernel (instant resume); when the timeout passes, the registry
-exports its artifacts into the checkpoint and lets it go — it can still be
-resumed from the store. With `SqliteStore` that works even after a kernel
-restart.
+lets it go — it can still be resumed from the store. With `SqliteStore` that
+works even after a kernel restart: each stage wrote its state, history and
+artifacts (the trained model) to the file as it committed.
 """),
     code("""
 import pathlib
@@ -193,17 +193,17 @@ dash
 """),
     md("""
 Within the window, `resume` hands back **the same object** — nothing is read
-from the file. When the window ends, the registry exports the artifacts into
-the checkpoint and releases the context; `resume` then rebuilds it from
-SQLite, artifacts included. `registry.expire(run_id)` ends the window now,
-as ten minutes would:
+from the file. When the window ends, the registry releases the context;
+`resume` then rebuilds it from SQLite, artifacts included (they are in the
+file already). `registry.expire(run_id)` ends the window now, as ten minutes
+would:
 """),
     code("""
 assert (await factory.resume(ctx.run_id)).unwrap() is ctx       # fast path
 registry.expire(ctx.run_id)                                     # the window ends now
 rec = registry.runs()[0]
-print("live in memory:", rec.live, "| artifacts exported into the checkpoint:",
-      ctx.checkpoint.container_bundle is not None)
+print("live in memory:", rec.live, "| artifacts in the file:",
+      sorted(SqliteStore("approvals.sqlite", ctx.run_id).load_artifacts()))
 assert not rec.live
 """),
     md("""

@@ -7,8 +7,8 @@ from .checkpoints import PipelineCheckpoint, clear_checkpoint, read_checkpoint, 
 from .context import RunContext
 from .definitions import Pipeline, Stage, Step
 from .errors import (
-    AbortedError, DefinitionError, PipelineError, PrepareError, ResumeError, RoutingError, RunStateError,
-    StepError, StoreError,
+    AbortedError, ArtifactNotSavedError, DefinitionError, PipelineError, PrepareError, ResumeError, RoutingError,
+    RunStateError, StepError, StoreError,
 )
 from .eventlog import EventLog
 from .events import EVENT_NAMES, PathNode, RunEvent
@@ -33,7 +33,8 @@ for _tuple in (PathNode, StageRecord, definitions.StageInfo, store.StoredRun):
     _tuple.__annotations__ = _tuple.__new__.__annotations__ = _hints(_tuple)
 
 __all__ = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "Breakpoints", "DELETE", "DataStore", "DefinitionError",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "ArtifactNotSavedError", "Breakpoints", "DELETE", "DataStore",
+    "DefinitionError",
     "END", "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode",
     "Pause", "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry",
     "PipelineRunResult", "PrepareError", "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext",

@@ -24,7 +24,7 @@ from .events import PathNode
 from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import Pause, check_decision, where
 from .state import run_note
-from .commit import StageWork, commit_stage
+from .commit import StageWork, artifacts_saved, commit_stage, stage_artifacts
 from .history import HistoryRow
 from .lookback import stage_code
 from .plan import HISTORY_MEMORY, HISTORY_OFF, HISTORY_ROWS, StagePlan, plan_stage, sub_after
@@ -66,7 +66,7 @@ class Engine:
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
                  "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_keep", "_router_only", "_paths",
-                 "routing_after_sub", "_landed", "drive")
+                 "routing_after_sub", "_landed", "drive", "_arts")
 
     def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner,
                  paths: dict | None = None):
@@ -81,6 +81,7 @@ class Engine:
         self._skip: tuple | None = None
         self._last_yield = _perf()
         self._durable = store.durable
+        self._arts = store.keeps_artifacts  # each commit writes the artifacts its stage put or replaced
         # What history the run keeps: none, records in memory, and rows that persist with each commit.
         self._keep = HISTORY_OFF if history is None else HISTORY_ROWS if store.keeps_history else HISTORY_MEMORY
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
@@ -265,8 +266,8 @@ class Engine:
         if known is None:
             known = self._paths[addr] = (parent_path + (PathNode(pipe.id, stage.id),), "/".join(addr))
         path, key = known
-        clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage)) if self._keep
-                 else (_perf(), 0.0, 0, None))
+        clock = ((_perf(), _now(), self.artifacts.mark(), stage_code(pipe, stage), self.artifacts.tick()) if self._keep
+                 else (_perf(), 0.0, 0, None, self.artifacts.tick()))
         if "stage:start" in bus.heard:
             pending = bus.stage_start(path, stage_id=stage.id, label=stage.label)
             if pending is not None:
@@ -330,14 +331,18 @@ class Engine:
         row = None
         if plan.row:  # the history row commits with the stage
             row = HistoryRow.of_stage(self.history.next_seq, plan.address, stage, work.patches, decision, clock,
-                                      _perf() - clock[0])
+                                      _perf() - clock[0], outputs=work.results if self._arts else None)
+        arts = (stage_artifacts(self.artifacts, plan.address, work.results, row, self.history, clock[4]) if self._arts
+                else None)
         try:
-            commit_stage(self.store, self.run_id, plan, cp, work, row)
+            skipped = commit_stage(self.store, self.run_id, plan, cp, work, row, arts[1] if arts and arts[1] else None)
         except BaseException as exc:
             if not isinstance(exc, Exception) and work.snapshot is not None and self.store.get() is not work.snapshot:
                 self._landed = plan.address  # interrupted after the commit reached the store
             raise
         self.routing_after_sub = None
+        if arts is not None:
+            artifacts_saved(self.artifacts, arts[0], skipped, self.logger, self.run_id)
         return cp
 
     async def _stage_failed(self, path: tuple, stage: Stage, addr: tuple, exc: BaseException, t0: float):
@@ -360,8 +365,8 @@ class Engine:
                                    self.view() if plan.row else work.working)
         if stage.pipeline is None and self.drive.step_budget is not None:
             self.drive.spend_step()
-        if work.results:
-            self.artifacts.record(key + "/", work.results)
+        if work.results and not self._arts:  # a store that keeps artifacts had them recorded with its commit
+            self.artifacts.record(key + "/", work.results, saved=True)  # nothing to write them to
         return duration
 
     async def _stage_paused(self, path: tuple, stage: Stage, instruction, t0: float, duration=None) -> None:

@@ -91,3 +91,19 @@ class RunStateError(PipelineError):
 
 class StoreError(PipelineError):
     """A store failed to read or write; nothing of the failing commit was kept."""
+
+
+class ArtifactNotSavedError(PipelineError, KeyError):
+    """An artifact read after a restart (resume, fork) that was never written to the durable store.
+
+    It was put with ``durable=False`` or could not be pickled; ``key`` names it and ``reason`` says why. A
+    ``KeyError`` too, so code that guards ``artifacts[key]`` with ``except KeyError`` still sees it.
+    """
+
+    def __init__(self, message: str, *, key: str = "", reason: str = ""):
+        super().__init__(message)
+        self.key = key
+        self.reason = reason
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""

@@ -18,6 +18,7 @@ from .context import RunContext
 from .definitions import Pipeline
 from .executors import check_executor
 from .errors import PipelineError, PrepareError, ResumeError, StoreError
+from .commit import outputs_of, resumed_artifacts
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from ._ids import uuid7
 from .lifecycle import ABORTED, FAILED, FINISHED, PAUSED, PREPARED
@@ -257,8 +258,7 @@ class PipelineFactory:
                     f"run {run_id}: checkpoint resumes at {'/'.join(cp.resume_at)!r}, which pipeline "
                     f"{self.pipeline.id!r} does not have: {exc.args[0]}"
                 ) from None
-            container = ArtifactContainer.from_bundle(cp.container_bundle,
-                                                      keep_log=_history_limit(self.history) != 0)
+            container = resumed_artifacts(store, cp, keep_log=_history_limit(self.history) != 0)
             note = run_note(store.get())
             stored = note.status if note is not None else None
             status = stored if stored in (PREPARED, FAILED, ABORTED) else PAUSED
@@ -302,7 +302,7 @@ class PipelineFactory:
         artifacts as they were before that stage ran (shared, not copied).
         """
         try:
-            history, artifacts = await self._source(run_id)
+            history, artifacts, rows = await self._source(run_id)
             i = fork_index(history, at, run_id)
             record = history[i]
             address = record.address[: -len(EDIT)] if record.is_edit else record.address
@@ -328,7 +328,17 @@ class PipelineFactory:
                 if store.keeps_history and _history_limit(self.history) != 0:
                     for row in rows_of(head):
                         store.append_history(row)
-            container = artifacts.as_of(history.mark(i)) if artifacts is not None else None
+                if store.keeps_artifacts:  # the versions are shared with the source run, not written again
+                    store.copy_artifacts(run_id, record.seq)
+                    for seq, outputs in outputs_of(rows, before=record.seq).items():  # the new rows carry none
+                        store.write_artifacts(seq, outputs)
+            mark = history.mark(i)
+            if artifacts is not None and mark >= 0:
+                container = artifacts.as_of(mark)
+            elif store.keeps_artifacts:
+                container = ArtifactContainer(store.load_artifacts(), keep_log=True)
+            else:
+                container = artifacts.as_of(0) if artifacts is not None else None
             return Result.ok(self._context(new_id, store, entry, container, status=PREPARED,
                                            history=head if _history_limit(self.history) != 0 else None))
         except PipelineError as exc:
@@ -341,13 +351,14 @@ class PipelineFactory:
         return (await self._source(run_id, "read the history of", artifacts=False))[0]
 
     async def _source(self, run_id: str, doing: str = "fork", artifacts: bool = True):
-        """(history, artifacts or None) of a run: its context if this process holds it, else its store
-        (``artifacts=False``: the history only, no checkpoint bundle unpickled)."""
+        """(history, artifacts or None, its history rows when its store keeps artifacts) of a run: its context if
+        this process holds it, else its store (``artifacts=False``: the history only, nothing else read)."""
         if not isinstance(run_id, str) or not run_id:
             raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
         ctx = self.registry.get_context(run_id) if self.registry is not None else None
         if ctx is not None:
-            return ctx.history, ctx.artifacts
+            rows = ctx.store.load_history() if artifacts and ctx.store.keeps_artifacts else ()  # their step outputs
+            return ctx.history, ctx.artifacts, rows
         store = await self._open_store(run_id)
         rows = store.load_history() if store.keeps_history else []
         if not rows:
@@ -356,10 +367,12 @@ class PipelineFactory:
                               f"store keeps no history and whose context is gone)")
         if not artifacts:  # only read: the store is not kept open for it
             self._release(run_id)
-            return replay(rows, None), None
+            return replay(rows, None), None, ()
+        if store.keeps_artifacts:
+            return replay(rows, None), None, rows  # the fork reads them from the store, as they were at its record
         cp = read_checkpoint(store, None, run_id)
         bundle = ArtifactContainer.from_bundle(cp.container_bundle, keep_log=True) if cp is not None else None
-        return replay(rows, None), bundle
+        return replay(rows, None), bundle, ()
 
     def fork_sync(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:
         """``fork`` for code outside an event loop (a script, a cell that must not await): runs it on a private loop."""

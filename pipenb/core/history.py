@@ -61,21 +61,23 @@ class HistoryRow(NamedTuple):
     duration: float
     code: str | None = None  # the fingerprint of the code the stage ran (``lookback.stage_code``); rows of older
     # pipenbs have 8 fields: unknown
+    outputs: dict | None = None  # step id -> its output (artifact "<address>/<step id>") for a store keeping artifacts
 
     @classmethod
-    def of_stage(cls, seq: int, addr: tuple, stage, patches, decision, clock: tuple, duration: float) -> HistoryRow:
+    def of_stage(cls, seq: int, addr: tuple, stage, patches, decision, clock: tuple, duration: float, *,
+                 outputs: dict | None = None) -> HistoryRow:
         """``clock``: the engine's (perf counter, time, artifacts mark, code fingerprint) when the stage started."""
         return tuple.__new__(cls, (seq, "/".join(addr), stage.id, stage.label, tuple(patches), decision, clock[1],
-                                   duration, clock[3]))
+                                   duration, clock[3], outputs))
 
     @classmethod
     def of_edit(cls, seq: int, position: str, patch, started: float) -> HistoryRow:
         """``update_state(patch)`` of a run that continues at ``position``."""
-        return tuple.__new__(cls, (seq, position + EDIT, None, "edit", (dict(patch),), None, started, 0.0, None))
+        return tuple.__new__(cls, (seq, position + EDIT, None, "edit", (dict(patch),), None, started, 0.0, None, None))
 
     @classmethod
     def initial(cls, state, started: float = 0.0) -> HistoryRow:
-        return tuple.__new__(cls, (-1, "", None, "initial", (dict(state),), None, started, 0.0, None))
+        return tuple.__new__(cls, (-1, "", None, "initial", (dict(state),), None, started, 0.0, None, None))
 
 
 class Kept(NamedTuple):
@@ -216,7 +218,8 @@ class History(Sequence, LookBack):
         return self._seq
 
     def mark(self, index: int) -> int:
-        """The artifacts' point when record ``index``'s stage started (see ``ArtifactContainer.as_of``)."""
+        """The artifacts' point when record ``index``'s stage started (``ArtifactContainer.as_of``); -1: read back
+        from a durable store, whose ``load_artifacts(before=seq)`` has them."""
         return self._loaded()[self._index(index)].mark
 
     def head(self, index: int) -> History:
@@ -324,13 +327,13 @@ def replay(rows, limit: int | None) -> History:
             state = merge(state, patch)
         rows = rows[1:]
     history = History(state, limit)
-    for seq, address, stage_id, label, patches, decision, started, duration, *code in rows:
+    for seq, address, stage_id, label, patches, decision, started, duration, *code in rows:  # code, outputs
         base = state
         for patch in patches:
             state = merge(state, patch)
         patch = patches[0] if len(patches) == 1 else combined(patches)
         history.add(_new(StageRecord, (seq, address, stage_id, label, patch, decision, started, duration, state)),
-                    base, code=code[0] if code else None)
+                    base, mark=-1, code=code[0] if code else None)  # -1: the artifacts are the store's
         history.renumber(seq)
     return history
 

@@ -21,6 +21,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
+from .artifacts import not_saved_note, save_unsaved
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, can_run, forget_driver, is_resumable
 from ._listeners import Listeners
@@ -72,8 +73,9 @@ class _Entry:
         state = ctx.state
         if self.sized[0] is not state:
             self.sized = (state, approx_size(state))
+        note = self.note or (not_saved_note(ctx.artifacts) if self.store.keeps_artifacts else "")
         return RunRecord(self.run_id, self.pipeline_id, status, ctx.position if waiting else None,
-                         self.expires_at if armed else None, True, self.note, self.sized[1])
+                         self.expires_at if armed else None, True, note, self.sized[1])
 
 
 class PipelineRegistry:
@@ -177,7 +179,13 @@ class PipelineRegistry:
             entry.timer = WHEEL.schedule(timeout, lambda: self._fire(run_id))
 
     def _try_export(self, entry: _Entry) -> bool:
-        """Export; on failure keep the context (the only copy) and say why in the record's note."""
+        """Export; on failure keep the context (the only copy) and say why in the record's note. A store that keeps
+        artifacts wrote them with each commit: nothing to export, but one it could not write keeps the context too."""
+        if entry.store.keeps_artifacts:
+            entry.note = save_unsaved(entry.ctx.artifacts, entry.store, entry.ctx.history)
+            if entry.note:
+                warn(entry.ctx.logger, f"registry: run {entry.run_id}: {entry.note}")
+            return not entry.note
         try:
             self._export(entry)
         except Exception as exc:

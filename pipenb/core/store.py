@@ -87,6 +87,35 @@ class StoreBase:
         """
         raise NotImplementedError(f"{type(self).__name__} keeps no history (keeps_history is False)")
 
+    keeps_artifacts: bool = False
+    """True when the store writes the run's artifacts with its commits (SPEC 15).
+
+    The engine then hands each stage's new or replaced artifacts to
+    ``write_artifacts`` inside the stage's ``transaction()``; a resume reads
+    them back with ``load_artifacts`` and a fork shares them with
+    ``copy_artifacts``. A store that says False gets the artifacts as a
+    bundle in the checkpoint when the registry releases a paused run.
+    """
+
+    def write_artifacts(self, seq: int, items: list) -> dict[str, str]:
+        """Keep ``items`` (``(key, value, durable)``) with the current commit; returns key -> why for those not
+        written (``durable`` False, or cannot be pickled), which a later read names instead of giving ``None``.
+
+        ``seq`` is the history seq the stage commits with (the seq before the next record when it commits none),
+        so ``load_artifacts(before=s)`` gives the artifacts as they were before record ``s``. The default refuses,
+        naming the store class.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no artifacts (keeps_artifacts is False)")
+
+    def load_artifacts(self, before: int | None = None) -> dict[str, Any]:
+        """Key -> artifact (or ``artifacts.NotSaved``) as last committed, or as before history record ``before``."""
+        return {}
+
+    def copy_artifacts(self, source_run_id: str, before: int) -> None:
+        """Inside a transaction: this run starts with the artifacts run ``source_run_id`` had before its history
+        record ``before`` (a fork; stores that keep versions share them, nothing copied but references)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no artifacts (keeps_artifacts is False)")
+
     leases: bool = False
     """True when the store keeps a lease per run, so one context (in any process) drives it at a time."""
 

@@ -6,7 +6,8 @@ import sys
 import pipenb
 
 EXPECTED = [
-    "AbortSignal", "AbortedError", "ArtifactContainer", "Breakpoints", "DELETE", "DataStore", "DefinitionError",
+    "AbortSignal", "AbortedError", "ArtifactContainer", "ArtifactNotSavedError", "Breakpoints", "DELETE", "DataStore",
+    "DefinitionError",
     "END", "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode",
     "Pause", "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry",
     "PipelineRunResult", "PrepareError", "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext",

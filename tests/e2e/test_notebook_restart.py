@@ -47,9 +47,10 @@ def test_second_part_of_notebook_02_works_in_a_new_kernel(tmp_path, monkeypatch)
     db = tmp_path / "approvals.sqlite"
     run_id = (tmp_path / "approval_run_id.txt").read_text()
     # Between the kernels: the run is paused in the file, its artifacts saved with it.
-    cp = SqliteStore(str(db), run_id).get()["__pipeline_data__"]["checkpoint"]
+    store = SqliteStore(str(db), run_id)
+    cp = store.get()["__pipeline_data__"]["checkpoint"]
     assert tuple(cp.resume_at) == ("gate",)
-    assert cp.container_bundle["artifacts"]["model"]["coef"] == [0.4, 1.7]
+    assert store.load_artifacts()["model"]["coef"] == [0.4, 1.7]  # written with the stage that put it
     nb = execute(second, tmp_path)  # a NEW kernel: nothing of the first part's names
     texts = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "paused at gate" in texts, texts

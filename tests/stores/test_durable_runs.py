@@ -393,7 +393,7 @@ def test_durable_pause_with_an_unsaveable_artifact_keeps_the_run_live_and_says_w
     registry.close()
 
 
-def test_durable_pause_writes_saveable_artifacts_into_the_file_at_pause_time(tmp_path, defs):
+def test_durable_pause_has_its_saveable_artifacts_in_the_file_already(tmp_path, defs):
     db = str(tmp_path / "runs.sqlite")
     registry = PipelineRegistry(default_timeout=300)
     ctx = defs.factory(db, "durable-modelled", registry).prepare_sync(run_id="run-e2").unwrap()
@@ -401,8 +401,7 @@ def test_durable_pause_writes_saveable_artifacts_into_the_file_at_pause_time(tmp
     [rec] = [r for r in registry.runs() if r.run_id == "run-e2"]
     assert rec.live and rec.note == ""
     probe = ("import sys; from pipenb.stores import SqliteStore; "
-             "cp = SqliteStore(sys.argv[1], 'run-e2').get()['__pipeline_data__']['checkpoint']; "
-             "print(repr(cp.container_bundle['artifacts']['model']))")
+             "print(repr(SqliteStore(sys.argv[1], 'run-e2').load_artifacts()['model']))")
     out = subprocess.run([sys.executable, "-c", probe, db], capture_output=True, text=True, env=env(),
                          cwd=str(tmp_path), timeout=60)
     assert out.returncode == 0, out.stderr

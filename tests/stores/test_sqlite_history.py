@@ -550,7 +550,7 @@ def test_schema_3_file_opens_its_history_rows_stay_valid(tmp_path):
     assert SqliteStore(db, "r1").load_history() == expected
     factory.close()
     con = raw(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     con.close()
     assert SqliteStore(db, "r1").load_history() == expected and table_seqs(db) == [0, 1, 2, 3]
 

@@ -113,3 +113,79 @@ def test_concurrent_sets_from_threads_lose_nothing(new_store):
     for t in threads:
         t.join()
     assert all(len(s.get()[f"t{i}"]) == 50 for i in range(4))
+
+
+# -- artifacts (SPEC 15): stores that keep them write them with the commit; the others are asked nothing -------------
+
+
+def test_artifacts_written_in_a_transaction_are_all_or_nothing(new_store):
+    from pipenb.core.artifacts import NotSaved
+
+    s = new_store()
+    if not s.keeps_artifacts:  # the memory store: the container in memory is the only copy, nothing to write
+        with pytest.raises(NotImplementedError, match="InMemoryStore"):
+            s.write_artifacts(0, [("m", 1, True)])
+        assert s.load_artifacts() == {}
+        return
+    with pytest.raises(RuntimeError):
+        with s.transaction():
+            s.set({"a": 1})
+            s.write_artifacts(0, [("m", {"w": 1}, True)])
+            raise RuntimeError("midway")
+    assert s.load_artifacts() == {} and s.get() == {}
+    with s.transaction():
+        s.set({"a": 1})
+        skipped = s.write_artifacts(0, [("m", {"w": 1}, True), ("lock", threading.Lock(), True), ("v", 2, False)])
+    assert set(skipped) == {"lock", "v"} and "cannot be pickled" in skipped["lock"]
+    got = s.load_artifacts()
+    assert got["m"] == {"w": 1} and isinstance(got["lock"], NotSaved) and isinstance(got["v"], NotSaved)
+    s.write_artifacts(3, [("m", {"w": 2}, True)])  # outside a transaction: at once
+    assert s.load_artifacts()["m"] == {"w": 2} and s.load_artifacts(before=3)["m"] == {"w": 1}
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def provider(request, tmp_path):
+    """A store_factory of the parametrized kind."""
+    if request.param == "memory":
+        from pipenb.core.store import MemoryStoreProvider
+
+        yield MemoryStoreProvider()
+        return
+    factory = SqliteStore.factory(tmp_path / "runs.sqlite")
+    yield factory
+    factory.close()
+
+
+def test_a_durable_false_artifact_is_there_when_its_run_resumes_in_the_same_kernel(provider):
+    from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+
+    def put(state, ctx):
+        ctx.artifacts.put("scratch", [1, 2], durable=False)
+        ctx.artifacts.put("model", {"w": 3})
+        return {"a": 1}
+
+    def use(state, ctx):
+        return {"sum": sum(ctx.artifacts["scratch"]) + ctx.artifacts["model"]["w"]}
+
+    pipe = Pipeline(
+        "volatile",
+        stages=[
+            Stage("a", steps=[Step("a", put)]),
+            Stage(
+                "b",
+                steps=[Step("b", lambda s: {"b": 1})],
+                router=lambda s: None if s.get("go") else Pause("b", timeout=0),
+            ),
+            Stage("c", steps=[Step("c", use)]),
+        ],
+    )
+    registry = PipelineRegistry()
+    factory = PipelineFactory(pipe, store_factory=provider, registry=registry)
+    ctx = factory.prepare_sync(run_id="r1").unwrap()
+    assert ctx.run_sync().unwrap().status == "paused"
+    # timeout=0 lets the context go at once, unless it holds the only copy of an artifact (SQLite: "scratch").
+    again = factory.resume_sync("r1").unwrap()
+    assert again.artifacts["scratch"] == [1, 2] and again.artifacts["model"] == {"w": 3}
+    again.update_state({"go": True})
+    assert again.run_sync().unwrap().status == "completed" and again.state["sum"] == 6
+    registry.close()

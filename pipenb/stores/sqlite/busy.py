@@ -29,13 +29,14 @@ def is_busy(exc: BaseException | None) -> bool:
     return (code & 0xFF) in _BUSY_CODES if code is not None else "locked" in str(exc) or "busy" in str(exc)
 
 
-def open_database(path: str, timeout: float) -> Database:
-    """``Database(path, timeout)``, tried again while another connection keeps the file locked (up to ``timeout`` s)."""
+def open_database(path: str, timeout: float, synchronous: str = "normal") -> Database:
+    """``Database(path, timeout, synchronous)``, tried again while another connection keeps the file locked (up to
+    ``timeout`` s)."""
     deadline = time.monotonic() + timeout
     pause = 0.001
     while True:
         try:
-            return Database(path, timeout)
+            return Database(path, timeout, synchronous)
         except StoreError as exc:
             cause = exc.__cause__
             if not is_busy(cause):

@@ -7,8 +7,9 @@ CRC32 so a damaged value is reported instead of coming back wrong (see
 one pickled row per seq with the same CRC32, written in the same SQLite
 transaction as the state keys of the stage that produced them; the rows of
 the last few stages wait in the run's history journal, a row of its state
-(see ``journal``). The file records its schema version in ``PRAGMA
-user_version``; older files are upgraded in place, newer ones refused.
+(see ``journal``). Artifacts have their own two tables (see ``artifacts``).
+The file records its schema version in ``PRAGMA user_version``; older files
+are upgraded in place, newer ones refused.
 The connection keeps each run's journal in memory after reading it once.
 Closing the connection moves the journals it wrote into ``pipenb_history``.
 """
@@ -24,15 +25,22 @@ from ...core.checkpoints import PipelineCheckpoint
 from ...core.errors import StoreError
 from ...core.state import PIPELINE_DATA_KEY, FrozenDict, RunNote, is_mapping, with_note
 from . import journal as journals
+from . import artifacts as artifact_rows
 from . import lease
+from .location import check_location
 # JOURNAL_KEY, JOURNAL_MAGIC, JOURNAL_ROWS: the tests have always read them here
 from .journal import JOURNAL_KEY, JOURNAL_MAGIC, JOURNAL_ROWS, NO_JOURNAL, RESERVED, Journal  # noqa: F401
 from .rows import PICKLED, article, check_crc, checked_value, pickle_history, pickle_state, type_name, unpickle
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The ``PRAGMA user_version`` this code writes; 0 is the first schema (no ``crc`` column), 1 has no history
 table, 2 no lease table, 3 no history journal (a pipenb of schema 3 would show the journal as a state key and
-miss its rows, so it must refuse a file of schema 4)."""
+miss its rows, so it must refuse a file of schema 4), 4 no artifact tables (see ``artifacts``; a pipenb of
+schema 4 would resume runs without their artifacts). docs/durability.md describes the tables."""
+
+SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
+"""``SqliteStore.factory(synchronous=...)``: NORMAL survives a process crash; FULL also a power loss (each commit
+synced to disk). See docs/durability.md."""
 
 _CREATE = """
 CREATE TABLE IF NOT EXISTS pipenb_state (
@@ -58,35 +66,10 @@ CREATE TABLE IF NOT EXISTS pipenb_history (
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-def check_location(path: str) -> bool:
-    """Refuse a path that can never hold the database; returns whether the file exists already."""
-    if not path:
-        raise StoreError("SQLite store path is empty")
-    if path == ":memory:":
-        return False
-    full = os.path.abspath(path)
-    if os.path.isdir(full):
-        raise StoreError(f"SQLite store {path!r}: that path is a directory, not a file")
-    if os.path.lexists(full):
-        return True
-    parent = os.path.dirname(full)
-    ancestor = parent
-    while not os.path.lexists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise StoreError(f"SQLite store {path!r}: {ancestor!r} is not a directory")
-    if ancestor != parent:
-        raise StoreError(f"SQLite store {path!r}: the directory {parent!r} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise StoreError(f"SQLite store {path!r}: cannot create the database file: "
-                         f"the directory {parent!r} is not writable")
-    return False
-
-
 class Database:
     """One connection per file per process, shared by that file's run stores."""
 
-    def __init__(self, path: str, timeout: float):
+    def __init__(self, path: str, timeout: float, synchronous: str = "normal"):
         self.path = path
         self.lock = threading.RLock()
         existed = check_location(path)
@@ -107,7 +90,7 @@ class Database:
             self.conn.execute("PRAGMA page_size=65536")
             self.conn.execute("PRAGMA mmap_size=268435456")
             self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[synchronous]}")
             self.migrate()
             page = self.conn.execute("PRAGMA page_size").fetchone()[0]
             self.journal_bytes = journals.journal_bytes(page)
@@ -153,6 +136,8 @@ class Database:
                     conn.execute("ALTER TABLE pipenb_state ADD COLUMN crc INTEGER")
                 conn.execute(_CREATE_HISTORY)  # schemas 0 and 1
                 conn.execute(lease.CREATE)  # schemas 0 to 2
+                for create in artifact_rows.CREATE:  # schemas 0 to 4
+                    conn.execute(create)
                 clash = conn.execute("SELECT run_id, key FROM pipenb_state WHERE key >= ? LIMIT 1",
                                      (RESERVED,)).fetchone()  # schemas 0 to 3 took any str key
                 if clash is not None:
@@ -321,9 +306,11 @@ class Database:
                 continue  # a damaged row is reported when that run is opened
         return out
 
-    def write(self, run_id: str, state: Mapping, keys, history: list[tuple] = (), epoch: int | None = None) -> None:
-        """One SQLite transaction: the ``keys`` of ``state`` (upserted, or deleted when absent) and the ``history`` rows
-        (into the run's journal, see ``journal``).
+    def write(self, run_id: str, state: Mapping, keys, history: list[tuple] = (), epoch: int | None = None, *,
+              artifacts: list[tuple] = (), copies: list[tuple] = ()) -> None:
+        """One SQLite transaction: the ``keys`` of ``state`` (upserted, or deleted when absent), the ``history`` rows
+        (into the run's journal, see ``journal``) and the ``artifacts`` rows with the fork ``copies`` (see
+        ``artifacts.write``).
 
         Everything is pickled before the transaction begins, so a value that
         cannot be pickled writes nothing.
@@ -345,6 +332,8 @@ class Database:
                 )
             if deletes:
                 conn.executemany("DELETE FROM pipenb_state WHERE run_id = ? AND key = ?", deletes)
+            if artifacts or copies:
+                artifact_rows.write(conn, run_id, artifacts, copies)
             return self.append_journal(run_id, frames, rows) if rows else None
 
         with self.lock:
@@ -358,10 +347,23 @@ class Database:
         def delete(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM pipenb_state WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM pipenb_history WHERE run_id = ?", (run_id,))
+            artifact_rows.clear(conn, run_id)
 
         with self.lock:
             self._in_transaction(f"clearing run {run_id}", delete)
             self.journals[run_id] = NO_JOURNAL
+
+    def load_artifacts(self, run_id: str, before: int | None = None) -> dict:
+        """Key -> artifact (or ``NotSaved``) of ``run_id``, latest, or before history seq ``before``."""
+        where = self.where(run_id)
+        return self.reading(f"reading the artifacts of run {run_id}",
+                            lambda conn: artifact_rows.load(conn, where, run_id, before))
+
+    def synchronous(self) -> str:
+        """The connection's ``PRAGMA synchronous``, as ``factory(synchronous=...)`` names it."""
+        value = self.reading("reading PRAGMA synchronous",
+                             lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+        return {1: "normal", 2: "full"}.get(value, str(value))
 
     def run_ids(self) -> list[str]:
         return self.reading("listing runs", lambda conn: [r[0] for r in conn.execute(

@@ -19,6 +19,14 @@ history table together every ``JOURNAL_ROWS`` stages (see ``journal``):
 a history row costs no page write of its own. Top-level state keys starting
 with ``RESERVED`` (U+10FFFF) are refused: they name that journal.
 
+The store also keeps the run's artifacts (``keeps_artifacts``, SPEC 15): the
+rows given to ``write_artifacts`` inside a transaction are written in the same
+SQLite transaction, by version, each large value once by its content hash
+(see ``artifacts``); ``load_artifacts`` reads them back as they were last
+committed or before a history record, ``copy_artifacts`` shares them with a
+fork. ``synchronous`` (``"normal"`` or ``"full"``) is SQLite's own setting:
+see docs/durability.md for what each survives.
+
 Each row carries a CRC-32 of its stored bytes, checked when a run is loaded,
 so a value damaged on disk is a ``StoreError`` naming the run and the key, not
 a confusing unpickling error (or, worse, silently wrong bytes). The schema
@@ -39,8 +47,9 @@ from ...core.errors import StoreError
 from ...core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
 from ...core.store import ProviderBase, StoreBase, StoredRun
 
+from . import artifacts as artifact_rows
 from .busy import open_database
-from .file import SCHEMA_VERSION, Database, check_location  # noqa: F401
+from .file import SCHEMA_VERSION, SYNCHRONOUS, Database, check_location  # noqa: F401
 from .journal import RESERVED
 from .rows import article, type_name, unpicklable  # noqa: F401
 
@@ -50,17 +59,21 @@ class SqliteStore(StoreBase):
 
     durable = True
     keeps_history = True
+    keeps_artifacts = True
 
-    def __init__(self, path: str | os.PathLike, run_id: str, *, timeout: float = 5.0, _db: Database | None = None):
+    def __init__(self, path: str | os.PathLike, run_id: str, *, timeout: float = 5.0, synchronous: str = "normal",
+                 _db: Database | None = None):
         super().__init__()
         self.path = os.fspath(path)
         self.run_id = run_id
-        self._db = _db if _db is not None else open_database(self.path, timeout)
+        self._db = _db if _db is not None else open_database(self.path, timeout, check_synchronous(synchronous))
         self._cached: FrozenDict | None = self._db.load(run_id) or EMPTY  # None: unloaded, read again when needed
         held = self._db.lease(run_id)
         self._epoch = held.epoch if held is not None else 0  # writes need the file to still hold it
         self._dirty: set[str] = set()
         self._pending: list[tuple] = []  # history rows waiting for the outermost transaction's commit
+        self._artifacts: list[tuple] = []  # artifact rows (see artifacts.prepare) waiting for it too
+        self._copies: list[tuple] = []  # (source run, before seq): a fork's artifacts, waiting for it too
         self._lock = threading.RLock()
         self._depth = 0
 
@@ -87,9 +100,17 @@ class SqliteStore(StoreBase):
         return (held.epoch if held is not None else 0) == self._epoch
 
     @classmethod
-    def factory(cls, path: str | os.PathLike, *, timeout: float = 5.0) -> SqliteStoreFactory:
-        """The ``store_factory`` for ``path``; a path that can never hold the database is refused here."""
-        return SqliteStoreFactory(path, timeout=timeout)
+    def factory(cls, path: str | os.PathLike, *, timeout: float = 5.0,
+                synchronous: str = "normal") -> SqliteStoreFactory:
+        """The ``store_factory`` for ``path``; a path that can never hold the database is refused here.
+
+        ``synchronous``: ``"normal"`` (the default) keeps every committed stage
+        through a crash of the process or kernel, but a power loss or OS crash
+        may lose the last few commits (never corrupt the file); ``"full"``
+        syncs each commit to disk, so it also survives a power loss, at the
+        cost of one fsync per stage (see docs/durability.md and ``bench/``).
+        """
+        return SqliteStoreFactory(path, timeout=timeout, synchronous=synchronous)
 
     def get(self):
         """The run's state as a read-only snapshot (held in memory; read from the file when it is not)."""
@@ -118,7 +139,7 @@ class SqliteStore(StoreBase):
         Nothing happens inside a transaction or with writes pending.
         """
         with self._lock:
-            if not self._depth and not self._dirty and not self._pending:
+            if not (self._depth or self._dirty or self._pending or self._artifacts or self._copies):
                 self._cached = None
 
     def set(self, patch: Mapping[str, Any]) -> None:
@@ -154,6 +175,28 @@ class SqliteStore(StoreBase):
                 return
             self._flush(self._state, set(self._dirty), 0)
 
+    def write_artifacts(self, seq: int, items: list) -> dict[str, str]:
+        """Keep ``items`` (``(key, value, durable)``) with the current commit, pickled now; key -> why for those that
+        are not written (``durable`` False, unpicklable): a note row says so, which a read after a restart names."""
+        rows, skipped = artifact_rows.prepare(self.run_id, seq, items)
+        with self._lock:
+            self._artifacts.extend(rows)
+            if not self._depth:
+                self._flush(self._state, set(self._dirty), len(self._pending))
+        return skipped
+
+    def load_artifacts(self, before: int | None = None) -> dict[str, Any]:
+        """Key -> artifact (or ``NotSaved``) as last committed, or as before history record ``before``."""
+        return self._db.load_artifacts(self.run_id, before)
+
+    def copy_artifacts(self, source_run_id: str, before: int) -> None:
+        """With the current commit: this run gets the artifact versions run ``source_run_id`` wrote before its history
+        record ``before`` (rows only: large values are shared, not written again)."""
+        with self._lock:
+            self._copies.append((source_run_id, before))
+            if not self._depth:
+                self._flush(self._state, set(self._dirty), len(self._pending))
+
     def load_history(self) -> list[tuple]:
         """This run's history rows ordered by seq: the committed ones, with those of an open transaction."""
         with self._lock:
@@ -182,7 +225,7 @@ class SqliteStore(StoreBase):
                 raise StoreError(f"run {self.run_id}: clear() inside a transaction is refused; nothing was cleared")
             self._db.clear(self.run_id)
             before = self._state
-            self._state, self._dirty, self._pending = EMPTY, set(), []
+            self._state, self._dirty, self._pending, self._artifacts, self._copies = EMPTY, set(), [], [], []
         if before is not EMPTY and self._listeners:
             self._listeners(EMPTY)
 
@@ -199,25 +242,31 @@ class SqliteStore(StoreBase):
             f"be str (each is a row keyed by text, so {key!r} would come back as {str(key)!r}). Nothing was kept"
         )
 
-    def _flush(self, before: FrozenDict, dirty: set[str], mark: int) -> None:
-        """Write the dirty keys and pending history rows in one SQLite transaction.
+    def _flush(self, before: FrozenDict, dirty: set[str], mark: int, marks: tuple = (0, 0)) -> None:
+        """Write the dirty keys and pending history and artifact rows in one SQLite transaction.
 
         On any failure, go back to ``before`` (and ``dirty``), drop the history
-        rows appended since ``mark``, and raise a StoreError.
+        rows appended since ``mark`` (the artifact rows and copies since
+        ``marks``), and raise a StoreError.
         """
-        if not self._dirty and not self._pending:
+        if not self._dirty and not self._pending and not self._artifacts and not self._copies:
             return
         try:
-            self._db.write(self.run_id, self._state, sorted(self._dirty), self._pending, self._epoch)
+            self._db.write(self.run_id, self._state, sorted(self._dirty), self._pending, self._epoch,
+                           artifacts=self._artifacts, copies=self._copies)
         except BaseException as exc:
             self._state, self._dirty = before, dirty
             del self._pending[mark:]
+            del self._artifacts[marks[0]:]
+            del self._copies[marks[1]:]
             if isinstance(exc, StoreError) or not isinstance(exc, Exception):
                 raise
             raise StoreError(f"run {self.run_id}: commit to {self.path!r} failed, nothing of it was kept: "
                              f"{type(exc).__name__}: {exc}") from exc
         self._dirty = set()
         self._pending = []
+        self._artifacts = []
+        self._copies = []
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[SqliteStore]:
@@ -230,24 +279,34 @@ class SqliteStore(StoreBase):
         """
         with self._lock:
             before, dirty, mark = self._state, set(self._dirty), len(self._pending)
+            marks = (len(self._artifacts), len(self._copies))
             self._depth += 1
             try:
                 yield self
             except BaseException:
                 self._state, self._dirty = before, dirty
                 del self._pending[mark:]
+                del self._artifacts[marks[0]:]
+                del self._copies[marks[1]:]
                 raise
             finally:
                 self._depth -= 1
             if self._depth:
                 return
-            self._flush(before, dirty, mark)
+            self._flush(before, dirty, mark, marks)
             state = self._state
         if state is not before and self._listeners:
             self._listeners(state)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r}, run {self.run_id})"
+
+
+def check_synchronous(value: object) -> str:
+    """``value`` if it is a ``synchronous`` choice; else a ValueError naming it and the choices."""
+    if not isinstance(value, str) or value not in SYNCHRONOUS:
+        raise ValueError(f"SqliteStore synchronous must be one of {sorted(SYNCHRONOUS)}, got {value!r}")
+    return value
 
 
 class SqliteStoreFactory(ProviderBase):
@@ -259,19 +318,32 @@ class SqliteStoreFactory(ProviderBase):
     checked, when the first run is opened.
     """
 
-    def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0):
+    def __init__(self, path: str | os.PathLike, *, timeout: float = 5.0, synchronous: str = "normal"):
         self.path = os.fspath(path)
         self.timeout = timeout
+        self._synchronous = check_synchronous(synchronous)
         self._db: Database | None = None
         self._lock = threading.Lock()
         if not check_location(self.path):
-            self._db = open_database(self.path, timeout)
+            self._db = open_database(self.path, timeout, self._synchronous)
 
     def _database(self) -> Database:
         with self._lock:
             if self._db is None:
-                self._db = open_database(self.path, self.timeout)
+                self._db = open_database(self.path, self.timeout, self._synchronous)
             return self._db
+
+    @property
+    def synchronous(self) -> str:
+        """``"normal"`` or ``"full"``: read back from the open connection's ``PRAGMA synchronous``, not from the
+        argument, so it says what SQLite does."""
+        return self._database().synchronous()
+
+    def artifact_bytes(self) -> int:
+        """Bytes of artifact values stored in the file (small ones inline, each large one once, however many
+        stages and forks refer to it)."""
+        db = self._database()
+        return db.reading("measuring artifacts", artifact_rows.stored_bytes)
 
     def __call__(self, run_id: str) -> SqliteStore:
         return SqliteStore(self.path, run_id, _db=self._database())
