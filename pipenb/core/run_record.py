@@ -31,7 +31,7 @@ class RunRecord:
 
     @property
     def time_left(self) -> float | None:
-        """Seconds until the registry lets the run go (0.0 once due), None when it holds it without a timer."""
+        """Seconds until the held run is let go (exported into its store), or None when it has no expiry."""
         return None if self.expires_at is None else max(0.0, self.expires_at - time.time())
 
     def to_dict(self) -> dict:
