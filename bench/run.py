@@ -121,7 +121,7 @@ def core_section(report: Report, repeats: int, base: float) -> None:
     report.add("import pipenb", f"{import_time() * 1e3:.1f} ms", "", "target <= 150 ms")
 
 
-SECTIONS = ("core", "widgets", "dashboard", "executors", "history", "durable", "burr", "lifecycle")
+SECTIONS = ("core", "widgets", "dashboard", "executors", "history", "replay", "durable", "burr", "lifecycle")
 
 
 def main() -> None:
@@ -157,12 +157,13 @@ def run_sections(report: Report, repeats: int, base: float, only: list[str]) -> 
     import executors_bench  # where steps run: threads, abort, progress, same run
     import history_bench  # stage history, diffs, forks, same run
     import lifecycle  # pause/resume figures, same run
+    import replay_bench  # RunReplay: scrubbing a 10,000-record run, same run
     import widgets_bench  # widget figures, same run
 
     # Widgets first: the lifecycle section leaves many long-lived objects behind,
     # which would make the garbage collector (not pipenb) dominate the event figures.
     for name, module in (("widgets", widgets_bench), ("dashboard", dashboard_bench), ("executors", executors_bench),
-                         ("history", history_bench), ("durable", durable_bench), ("burr", burr_bench),
+                         ("history", history_bench), ("replay", replay_bench), ("durable", durable_bench), ("burr", burr_bench),
                          ("lifecycle", lifecycle)):
         if name in only:
             module.section(report, repeats, base)

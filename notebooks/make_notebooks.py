@@ -533,12 +533,168 @@ on_dask.state
 """),
 ]
 
+LOOK_BACK = [
+    md("""
+# Looking back at a run: visits, blame, stale stages, forks and a replay
+
+A small gradient-descent loop fits a line with numpy: `epoch` runs again and
+again (its router loops back) until the loss is small enough. Afterwards we
+ask the run what it did (**visits**, **transitions**, **blame**), stop it
+with a **conditional breakpoint**, find the records a code fix makes
+**stale**, **fork** from the first of them, **compare** the two runs, and
+scrub through both with **`RunReplay`**: nothing runs again while you look.
+"""),
+    code("""
+import time
+import numpy as np
+from IPython.display import HTML
+from pipenb import Pipeline, PipelineFactory, Stage, Step
+from pipenb.timeline import timeline_svg
+from pipenb.widgets import RunReplay
+
+rng = np.random.default_rng(0)
+x = rng.uniform(0, 10, 20_000)
+y = 3.0 * x + 2.0 + rng.normal(0, 1.0, x.size)      # the line to find: w = 3, b = 2
+
+
+def start(state):
+    return {"w": 0.0, "b": 0.0, "epoch": 0}
+
+
+def epoch(state):                                   # a bug: the bias b never moves
+    time.sleep(0.1)                                 # slow enough to watch
+    w, b = state["w"], state["b"]
+    err = w * x + b - y
+    return {"w": w - 0.01 * float((err * x).mean()), "b": b,
+            "epoch": state["epoch"] + 1, "loss": float((err ** 2).mean())}
+
+
+def again(state, results):
+    return "epoch" if state["loss"] > 1.2 and state["epoch"] < 15 else None
+
+
+def summary(state):
+    return {"fit": f"y = {state['w']:.2f}·x + {state['b']:.2f} after {state['epoch']} epochs, loss {state['loss']:.2f}"}
+
+
+def build():
+    return Pipeline("fit-line", stages=[
+        Stage("start", steps=[Step("init", start)]),
+        Stage("epoch", steps=[Step("descend", epoch)], router=again, routes=["epoch"]),
+        Stage("summary", steps=[Step("write", summary)]),
+    ])
+
+
+factory = PipelineFactory(build())
+"""),
+    md("""
+## A conditional breakpoint
+
+`ctx.breakpoints.add(address, when=...)` pauses before the stage only when
+the condition holds on the state: here, once the loss has fallen below 50.
+"""),
+    code("""
+ctx = (await factory.prepare()).unwrap()
+log = ctx.record()                                  # keep the run's events, for the replay and the timeline
+ctx.breakpoints.add("epoch", when=lambda s: s.get("loss", float("inf")) < 50)
+await ctx.run()
+print(ctx.status, "before", ctx.position, "| epoch", ctx.state["epoch"], "loss", round(ctx.state["loss"], 1))
+assert ctx.status == "paused" and ctx.state["loss"] < 50
+"""),
+    code("""
+ctx.breakpoints.clear()
+res = (await ctx.run()).unwrap()
+print(res.status, "|", res.state["fit"])
+"""),
+    md("""
+## What did the run do?
+
+`visits()` counts each stage's records, `transitions()` the moves between
+stages, `blame(key)` lists every record that changed a key, oldest first.
+"""),
+    code("""
+h = ctx.history
+print("visits:     ", h.visits())
+print("transitions:", h.transitions())
+for seq, address, old, new in h.blame("b")[:3]:
+    print(f"#{seq} {address}: b {old} -> {new}")
+assert h.visits()["epoch"] == res.state["epoch"] and not h.blame("b")[1:]   # b was never moved: the bug
+h.dataframe().head()
+"""),
+    md("""
+## Fix the step: which records are stale?
+
+Redefine `epoch` (the bias now moves too) and rebind the run to the new
+definition: `h.stale()` lists the records whose stage now runs other code.
+Fork a new run from the first of them and run it with the fix.
+"""),
+    code("""
+def epoch(state):  # noqa: F811 - the fixed step, redefined on purpose
+    time.sleep(0.1)
+    w, b = state["w"], state["b"]
+    err = w * x + b - y
+    return {"w": w - 0.01 * float((err * x).mean()), "b": b - 0.05 * float(err.mean()),
+            "epoch": state["epoch"] + 1, "loss": float((err ** 2).mean())}
+
+
+factory = PipelineFactory(build())
+ctx.rebind(factory.pipeline)
+stale = h.stale()
+print(len(stale), "stale records:", sorted({r.address for r in stale}))
+first = next(i for i, r in enumerate(h) if r.seq == stale[0].seq)
+fixed = (await factory.fork(ctx.run_id, at=first)).unwrap()
+fixed_log = fixed.record()
+res = (await fixed.run()).unwrap()
+print("fixed:", res.state["fit"])
+comparison = fixed.history.compare(h)
+print(comparison)
+assert comparison.diverged_at == first
+"""),
+    md("""
+## Replay both runs, side by side
+
+A scrubber over the fixed run's records, the first run beside it, aligned
+record by record, with the point where they part marked. Play, pause, step,
+jump to the start or the end: the graph shows what had run up to the
+position (visit counts, edges taken), the state after the record with the
+changed keys marked, and that stage's events. Nothing runs again.
+"""),
+    code("""
+replay = RunReplay(fixed, compare=ctx, events=fixed_log, compare_events=log)
+replay
+"""),
+    md("From code, too: `len(replay)` records, `replay.position` (clamped), `replay.record` and `replay.state`."),
+    code("""
+replay.position = first + 2
+print(len(replay), "records; at", replay.position, replay.record.address, "| w, b =",
+      round(replay.state["w"], 2), round(replay.state["b"], 2))
+replay.position = 10_000                            # clamped to the last record
+assert replay.record.address == "summary"
+"""),
+    md("## Where did the time go? The timeline"),
+    code("""
+HTML(timeline_svg(ctx.history, log))
+"""),
+    md("""
+## A report to keep
+
+`ctx.report(path)` writes one self-contained HTML page (graph with visit
+counts and edges taken, timeline, every record with its diff, the events,
+the final state): it opens offline, without scripts.
+"""),
+    code("""
+page = fixed.report("fit-line-report.html", events=fixed_log)
+print(len(page), "characters written to fit-line-report.html")
+"""),
+]
+
 NOTEBOOKS = {
     "01-quickstart": QUICKSTART,
     "02-pause-and-resume": PAUSE_AND_RESUME,
     "03-debugging": DEBUGGING,
     "04-teaching": TEACHING,
     "05-scale-out": SCALE_OUT,
+    "06-look-back": LOOK_BACK,
 }
 
 

@@ -344,21 +344,30 @@ class PipelineFactory:
         except PipelineError as exc:
             return Result.err(exc)
 
-    async def _source(self, run_id: str):
+    async def run_history(self, run_id: str) -> History:
+        """Run ``run_id``'s history, read without resuming it: its context's if this process holds it, else
+        rebuilt from its store (a durable store keeps it, so this works after a restart). Nothing runs;
+        ResumeError naming the run when no history of it is here."""
+        return (await self._source(run_id, "read the history of", artifacts=False))[0]
+
+    async def _source(self, run_id: str, doing: str = "fork", artifacts: bool = True):
         """(history, artifacts or None, its history rows when its store keeps artifacts) of a run: its context if
-        this process holds it, else its store."""
+        this process holds it, else its store (``artifacts=False``: the history only, nothing else read)."""
         if not isinstance(run_id, str) or not run_id:
             raise ResumeError(f"run_id must be a non-empty str, got {run_id!r}")
         ctx = self.registry.get_context(run_id) if self.registry is not None else None
         if ctx is not None:
-            rows = ctx.store.load_history() if ctx.store.keeps_artifacts else ()  # the step outputs they carry
+            rows = ctx.store.load_history() if artifacts and ctx.store.keeps_artifacts else ()  # their step outputs
             return ctx.history, ctx.artifacts, rows
         store = await self._open_store(run_id)
         rows = store.load_history() if store.keeps_history else []
         if not rows:
             self._release(run_id)
-            raise ResumeError(f"cannot fork run {run_id}: no history of it here (unknown run, or a run whose "
+            raise ResumeError(f"cannot {doing} run {run_id}: no history of it here (unknown run, or a run whose "
                               f"store keeps no history and whose context is gone)")
+        if not artifacts:  # only read: the store is not kept open for it
+            self._release(run_id)
+            return replay(rows, None), None, ()
         if store.keeps_artifacts:
             return replay(rows, None), None, rows  # the fork reads them from the store, as they were at its record
         cp = read_checkpoint(store, None, run_id)

@@ -52,6 +52,11 @@ class Outbox:
         else:
             cell.copy().run(widget.send_snapshot_update)
 
+    def later(self, widget) -> None:
+        """Send ``widget``'s snapshot update when the running cell ends (or when the next one starts)."""
+        with self._lock:
+            self.pending.add(widget)
+
     def _flush(self) -> None:
         with self._lock:
             widgets, self.pending = list(self.pending), weakref.WeakSet()

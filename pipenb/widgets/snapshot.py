@@ -148,6 +148,15 @@ class Snapshot:
 
         Outbox.of(shell).send(self)
 
+    def refresh_snapshot_later(self) -> None:
+        """Refresh the outputs showing this widget when the running cell ends (or, between cells, when the
+        next one starts): for a view that changes many times in a cell and needs only its last look kept."""
+        shell = _shell()
+        if getattr(self, "_snapshot_shown", False) and shell is not None and getattr(shell, "events", None) is not None:
+            from .outbox import Outbox
+
+            Outbox.of(shell).later(self)
+
     def send_snapshot_update(self) -> None:
         """Send the snapshot update now, under whatever cell the current context names (the outbox picks it)."""
         from IPython.display import update_display

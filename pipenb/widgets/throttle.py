@@ -5,6 +5,10 @@ the browser can afford work per event. Widgets therefore only *append* what
 they hear (a C-level ``list.append``) and this ticker, a timer on the run's
 loop, turns the backlog into one redraw per interval while a run is going;
 ``flush_now`` pushes the end state when the run stops.
+
+``Debounce`` is the other way round: for a burst of changes of which only
+the last matters (scrubbing a replay redraws its static snapshot once the
+scrubbing stops).
 """
 
 from __future__ import annotations
@@ -108,3 +112,35 @@ class Ticker:
                 start += 1
             best = max(best, end - start + 1)
         return best
+
+
+class Debounce:
+    """Calls ``fn`` once calls stop coming for ``delay`` seconds, on the loop of the thread that made it (at
+    once without a loop); a call may come from any thread."""
+
+    def __init__(self, fn, delay: float):
+        self.fn, self.delay, self.handle = fn, delay, None
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+
+    def __call__(self) -> None:
+        if self.loop is None or self.loop.is_closed():
+            self.fn()
+        else:
+            self.loop.call_soon_threadsafe(self._later)
+
+    def _later(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.handle = self.loop.call_later(self.delay, self._fire)
+
+    def _fire(self) -> None:
+        self.handle = None
+        self.fn()
+
+    def cancel(self) -> None:
+        """Drop the pending call, if any."""
+        if self.handle is not None:
+            self.handle.cancel()

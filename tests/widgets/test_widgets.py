@@ -283,7 +283,7 @@ def test_dashboard_buttons_apply_only_when_they_should(registry):
         dash = RunDashboard(factory)
         disabled = {n: b.disabled for n, b in dash.buttons.items()}
         assert disabled == {"run": False, "pause": True, "step": False, "resume": True, "abort": True,
-                            "retry": True, "discard": True}
+                            "retry": True, "discard": True, "replay": True, "compare": True}
         dash.press("resume")
         assert "Resume" in dash.message.value  # says why, does nothing
         dash.press("run")

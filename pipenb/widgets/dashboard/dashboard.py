@@ -40,6 +40,7 @@ from ..stage_graph import StageGraph
 from ..timeline_view import EMPTY as TIMELINE_EMPTY, TimelineView
 from ...display import checkpoint_html, error_html, state_html, time_left
 from .history_view import HistoryView
+from .replay_slot import ReplaySlot
 from .kernel_watch import KernelWatch
 from .run_control import LoopCall, RunControl, Screen
 from .run_errors import EMPTY, RunErrors
@@ -89,7 +90,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self._call = LoopCall()
         self.control = RunControl(factory, registry, self._call, Screen(
             shown=lambda: self.ctx, show=self.show, let_go=self._let_go, redraw=self.refresh, say=self._say,
-            failed=self._failed, discarded=self._discarded))
+            failed=self._failed, discarded=self._discarded, replay=lambda ctx, other=None: self.replay_slot.show(ctx, other)))
         # The header and state while a run goes; the graph and table tick on their own.
         self.follower = RunFollower(self.refresh, self._changed, per_second=4, started=lambda event: self.refresh(),
                                     stopped=self._run_stopped, settled=lambda event: self.refresh_snapshot())
@@ -131,6 +132,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.tabs.add_class("pipenb-tabs")
         # The runs of this pipeline, the registry's and the store's: a click on a row picks it.
         self.runs = RunsList(self.factory, self.registry, self._call, self.pick, self.control.row_action)
+        self.replay_slot = ReplaySlot(lambda run_id: [e for log in self._logs.get(run_id, (None, []))[1] for e in log])
 
     def _layout(self) -> list:
         header = _box([self.title, self.status], "pipenb-header", width="100%", flex_flow="row wrap")
@@ -143,8 +145,8 @@ class RunDashboard(Snapshot, widgets.VBox):
         main = _box([graph_box, side], "pipenb-main", width="100%", flex_flow="row wrap")
         self.runs_title = _html(runs_title(0), "pipenb-runs-title")
         self.kernel_watch = KernelWatch()  # in the browser: says so when the kernel is gone (restart, death)
-        return [_style(), self.kernel_watch, header, toolbar, self.stale, self.error_banner, main, self.timeline_section, self.table,
-                self.runs_title, self.runs]
+        return [_style(), self.kernel_watch, header, toolbar, self.stale, self.error_banner, main, self.replay_slot,
+                self.timeline_section, self.table, self.runs_title, self.runs]
 
     # -- what the control asks of the screen -------------------------------------
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
@@ -323,7 +325,7 @@ class RunDashboard(Snapshot, widgets.VBox):
             self._refresh_runs(read_store=True)
 
     def _refresh_buttons(self) -> None:
-        refresh_buttons(self.buttons, self._status())
+        refresh_buttons(self.buttons, self._status(), forked=self.control.forked(self.ctx))
 
     def _status(self) -> str | None:
         """The shown run's status for the buttons: ``gone`` when another kernel or registry finished it."""
@@ -341,7 +343,7 @@ class RunDashboard(Snapshot, widgets.VBox):
 
     def _refresh_runs(self, read_store: bool = False) -> None:
         """Redraw the runs list (``read_store``: the store's runs too, when last read about a second ago)."""
-        self._forget_logs(self.runs.refresh(self.ctx, read_store))
+        self._forget_logs(self.runs.refresh(self.ctx, read_store) | self.control.source_ids())
         ctx = self.ctx
         if ctx is not None and (self._status() == GONE) != ("elsewhere" in self.status.value):
             self.status.value = self._status_html(ctx)  # finished elsewhere (or back): say so, grey out Resume

@@ -68,16 +68,20 @@ class Screen:
     say: Callable[[str, str], None]              # a line in the message: text, CSS class
     failed: Callable[[str, BaseException], None]  # a run failed (or raised) with this error
     discarded: Callable[[str], None]             # a run was discarded: never list it again
+    replay: Callable[..., None] = lambda ctx, compare=None: None  # show a RunReplay of ctx (beside ``compare``)
 
 
 class RunControl:
-    """Run, Pause, Step, Resume, Abort, Retry, Discard, Fork and picking a run, for one factory's runs."""
+    """Run, Pause, Step, Resume, Abort, Retry, Discard, Fork, Replay and picking a run, for one factory's runs."""
 
     def __init__(self, factory, registry, call: LoopCall, screen: Screen):
         self.factory = factory
         self.registry = registry
         self.call = call
         self.screen = screen
+        # Run id of a fork made here -> the run it was forked from: its context, held, since a finished run's
+        # context lives only while someone holds it and a memory store keeps no history (else its run id).
+        self.sources: dict[str, object] = {}
 
     def _say(self, text: str, cls: str = "pipenb-why") -> None:
         self.screen.say(text, cls)
@@ -126,7 +130,30 @@ class RunControl:
             self.spawn(self._continue(ctx.run_id, step=False))
         elif name == "discard":
             self.spawn(self._discard(ctx.run_id))
+        elif name in ("replay", "compare"):
+            self._replay(ctx, compare=name == "compare")
         self.screen.redraw()
+
+    def forked(self, ctx) -> bool:
+        """Whether ``ctx`` is a fork made here (Compare with source applies)."""
+        return ctx is not None and ctx.run_id in self.sources
+
+    def source_ids(self) -> set[str]:
+        """The runs forks made here came from: the dashboard keeps their events for Compare with source."""
+        return {getattr(source, "run_id", source) for source in self.sources.values()}
+
+    def _replay(self, ctx, compare: bool) -> None:
+        """Show a replay of the shown run (read, never run), beside the run it was forked from for Compare."""
+        source = self.sources.get(ctx.run_id) if compare else None
+        if compare and source is None:
+            self.why_not("compare")
+            return
+        if isinstance(source, str):
+            source = (self.factory, source)
+        try:
+            self.screen.replay(ctx, source)
+        except (TypeError, ValueError) as exc:
+            self._say(f"Replay: {exc}")
 
     def spawn(self, coro) -> None:
         """Run ``coro`` on the kernel's loop (in a loop of its own without one), then redraw."""
@@ -210,6 +237,7 @@ class RunControl:
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0)
         self.registry.discard(run_id)
+        self.sources.pop(run_id, None)
         self.screen.discarded(run_id)
         shown = self.screen.shown()
         if shown is not None and shown.run_id == run_id:
@@ -239,6 +267,9 @@ class RunControl:
             self._say(f"{type(res.error).__name__}: {res.error}")
             return
         new = res.value
+        shown = self.screen.shown()
+        held = shown if shown is not None and shown.run_id == run_id else self.registry.get_context(run_id)
+        self.sources[new.run_id] = held if held is not None else run_id
         self.screen.show(new)
         what = "re-running it with the new code" if start else "press Resume to run it"
         self._say(f"run {short_id(new.run_id)} forked from run {short_id(run_id)} before #{record.seq} "

@@ -27,6 +27,8 @@ APPLIES = {
     "abort": lambda status: status is not None and can_abort(status),
     "retry": lambda status: status in (FAILED, ABORTED),
     "discard": lambda status: status is not None,
+    "replay": lambda status: status is not None,   # scrub through the shown run's records (nothing runs)
+    "compare": lambda status: status is not None,  # a fork beside the run it was forked from (see refresh_buttons)
 }
 WHY_NOT = {
     "run": "a run is going: pause or abort it first",
@@ -36,6 +38,8 @@ WHY_NOT = {
     "abort": "only a running, paused or prepared run can be aborted",
     "retry": "only a failed or aborted run can be retried",
     "discard": "pick a run first",
+    "replay": "pick a run first",
+    "compare": "only a run forked here can be compared with its source",
 }
 FINISHED_WHY = {  # a finished run is looked at and forked, never continued
     "resume": "run {status}: a finished run is never resumed; fork it from the History tab, or press Run",
@@ -44,7 +48,9 @@ FINISHED_WHY = {  # a finished run is looked at and forked, never continued
 }
 TIPS = {"run": "start a new run", "pause": "pause the run at the next stage", "step": "run one stage, then pause",
         "resume": "continue the run from where it stopped", "abort": "stop the run now (it can be resumed)",
-        "retry": "run the failed stage again", "discard": "forget the run (a finished one: remove it from the list)"}
+        "retry": "run the failed stage again", "discard": "forget the run (a finished one: remove it from the list)",
+        "replay": "scrub through the run's records on its graph (nothing runs again)",
+        "compare": "replay this fork beside the run it was forked from"}
 
 
 def why_not(name: str, status: str | None) -> str:
@@ -57,14 +63,16 @@ def why_not(name: str, status: str | None) -> str:
 
 
 ICONS = {"run": "play", "pause": "pause", "step": "step-forward", "resume": "forward", "abort": "stop",
-         "retry": "redo", "discard": "trash"}
+         "retry": "redo", "discard": "trash",
+         "replay": "film", "compare": "columns"}
+LABELS = {"compare": "Compare with source"}
 
 
 def run_buttons(clicked) -> dict[str, widgets.Button]:
     """One button per ``ICONS`` entry, by name; ``clicked(name)`` hears every click (on any thread)."""
     buttons = {}
     for name, icon in ICONS.items():
-        b = widgets.Button(description=name.capitalize(), icon=icon,
+        b = widgets.Button(description=LABELS.get(name, name.capitalize()), icon=icon,
                            layout=widgets.Layout(width="auto", min_width="76px"))
         b.add_class(f"pipenb-btn-{name}")
         b.on_click(lambda _b, name=name: clicked(name))
@@ -72,9 +80,9 @@ def run_buttons(clicked) -> dict[str, widgets.Button]:
     return buttons
 
 
-def refresh_buttons(buttons: dict[str, widgets.Button], status: str | None) -> None:
+def refresh_buttons(buttons: dict[str, widgets.Button], status: str | None, forked: bool = False) -> None:
     """Grey out what does not apply to a run in ``status`` (its tooltip says why); Retry shows only where it
-    applies."""
+    applies, Compare with source only for a run ``forked`` from another."""
     for name, button in buttons.items():
         if name not in APPLIES:  # a button another part of the dashboard owns
             continue
@@ -83,6 +91,7 @@ def refresh_buttons(buttons: dict[str, widgets.Button], status: str | None) -> N
         if button.disabled == applies or button.tooltip != tip:
             button.disabled, button.tooltip = not applies, tip
     buttons["retry"].layout.display = None if APPLIES["retry"](status) else "none"
+    buttons["compare"].layout.display = None if forked and APPLIES["compare"](status) else "none"
 
 
 def message_html(text: str, cls: str = "pipenb-why") -> str:
