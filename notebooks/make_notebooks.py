@@ -694,7 +694,7 @@ NOTEBOOKS = {
     "03-debugging": DEBUGGING,
     "04-teaching": TEACHING,
     "05-scale-out": SCALE_OUT,
-    "06-look-back": LOOK_BACK,
+    "06_look_back": LOOK_BACK,
 }
 
 
