@@ -165,19 +165,23 @@ lets it go — it can still be resumed from the store. With `SqliteStore` that
 works even after a kernel restart: each stage wrote its state, history and
 artifacts (the trained model) to the file as it committed.
 """),
-    code("""
+    code(
+        """
 import pathlib
 from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
 from pipenb.stores import SqliteStore
 
-""" + APPROVAL_DEFINITIONS + """
+"""
+        + APPROVAL_DEFINITIONS
+        + """
 registry = PipelineRegistry(default_timeout=300)
 factory = PipelineFactory(approval, store_factory=SqliteStore.factory("approvals.sqlite"), registry=registry)
 ctx = (await factory.prepare(initial_state={"rows": 1200})).unwrap()
 first = (await ctx.run()).unwrap()
 pathlib.Path("approval_run_id.txt").write_text(ctx.run_id)
 first
-"""),
+"""
+    ),
     md("The registry knows the paused run, and how long it stays in memory:"),
     code("""
 import pandas as pd
@@ -230,12 +234,15 @@ A new kernel knows nothing of the cells above: declare the pipeline again (the
 same code; in a real project it lives in a module you import), make a factory
 on the same file, and resume the run by its id.
 """),
-    code("""
+    code(
+        """
 import pathlib
 from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: F811 (new kernel)
 from pipenb.stores import SqliteStore
 
-""" + APPROVAL_DEFINITIONS + """
+"""
+        + APPROVAL_DEFINITIONS
+        + """
 run_id = pathlib.Path("approval_run_id.txt").read_text()
 fresh = PipelineFactory(approval, store_factory=SqliteStore.factory("approvals.sqlite"),
                         registry=PipelineRegistry())
@@ -244,9 +251,17 @@ print(again.status, "at", again.position, "| model:", again.artifacts.get("model
 again.update_state({"approved": True})            # the person says yes
 done = (await again.run()).unwrap()
 done
-"""),
+"""
+    ),
     code("""
 assert done.status == "completed" and done.state["deployed"] == [0.4, 1.7]
+"""),
+    md("""
+If you ran every cell in one kernel, scroll back up: the dashboard still shows
+the run as it last saw it (paused at the gate) and its runs list says **gone**,
+*no checkpoint in the store any more*: the new factory above completed the run
+from the file, so the dashboard's older factory has nothing left to resume.
+Build a new dashboard on `fresh` to look at the completed run.
 """),
 ]
 
@@ -384,7 +399,7 @@ newton
 """),
     code("""
 factory = PipelineFactory(newton)
-ctx = (await factory.prepare(initial_state={"x": 1000.0})).unwrap()   # about 10 improvements: ~4 s to watch
+ctx = (await factory.prepare(initial_state={"x": 1000.0})).unwrap()   # 8 improvements: ~3 s to watch
 graph, table = StageGraph(newton, ctx), EventTable(ctx)
 task = ctx.start()
 display(graph, table)
@@ -393,6 +408,7 @@ display(graph, table)
 result = (await task).unwrap()
 print(f"sqrt(1000) ≈ {result.state['guess']:.12f} after {result.state['iterations']} improvements")
 assert abs(result.state["guess"] - 1000 ** 0.5) < 1e-9 and result.state["error"] < 1e-9
+assert result.state["iterations"] == 8           # as many as the cell above says
 """),
     md("Each loop is a `stage:success` whose `next` is `improve`:"),
     code("""

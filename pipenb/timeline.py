@@ -155,13 +155,17 @@ def _axis(x0: float, plot_w: float, span: float, y_top: int, y_axis: int) -> lis
     return out
 
 
-def _bar_svg(bar: Bar, x: float, w: float, y: float, room_right: float) -> str:
+def _bar_svg(bar: Bar, x: float, w: float, y: float, room_right: float, alone: bool = False) -> str:
+    """A bar and its duration: inside it when it fits; else beside it, unless the bar is ``alone`` on its
+    row, whose total at the right already says the same (the same text twice side by side read as a glitch)."""
     c = colours(bar.outcome)
     label = duration_text(bar.duration) if bar.outcome != "edit" else "edit"
     text_w = len(label) * CHAR_W + 8
     if w >= text_w:
         text = (f'<text x="{x + w / 2:.1f}" y="{y + BAR_H / 2 + 3:.1f}" text-anchor="middle" '
                 f'fill="{c["text"]}">{_esc(label)}</text>')
+    elif alone and bar.outcome != "edit":
+        text = ""
     elif room_right >= text_w:
         text = f'<text x="{x + w + 4:.1f}" y="{y + BAR_H / 2 + 3:.1f}" fill="currentColor">{_esc(label)}</text>'
     else:
@@ -238,7 +242,7 @@ def timeline_svg(records: Iterable, events=None, *, width: int = 900) -> str:
         for j, bar in enumerate(row):
             x, w = x_of(bar.start), max(bar.duration / span * plot_w, 2.0)
             nxt = x_of(row[j + 1].start) if j + 1 < len(row) else label_w + plot_w
-            out.append(_bar_svg(bar, x, w, y, nxt - x - w))
+            out.append(_bar_svg(bar, x, w, y, nxt - x - w, alone=len(row) == 1))
             if bar is longest and len(every) > 1:
                 out.append(f'<rect x="{x - 1.5:.1f}" y="{y - 1.5}" width="{w + 3:.1f}" height="{BAR_H + 3}" rx="4" '
                            f'fill="none" stroke="currentColor" stroke-width="1.5"><title>the longest</title></rect>')

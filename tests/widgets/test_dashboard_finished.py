@@ -64,6 +64,26 @@ def test_completed_runs_stay_listed_open_again_and_go_only_when_removed(registry
     arun(scenario())
 
 
+def test_a_completed_runs_row_reads_the_same_picked_or_not(registry):
+    # A newcomer saw the picked completed run's stage cell say "report" and go blank when another run was picked.
+    factory = PipelineFactory(shop(), registry=registry)
+
+    async def scenario():
+        dash = RunDashboard(factory)
+        dash.press("run")
+        await eventually(lambda: dash.ctx is not None and dash.ctx.status == "completed")
+        first = dash.ctx
+        dash.refresh()
+        picked = dash.runs.row(first.run_id)["cells"]
+        dash.press("run")
+        await eventually(lambda: dash.ctx is not first and dash.ctx.status == "completed")
+        dash.refresh()
+        assert dash.runs.row(first.run_id)["cells"] == picked
+        assert picked[2:4] == ["completed", ""]
+
+    arun(scenario())
+
+
 def test_registry_lists_finished_runs_until_removed(registry):
     factory = PipelineFactory(shop(), registry=registry)
     ctx = factory.prepare_sync().unwrap()
@@ -158,11 +178,17 @@ def test_a_run_finished_by_another_registry_is_no_longer_offered_for_resume(tmp_
     from pipenb.stores import SqliteStore
 
     def gate():
-        return Pipeline("gone", stages=[
-            Stage("ask", steps=[Step("x", lambda s: {"asked": True})],
-                  router=lambda s, r: None if s.get("ok") else Pause("ask", timeout=600)),
-            Stage("done", steps=[Step("y", lambda s: {"done": True})]),
-        ])
+        return Pipeline(
+            "gone",
+            stages=[
+                Stage(
+                    "ask",
+                    steps=[Step("x", lambda s: {"asked": True})],
+                    router=lambda s, r: None if s.get("ok") else Pause("ask", timeout=600),
+                ),
+                Stage("done", steps=[Step("y", lambda s: {"done": True})]),
+            ],
+        )
 
     db = str(tmp_path / "runs.sqlite")
     first = PipelineRegistry(default_timeout=600)

@@ -54,6 +54,26 @@ def test_timeline_empty_and_zero_durations():
     ET.fromstring(timeline_svg([rec, rec._replace(seq=1)]))
 
 
+def _texts(svg: str) -> list[str]:
+    return [t.text for t in _parse(svg).iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_a_short_stage_alone_on_its_row_says_its_duration_once():
+    # A newcomer saw "36 ms ▌36 ms": a bar too thin for its label had it beside it, next to the row's total.
+    long = StageRecord(0, "load", "load", "load", None, None, 1000.0, 2.0, {})
+    short = StageRecord(1, "price", "price", "price", None, None, 1002.0, 0.036, {})
+    texts = _texts(timeline_svg([long, short], width=700))
+    assert texts.count("36 ms") == 1
+    assert texts.count("2.00 s") == 2  # inside its own bar, and the row's total
+
+
+def test_a_looping_stage_keeps_each_visits_duration_beside_its_thin_bar():
+    recs = [StageRecord(i, "poll", "poll", "poll", None, None, 1000.0 + i, 0.02, {}) for i in range(2)]
+    recs.append(StageRecord(2, "load", "load", "load", None, None, 1002.0, 2.0, {}))
+    texts = _texts(timeline_svg(recs, width=700))
+    assert texts.count("20 ms") == 2 and "2× · 40 ms" in texts
+
+
 def test_ticks_are_round_and_readable():
     assert tick_step(0.1) in (0.01, 0.02)
     assert tick_text(0.25, 0.05) == "250 ms"

@@ -40,9 +40,11 @@ def row_actions(status: str) -> list[str]:
 
 def runs_title(hidden: int) -> str:
     """The runs list's title; says how many prepared runs that never ran it leaves out."""
-    more = (f" · not listed: {hidden} prepared run{'s' if hidden != 1 else ''} never started" if hidden else "")
-    return (f'<div class="pipenb-view-title"><b>runs</b> <span class="pipenb-hint">(click a row to show it'
-            f"{more})</span></div>")
+    more = f" · not listed: {hidden} prepared run{'s' if hidden != 1 else ''} never started" if hidden else ""
+    return (
+        f'<div class="pipenb-view-title"><b>runs</b> <span class="pipenb-hint">(click a row to show it'
+        f"{more})</span></div>"
+    )
 
 
 class RunsList(PickTable):
@@ -97,8 +99,11 @@ class RunsList(PickTable):
         """
         pid = self.factory.pipeline.id
         stored = self.stored(read_store)
-        held = [r for r in self.registry.runs() + self.registry.finished()
-                if r.pipeline_id == pid and r.run_id not in self.gone]
+        held = [
+            r
+            for r in self.registry.runs() + self.registry.finished()
+            if r.pipeline_id == pid and r.run_id not in self.gone
+        ]
         ids = {r.run_id for r in held}
         stored = [r for r in stored if r.run_id not in ids]
         listed = [r for r in held + stored if r.run_id not in self.discarded]
@@ -109,10 +114,16 @@ class RunsList(PickTable):
     def _row(self, rec: RunRecord, shown) -> dict:
         status, at = rec.status, rec.paused_at or ""
         if shown is not None and shown.run_id == rec.run_id:  # the shown run's own status is the newest
-            status, at = shown.status, shown.position
+            # A finished run continues nowhere: its stage cell stays blank, as in its row when another run is
+            # shown (a row must not change when it is picked).
+            status, at = shown.status, "" if is_finished(shown.status) else shown.position
         if rec.run_id in self.gone:
-            return {"id": rec.run_id, "cells": [short_id(rec.run_id), rec.pipeline_id, GONE, at, "", "", GONE_NOTE],
-                    "cls": f"pipenb-pick-status-{GONE}", "actions": ["discard"]}
+            return {
+                "id": rec.run_id,
+                "cells": [short_id(rec.run_id), rec.pipeline_id, GONE, at, "", "", GONE_NOTE],
+                "cls": f"pipenb-pick-status-{GONE}",
+                "actions": ["discard"],
+            }
         if rec.expires_at is not None:
             left = time_left(rec.time_left)
         elif is_finished(status):
@@ -121,9 +132,12 @@ class RunsList(PickTable):
             left = "in the store"
         else:
             left = ""
-        return {"id": rec.run_id,
-                "cells": [short_id(rec.run_id), rec.pipeline_id, status, at, left, size_text(rec.size), rec.note],
-                "cls": f"pipenb-pick-status-{status}", "actions": row_actions(status)}
+        return {
+            "id": rec.run_id,
+            "cells": [short_id(rec.run_id), rec.pipeline_id, status, at, left, size_text(rec.size), rec.note],
+            "cls": f"pipenb-pick-status-{status}",
+            "actions": row_actions(status),
+        }
 
     def refresh(self, shown, read_store: bool = False) -> set[str]:
         """Redraw the rows (``shown``: the run the dashboard shows, picked); the run ids listed."""
@@ -132,8 +146,10 @@ class RunsList(PickTable):
         rows = [self._row(rec, shown) for rec in self.records(read_store)]
         listed = {row["id"] for row in rows}
         if shown is not None and shown.run_id not in listed:
-            rows.insert(0, self._row(RunRecord(shown.run_id, shown.pipeline_id, shown.status, shown.position,
-                                               None, True), shown))
+            rows.insert(
+                0,
+                self._row(RunRecord(shown.run_id, shown.pipeline_id, shown.status, shown.position, None, True), shown),
+            )
             listed.add(shown.run_id)
         self._refreshing = True
         try:
