@@ -15,6 +15,10 @@ import threading
 import time
 from typing import Callable
 
+from pipenb.core.lifecycle import RUNNING
+
+READ_EVERY = 0.5  # seconds between two reads of a running run's marks
+
 EMPTY_MARKS: dict = {"visits": {}, "transitions": {}, "stale": (), "conditional": {}}
 
 
@@ -24,6 +28,10 @@ class RunMarksReader:
     def __init__(self, definition=None):
         self.definition = definition  # the drawn pipeline: stale also against it when the run holds another
         self._key = None
+        self._read_at = float("-inf")
+        self._stale_for: tuple | None = None  # the definitions ``_stale`` was compared with
+        self._stale: list = []
+        self.deferred = False  # the last read found a change but left it for later (see ``READ_EVERY``)
         self.marks = EMPTY_MARKS
 
     def read(self, ctx, force: bool = False) -> dict | None:
@@ -35,11 +43,21 @@ class RunMarksReader:
         key = (history.next_seq, len(history), id(ctx.pipeline), tuple((a, id(w)) for a, w in conditional.items()))
         if key == self._key and not force:
             return None
-        self._key = key
+        # Each read walks the whole history: while the run goes, a few a second (the drawings' own pace), so a
+        # long run's loop is not kept busy counting; every change is read once it stops.
+        running, now = ctx.status == RUNNING, time.monotonic()
+        self.deferred = running and not force and now - self._read_at < READ_EVERY
+        if self.deferred:  # the caller asks again on a later tick
+            return None
+        self._key, self._read_at = key, now
         # Stale against the run's own definition (after ``rebind``) and against the one drawn (a dashboard of
-        # the fixed pipeline showing a run that has not resumed yet): what the stale notice names too.
+        # the fixed pipeline showing a run that has not resumed yet): what the stale notice names too. A record
+        # made while the run goes ran the code it holds, so only a new definition, or the run stopping, asks.
         against = {id(d): d for d in (history.definition, self.definition) if d is not None}
-        stale = sorted({record.address for d in against.values() for record in history.stale(d)})
+        if force or not running or tuple(against) != self._stale_for:
+            self._stale = sorted({record.address for d in against.values() for record in history.stale(d)})
+            self._stale_for = tuple(against)
+        stale = self._stale
         self.marks = {
             "visits": history.visits(),
             "transitions": history.transitions(),
@@ -60,7 +78,8 @@ class RunMarksReader:
 
     def forget(self) -> None:
         """Read everything again next time (a new run is followed)."""
-        self._key = None
+        self._key = self._stale_for = None
+        self._read_at = float("-inf")
         self.marks = EMPTY_MARKS
 
 

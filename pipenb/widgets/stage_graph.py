@@ -257,6 +257,8 @@ class StageGraph(Snapshot, anywidget.AnyWidget):
         marks = self._marks.read(ctx)
         if marks is not None:
             self._render.submit(marks)
+        elif self._marks.deferred:
+            self._dirty = True  # read on a later tick, also when no new event comes (a long step)
         return self._marks.marks
 
     def close(self) -> None:
