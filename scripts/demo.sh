@@ -24,14 +24,7 @@ fi
 # The `notebooks` extra is everything the demo notebooks import (JupyterLab, numpy, a local Dask cluster);
 # tests/e2e/test_newcomer.py fails if a notebook imports a module this line does not install.
 step 2 3 "pip install -e .[notebooks]: pipenb with JupyterLab, numpy and Dask (all the notebooks import) ..."
-log=$(mktemp)
-if python3 -m pip install -q --disable-pip-version-check -e ".[notebooks]" >"$log" 2>&1; then
-  rm -f "$log"
-  step_done
-else
-  step_done "FAILED"
-  grep -v "Running pip as the 'root' user" "$log" | tail -n 30 | sed 's/^/   | /'
-  rm -f "$log"
+if ! pip_install_extra notebooks; then
   note "the notebooks need these packages: fix the error above and run this script again"
   exit 1
 fi

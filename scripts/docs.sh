@@ -12,16 +12,7 @@ if [ -n "${PIPENB_NO_INSTALL:-}" ]; then
   step 1 2 "pip install -e .[docs]: skipped (PIPENB_NO_INSTALL is set)"
 else
   step 1 2 "pip install -e .[docs]: Sphinx, MyST-NB, Furo and what the notebooks import ..."
-  log=$(mktemp)
-  if python3 -m pip install -q --disable-pip-version-check -e ".[docs]" >"$log" 2>&1; then
-    rm -f "$log"
-    step_done
-  else
-    step_done "FAILED"
-    grep -v "Running pip as the 'root' user" "$log" | tail -n 30 | sed 's/^/   | /'
-    rm -f "$log"
-    exit 1
-  fi
+  pip_install_extra docs || exit 1
 fi
 
 step 2 2 "sphinx-build -W --keep-going -b html docs docs/_build/html (the notebooks run first when pipenb changed) ..."

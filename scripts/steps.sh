@@ -28,3 +28,18 @@ step_done() { printf '   %s in %s\n' "${1:-done}" "$(_fmt_ms $(($(_now_ms) - STE
 note() { printf '   %s\n' "$*"; }
 
 elapsed_total() { _fmt_ms $(($(_now_ms) - STEPS_T0)); }
+
+# pip_install_extra EXTRA: `pip install -e .[EXTRA]` quietly; on failure the log's tail, and a non-zero status.
+pip_install_extra() {
+  local log
+  log=$(mktemp)
+  if python3 -m pip install -q --disable-pip-version-check -e ".[$1]" >"$log" 2>&1; then
+    rm -f "$log"
+    step_done
+    return 0
+  fi
+  step_done "FAILED"
+  grep -v "Running pip as the 'root' user" "$log" | tail -n 30 | sed 's/^/   | /'
+  rm -f "$log"
+  return 1
+}

@@ -31,10 +31,11 @@ DEMO = ROOT / "scripts" / "demo.sh"
 
 
 def demo_extras() -> list[str]:
-    """The extras scripts/demo.sh installs: the X,Y of the `python3 -m pip install ... -e ".[X,Y]"` it runs."""
+    """The extras scripts/demo.sh installs: the X,Y of the `pip_install_extra X,Y` it runs (scripts/steps.sh's
+    `python3 -m pip install -e ".[X,Y]"`)."""
     lines = [line for line in DEMO.read_text().splitlines() if not line.lstrip().startswith("#")]
-    found = [m for line in lines for m in re.findall(r"""-m pip install\b.*?-e\s+["']?\.\[([^\]]+)\]""", line)]
-    assert len(found) == 1, f"expected one `python3 -m pip install -e .[extras]` in {DEMO}, found {found}"
+    found = [m for line in lines for m in re.findall(r"\bpip_install_extra\s+([\w,-]+)", line)]
+    assert len(found) == 1, f"expected one `pip_install_extra extras` in {DEMO}, found {found}"
     return [e.strip() for e in found[0].split(",")]
 
 
