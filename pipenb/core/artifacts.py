@@ -265,3 +265,15 @@ def save_unsaved(container: ArtifactContainer, store, history) -> str:
     except Exception as exc:
         note = f"the artifacts put since its last stage cannot be written: {type(exc).__name__}: {exc}"
     return f"the run stays live in this kernel only: {note}" if note else ""
+
+
+def unsaveable_artifact(artifacts) -> tuple[str, str] | None:
+    """(key, type name) of the first artifact that cannot be pickled, if any (only on the failure path)."""
+    import pickle
+
+    for key, value in artifacts.items():
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return key, type(value).__name__
+    return None

@@ -51,7 +51,7 @@ class RunContext:
         self, *, pipeline, run_id: str, store, logger, entry: tuple,
         container: ArtifactContainer | None = None, status: str = PREPARED,
         on_finish: Callable[[str], None] | None = None, router_only: bool = False,
-        history: History | None = None, executor=None, on_pause: Callable[[str, float | None], None] | None = None,
+        history: History | None = None, executor=None, on_pause: Callable[[str, float | None], bool] | None = None,
         on_rejoin: Callable[[RunContext], None] | None = None,
     ):
         self.run_id = run_id
@@ -72,7 +72,6 @@ class RunContext:
         # Told of each pause (run id, its timeout) before run() returns: the registry arms its timer. A direct
         # call, not a "pipeline:paused" listener: a pause then builds no event nobody else asked for.
         self._on_pause = on_pause
-        self._paths: dict = {}  # the engine's event paths by stage address, kept across drives
         self._on_rejoin = on_rejoin  # a drive of a run the registry let go: hand it back to the registry
         self._view_src = None
         self._view = None
@@ -241,8 +240,7 @@ class RunContext:
         drive = life.drive
         drive.bind()
         engine = Engine(self._parts, pipeline=self.pipeline, store=self.store, history=self._history,
-                        view=self._user_state, breakpoints=self.breakpoints, steps=self._steps.for_drive(drive),
-                        paths=self._paths)
+                        view=self._user_state, breakpoints=self.breakpoints, steps=self._steps.for_drive(drive))
         try:
             outcome = await engine.run()
         finally:
@@ -255,10 +253,9 @@ class RunContext:
         if outcome.error is not None:
             return Result.err(outcome.error)
         if outcome.status == PAUSED:
-            if self._on_pause is not None:
-                self._on_pause(self.run_id, outcome.timeout)
-            # The store's copy: the registry may have added the artifacts bundle (persist=True).
-            cp = self.checkpoint or outcome.checkpoint
+            cp = outcome.checkpoint
+            if self._on_pause is not None and self._on_pause(self.run_id, outcome.timeout):
+                cp = self.checkpoint or cp  # the registry wrote the artifacts bundle into the stored one
             return Result.ok(PipelineRunResult(self.run_id, PAUSED, self.state, cp))
         if self._on_finish is not None:
             self._on_finish(self.run_id)
@@ -330,7 +327,6 @@ class RunContext:
                 f"{pipeline.id!r} does not have ({exc.args[0]}); it keeps running the old definition"
             ) from None
         self.pipeline = self.breakpoints.pipeline = pipeline
-        self._paths = {}  # event paths name the definition's pipelines
         if self._history is not None:
             self._history.definition = pipeline
         self._steps.factory_executor = executor

@@ -5,9 +5,11 @@ One async implementation serves every entry point (``run``, ``step``,
 (definition, store, bus, lifecycle, artifacts, history) and returns an
 ``Outcome``; it moves the run's ``Lifecycle`` forward through its named
 transitions and reads the claimed ``Drive`` (abort signal, step budget).
-Inside, control leaves a level by exception: ``_PauseSignal`` unwinds a pause
+Inside, control leaves a level by exception: ``PauseSignal`` unwinds a pause
 through the parent stages so that each level closes its ``stage:start`` /
-``pipeline:start`` with a matching event; errors do the same for failures.
+``pipeline:start`` with a matching event; errors do the same for failures. A
+router's pause at the root level (the common pause) returns instead: raising
+through three coroutine frames was a tenth of a pause's cost.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ import inspect
 import time
 from typing import TYPE_CHECKING
 
-from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, read_checkpoint, stamped
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
-from .events import PathNode
+from .events import PathNode, paths_for
 from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import Pause, check_decision, where
 from .state import run_note
 from .commit import StageWork, artifacts_saved, commit_stage, stage_artifacts
 from .history import HistoryRow
 from .lookback import stage_code
+from .outcome import Outcome, PauseSignal
 from .plan import HISTORY_MEMORY, HISTORY_OFF, HISTORY_ROWS, StagePlan, plan_stage, sub_after
 
 if TYPE_CHECKING:
@@ -39,37 +42,14 @@ _new = tuple.__new__
 _YIELD_EVERY = 0.02  # seconds of sync work before giving the event loop a turn
 
 
-class Outcome:
-    """How a drive ended: completed/terminated/paused (with its checkpoint and timeout), or failed/aborted (with
-    the error)."""
-
-    __slots__ = ("status", "checkpoint", "error", "timeout")
-
-    def __init__(self, status: str, checkpoint: PipelineCheckpoint | None = None, error: PipelineError | None = None,
-                 timeout: float | None = None):
-        self.status = status
-        self.checkpoint = checkpoint
-        self.error = error
-        self.timeout = timeout  # a pause's own timeout (None: the registry's default)
-
-
-class _PauseSignal(Exception):
-    def __init__(self, checkpoint, timeout, reason, instruction):
-        self.checkpoint = checkpoint
-        self.timeout = timeout
-        self.reason = reason
-        self.instruction = instruction
-
-
 class Engine:
     """Drives one root pipeline once; holds nothing between drives."""
 
     __slots__ = ("run_id", "pipeline", "store", "bus", "life", "artifacts", "history", "logger", "view",
                  "breakpoints", "steps", "_skip", "_last_yield", "_durable", "_keep", "_router_only", "_paths",
-                 "routing_after_sub", "_landed", "drive", "_arts")
+                 "routing_after_sub", "_landed", "drive", "_arts", "_pausing")
 
-    def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner,
-                 paths: dict | None = None):
+    def __init__(self, parts: RunParts, *, pipeline, store, history, view, breakpoints, steps: StepRunner):
         self.run_id, self.bus, self.life, self.artifacts, self.logger = parts
         self.drive = self.life.drive    # the drive claimed for this engine
         self.pipeline = pipeline
@@ -87,8 +67,9 @@ class Engine:
         # A pipeline stage whose sub-pipeline already ran: entering it runs only its router.
         self._router_only: tuple | None = self.life.take_router_only()
         # Event paths and address keys by stage address: one shared tuple per stage, not a new one for each of
-        # its events that an EventLog keeps; the run's context keeps them from one drive to the next.
-        self._paths: dict[tuple, tuple] = {} if paths is None else paths
+        # its events that an EventLog keeps; kept with the definition, for every run and drive of it.
+        self._paths: dict[tuple, tuple] = paths_for(pipeline)
+        self._pausing: PauseSignal | None = None  # a router's pause, on its way out of the levels
         self.routing_after_sub: tuple | None = None  # the pipeline stage whose router is running
         self._landed: tuple | None = None  # a stage whose commit landed before an interrupt
 
@@ -100,10 +81,13 @@ class Engine:
         self._skip = entry if resumed else None
         try:
             status = await self._level(self.pipeline, (), (), entry, resumed, ())
-        except _PauseSignal as sig:
+        except PauseSignal as sig:
             return Outcome(PAUSED, checkpoint=sig.checkpoint, timeout=sig.timeout)
         except PipelineError as exc:
             return Outcome(life.status, error=exc)
+        if status == PAUSED:  # a router paused at the root level: returned, not raised
+            sig = self._pausing
+            return Outcome(PAUSED, sig.checkpoint, None, sig.timeout)
         return Outcome(status)
 
     # -- a pipeline level ---------------------------------------------------
@@ -124,9 +108,7 @@ class Engine:
                                              state=self.view(), resumed=resumed)
                 if pending is not None:
                     await self.drive.interruptible(pending)
-            idx = pipe.position[entry[0]] if entry else 0
-            sub_entry = entry[1:] if entry else ()
-            count = 0
+            idx, sub_entry, count = (pipe.position[entry[0]], entry[1:], 0) if entry else (0, (), 0)
             while True:
                 stage = pipe.ordered[idx]
                 addr = prefix + (stage.id,)
@@ -134,26 +116,27 @@ class Engine:
                 if count > pipe.max_transitions:
                     raise _looping(pipe, stage)
                 now = _perf()
-                if now - self._last_yield > _YIELD_EVERY:
-                    # Let widgets, timers and other tasks run during long sync runs.
+                if now - self._last_yield > _YIELD_EVERY:  # widgets, timers and other tasks get a turn
                     self._last_yield = now
                     await asyncio.sleep(0)
                 self._boundary(stage, addr)
                 plan = await self._stage(pipe, stage, parent_path, addr, sub_entry, after)
                 sub_entry = ()
                 if plan.goto is None:
-                    if plan.terminated:
-                        status = TERMINATED
+                    status = PAUSED if plan.paused else TERMINATED if plan.terminated else COMPLETED
                     break
                 idx = plan.goto
-        except _PauseSignal as sig:
-            if root:
-                self.life.paused(sig.checkpoint.resume_at, sig.instruction)
-            if "pipeline:paused" in bus.heard:
-                pending = bus.pipeline_paused(path, checkpoint=sig.checkpoint, final_state=self.view(),
-                                              pause_timeout=sig.timeout, reason=sig.reason)
+            if status == PAUSED:  # a router paused the run: returned at the root, raised from a sub-pipeline
+                if not root:
+                    raise self._pausing
+                pending = self._level_paused(path, root, self._pausing)
                 if pending is not None:
                     await pending
+                return PAUSED
+        except PauseSignal as sig:
+            pending = self._level_paused(path, root, sig)
+            if pending is not None:
+                await pending
             raise
         except BaseException as exc:
             err = await self._level_failed(path, root, exc)
@@ -167,6 +150,15 @@ class Engine:
             if pending is not None:
                 await pending
         return status
+
+    def _level_paused(self, path: tuple, root: bool, sig: PauseSignal):
+        """A level paused (at the root: the run did); the awaitable a ``pipeline:paused`` listener returned."""
+        if root:
+            self.life.paused(sig.checkpoint.resume_at, sig.instruction)
+        if "pipeline:paused" in self.bus.heard:
+            return self.bus.pipeline_paused(path, checkpoint=sig.checkpoint, final_state=self.view(),
+                                            pause_timeout=sig.timeout, reason=sig.reason)
+        return None
 
     async def _level_failed(self, path: tuple, root: bool, exc: BaseException):
         """Report a level that failed (at the root: the run stopped); what to raise (``exc`` itself when it
@@ -249,13 +241,10 @@ class Engine:
                                reason=self.drive.signal.reason)
         cp = self._checkpoint(addr, stage)
         self.store.set(checkpoint_patch(cp, status=PAUSED))
-        raise _PauseSignal(cp, found[1], found[0], None)
+        raise PauseSignal(cp, found[1], found[0], None)
 
     def _checkpoint(self, resume_at: tuple, stage: Stage) -> PipelineCheckpoint:
-        return PipelineCheckpoint(
-            run_id=self.run_id, pipeline_id=self.pipeline.id, resume_at=resume_at,
-            paused_at_stage_id=stage.id, paused_at_stage_label=stage.label, paused_on=now_iso(),
-        )
+        return stamped(self.run_id, self.pipeline.id, resume_at, stage.id, stage.label)
 
     # -- one stage: run, decide, commit, report ---------------------------------
     async def _stage(self, pipe: Pipeline, stage: Stage, parent_path: tuple, addr: tuple, sub_entry: tuple,
@@ -280,13 +269,19 @@ class Engine:
                 work = _new(StageWork, (patches, results, working, snapshot, base))
             else:
                 work = await self._run_sub(pipe, stage, path, addr, sub_entry, after)
-            decision = await self._decide(pipe, stage, work) if stage.router is not None else None
+            decision = None
+            if stage.router is not None:  # the router's answer, checked (awaited only when it is awaitable)
+                decision = self._route(pipe, stage, work.working, work.results)
+                if stage.router_async or (decision is not None and type(decision) is not str
+                                          and type(decision) is not Pause and inspect.isawaitable(decision)):
+                    decision = await self._await_route(pipe, stage, decision)
+                decision = check_decision(pipe, stage, decision)
             if self.drive.signal.aborted:
                 raise AbortedError(f"run {self.run_id} aborted in stage {'/'.join(addr)!r}; the stage was not "
                                    f"committed", reason=self.drive.signal.reason)
             plan = plan_stage(pipe, stage, addr, decision, after, self._durable, self._keep)
             cp = self._commit(plan, stage, work, decision, clock)
-        except _PauseSignal as sig:
+        except PauseSignal as sig:
             await self._stage_paused(path, stage, sig.instruction, clock[0])
             raise
         except BaseException as exc:
@@ -296,9 +291,10 @@ class Engine:
             raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
         duration = self._report(key, plan, stage, work, decision, clock)
         if plan.paused:
-            await self._stage_paused(path, stage, decision, clock[0], duration)
-            raise _PauseSignal(cp, decision.timeout, "router", decision)
-        if "stage:success" in bus.heard:
+            if "stage:paused" in bus.heard:
+                await self._stage_paused(path, stage, decision, clock[0], duration)
+            self._pausing = PauseSignal(cp, decision.timeout, "router", decision)  # the level raises or returns it
+        elif "stage:success" in bus.heard:
             pending = bus.stage_success(path, stage_id=stage.id, results=work.results, next=decision,
                                         duration=duration)
             if pending is not None:
@@ -317,14 +313,6 @@ class Engine:
         self.life.move_to(addr)
         working = self.view() if stage.router is not None else None
         return _new(StageWork, ((), {}, working, None, working))
-
-    async def _decide(self, pipe: Pipeline, stage: Stage, work: StageWork):
-        """The router's checked answer."""
-        decision = self._route(pipe, stage, work.working, work.results)
-        if stage.router_async or (decision is not None and type(decision) is not str
-                                  and type(decision) is not Pause and inspect.isawaitable(decision)):
-            decision = await self._await_route(pipe, stage, decision)
-        return check_decision(pipe, stage, decision)
 
     def _commit(self, plan: StagePlan, stage: Stage, work: StageWork, decision, clock: tuple):
         """Commit the stage as ``plan`` says; the checkpoint written with it, if any."""

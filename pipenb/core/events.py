@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, make_dataclass
 from typing import Any, NamedTuple
+import weakref
 
 
 class PathNode(NamedTuple):
@@ -94,6 +95,18 @@ EVENT_NAMES = tuple(EVENT_TYPES)
 FIELDS: dict[str, tuple[str, ...]] = {name: tuple(f.name for f in fields(cls))[4:] for name, cls in EVENT_TYPES.items()}
 ROOT_EDGES = ("pipeline:start", "pipeline:paused", "pipeline:success", "pipeline:failure")
 """The events that start and end a run (or a sub-pipeline's level of it)."""
+
+
+_PATHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def paths_for(pipeline) -> dict:
+    """The engine's cache of event paths for ``pipeline`` (by stage address), shared by every run and drive of
+    that definition: an event path is the same tuple each time, so an ``EventLog`` keeps one per stage."""
+    paths = _PATHS.get(pipeline)
+    if paths is None:
+        paths = _PATHS[pipeline] = {}
+    return paths
 
 
 def stage_paths(pipeline) -> dict[tuple, str]:

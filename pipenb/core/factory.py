@@ -113,9 +113,8 @@ class PipelineFactory:
             raise StoreError(f"store_factory failed for run {run_id}: {type(exc).__name__}: {exc}") from exc
         return as_store(store, run_id)
 
-    def _paused(self, run_id: str, timeout: float | None) -> None:
-        if self.registry is not None:
-            self.registry.paused(run_id, timeout)
+    def _paused(self, run_id: str, timeout: float | None) -> bool:
+        return self.registry is not None and self.registry.paused(run_id, timeout)
 
     def _release(self, run_id: str) -> None:
         self.store_factory.release(run_id)

@@ -21,7 +21,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
-from .artifacts import not_saved_note, save_unsaved
+from .artifacts import not_saved_note, save_unsaved, unsaveable_artifact
 from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, can_run, forget_driver, is_resumable
 from ._listeners import Listeners
@@ -32,6 +32,7 @@ from .run_record import RunRecord
 from ._timers import WHEEL, Timer
 
 FINISHED_KEPT = 1000  # finished runs listed per registry (oldest dropped first): a long-lived kernel stays small
+_FOREVER = float("inf")
 
 
 class _Entry:
@@ -143,28 +144,33 @@ class PipelineRegistry:
 
         return on_done
 
-    def paused(self, run_id: str, timeout: float | None = None) -> None:
+    def paused(self, run_id: str, timeout: float | None = None) -> bool:
         """The held run ``run_id`` paused (``timeout``: its pause's own, None for the default): hold it that
-        long. Its context calls this as its ``run()`` returns; a run not held here is ignored."""
+        long. Its context calls this as its ``run()`` returns; a run not held here is ignored. True when the
+        stored checkpoint may have changed (the artifacts exported into it), so the context reads it again."""
         if timeout is None:
             timeout = self.default_timeout
+        wrote = False
         with self._lock:
             entry = self._entries.get(run_id)
             if entry is None or entry.ctx is None:
-                return
+                return False
             ctx = entry.ctx
             seq = ctx.pause_count  # the context counts this pause before the event fires
             if timeout <= 0:
                 self._release(entry, PAUSED)
-            elif timeout == float("inf"):  # never expires: held until resumed or discarded
+                wrote = True
+            elif timeout == _FOREVER:  # never expires: held until resumed or discarded
                 entry.disarm()
             else:
                 instruction = ctx.pause_instruction
                 if entry.store.durable or (instruction is not None and instruction.persist):
                     # The pause survives a kernel crash: the artifacts go into the checkpoint now.
                     self._try_export(entry)
+                    wrote = True
                 self._arm(entry, seq, timeout)
         self._changed(run_id)
+        return wrote
 
     def _arm(self, entry: _Entry, seq: int, timeout: float) -> None:
         run_id = entry.run_id
@@ -189,7 +195,7 @@ class PipelineRegistry:
         try:
             self._export(entry)
         except Exception as exc:
-            culprit = _unsaveable_artifact(entry.ctx.artifacts)
+            culprit = unsaveable_artifact(entry.ctx.artifacts)
             what = f"artifact {culprit[0]!r} ({culprit[1]})" if culprit else "its artifacts"
             entry.note = (f"{what} cannot be saved into the checkpoint, so the run stays live in this kernel "
                           f"only: {type(exc).__name__}: {exc}")
@@ -386,14 +392,3 @@ class PipelineRegistry:
 
 PipelineRegistry.default = PipelineRegistry()
 
-
-def _unsaveable_artifact(artifacts) -> tuple[str, str] | None:
-    """(key, type name) of the first artifact that cannot be pickled, if any (only on the failure path)."""
-    import pickle
-
-    for key, value in artifacts.items():
-        try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return key, type(value).__name__
-    return None

@@ -14,7 +14,7 @@ from .lifecycle import check_timeout
 from .sentinel import END
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Pause:
     """Suspend the run; it continues at ``stage_id`` (same pipeline) when resumed.
 
@@ -27,16 +27,22 @@ class Pause:
     timeout: float | None = None
     persist: bool = False
 
-    def __post_init__(self):
-        if not isinstance(self.stage_id, str) or not self.stage_id:
-            raise TypeError(f"Pause needs a stage id (non-empty str), got {self.stage_id!r}")
-        t = self.timeout
-        if t is None or (type(t) is int or type(t) is float) and t >= 0:  # nan fails t >= 0
-            return
-        try:
-            check_timeout(t, f"Pause({self.stage_id!r}) timeout")
-        except ValueError as exc:
-            raise TypeError(str(exc)) from None
+    def __init__(self, stage_id: str, timeout: float | None = None, persist: bool = False):
+        # Made by a router at every pause: the slots are filled directly (the frozen dataclass's own __init__
+        # costs twice as much).
+        if not isinstance(stage_id, str) or not stage_id:
+            raise TypeError(f"Pause needs a stage id (non-empty str), got {stage_id!r}")
+        if not (timeout is None or (type(timeout) is int or type(timeout) is float) and timeout >= 0):  # nan fails
+            try:
+                check_timeout(timeout, f"Pause({stage_id!r}) timeout")
+            except ValueError as exc:
+                raise TypeError(str(exc)) from None
+        _PAUSE_SET[0](self, stage_id)
+        _PAUSE_SET[1](self, timeout)
+        _PAUSE_SET[2](self, persist)
+
+
+_PAUSE_SET = (Pause.stage_id.__set__, Pause.timeout.__set__, Pause.persist.__set__)
 
 
 def is_pause_instruction(value: object) -> bool:
