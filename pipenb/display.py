@@ -49,8 +49,9 @@ def value_html(value, depth: int = 0) -> str:
     return f"<code>{html.escape(_short(value))}</code>"
 
 
-def mapping_html(state, depth: int = 0, marked=()) -> str:
-    """A state as a table; top-level keys in ``marked`` carry the class ``pipenb-changed`` and a "changed" tag."""
+def mapping_html(state, depth: int = 0, marked=(), writers=None) -> str:
+    """A state as a table; top-level keys in ``marked`` carry the class ``pipenb-changed`` and a "changed" tag;
+    ``writers`` (key -> stage address) names beside each key the stage that last wrote it."""
     if not state:
         return '<div class="pipenb-empty"><i>empty</i></div>'
     rows = []
@@ -60,17 +61,21 @@ def mapping_html(state, depth: int = 0, marked=()) -> str:
             break
         mark = key in marked
         tag = ' <span class="pipenb-tag">changed</span>' if mark else ""
+        if writers and key in writers:
+            tag += (f' <span class="pipenb-writer" title="the stage that last wrote this key">by '
+                    f"{html.escape(str(writers[key]))}</span>")
         cls = ' class="pipenb-changed"' if mark else ""
         rows.append(f"<tr{cls}><th>{html.escape(str(key))}{tag}</th>"
                     f"<td>{value_html(value, depth)}</td></tr>")
     return f'<table class="pipenb-state">{"".join(rows)}</table>'
 
 
-def state_html(state, title: str = "state", marked=()) -> str:
+def state_html(state, title: str = "state", marked=(), writers=None) -> str:
     # The title is a block of its own: "state" and "empty" never run together as "stateempty".
-    """A state as escaped HTML under ``title``; ``marked`` keys are highlighted (the keys a stage changed)."""
+    """A state as escaped HTML under ``title``; ``marked`` keys are highlighted (the keys a stage changed);
+    ``writers`` (key -> address, ``History.writers()``) says which stage last wrote each key."""
     return (f'<div class="pipenb-state-view"><div class="pipenb-view-title"><b>{html.escape(title)}</b></div>'
-            f"{mapping_html(state, marked=marked)}</div>")
+            f"{mapping_html(state, marked=marked, writers=writers)}</div>")
 
 
 def clock(t: float | None) -> str:

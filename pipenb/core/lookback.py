@@ -148,6 +148,12 @@ class LookBack:
         Edits, and records kept without a fingerprint (older SQLite rows), are unknown: never stale."""
         return stale(self, pipeline if pipeline is not None else self.definition)
 
+    def writers(self, keys=None) -> dict:
+        """``{top-level key: address}``: the record that last wrote each key (edits: ``"(edit)"``), newest first
+        searched; ``keys`` (default: every key any record wrote) limits the search, which stops once all are found.
+        A key no record wrote (it came with the initial state) is absent. The dashboard's state view shows it."""
+        return writers(self, keys)
+
 
 def visits(history) -> dict:
     """``{address: n}``: how many committed records each stage has (edits are not visits); ``History.visits()``."""
@@ -279,3 +285,19 @@ def _current_code(pipeline, address: str) -> str | None:
 
 def _show(decision: Any) -> str:
     return "next" if decision is None else repr(decision) if not isinstance(decision, str) else decision
+
+
+def writers(history, keys=None) -> dict:
+    """``{key: address}`` of the newest record whose patch wrote each top-level key; ``History.writers()``."""
+    want = None if keys is None else set(keys)
+    out: dict = {}
+    for r in reversed(history.raw()):
+        patch = r.patch
+        if patch is None or not is_mapping(patch):
+            continue
+        for key in patch:
+            if key not in out and (want is None or key in want):
+                out[key] = "(edit)" if r.stage_id is None else r.address
+        if want is not None and len(out) == len(want):
+            break
+    return out

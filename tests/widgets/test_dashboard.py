@@ -250,3 +250,27 @@ def _text(markup: str) -> str:
 
     markup = re.sub(r"<(div|tr|table|p)[^>]*>", "\n", markup)
     return re.sub(r"<[^>]+>", "", markup)
+
+
+def test_the_state_view_names_the_stage_that_last_wrote_each_key(registry):
+    """SPEC 14: per top-level key, the stage that last wrote it; an edit says "(edit)"; the snapshot too."""
+    factory = PipelineFactory(gate(), registry=registry)
+
+    async def scenario():
+        dash = RunDashboard(factory)
+        dash.press("run")
+        await eventually(lambda: dash.ctx is not None and dash.ctx.status == "paused")
+        ctx = dash.ctx
+        assert "by ask" in unescape(dash.state_view.value)
+        assert dash.edit_state("approved", "True")
+        await eventually(lambda: "by (edit)" in unescape(dash.state_view.value))
+        dash.press("resume")
+        await eventually(lambda: ctx.status == "completed" and "done" in dash.state_view.value)
+        dash.refresh()
+        view = unescape(dash.state_view.value)
+        rows = {row.split("</th>")[0].split(" <span")[0]: row.split("</th>")[0] for row in view.split("<th>")[1:]}
+        assert "by go" in rows["done"] and "by ask" in rows["n"] and "by (edit)" in rows["approved"]
+        assert "by go" in unescape(dash.snapshot_html())
+        dash.close()
+
+    asyncio.run(scenario())

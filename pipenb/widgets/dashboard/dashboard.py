@@ -39,7 +39,7 @@ from ..snapshot import Snapshot, close_tree
 from ..stage_graph import StageGraph
 from ..timeline_view import EMPTY as TIMELINE_EMPTY, TimelineView
 from ...display import checkpoint_html, error_html, state_html, time_left
-from .history_view import HistoryView
+from .history_view import HistoryView, last_writers
 from .replay_slot import ReplaySlot
 from .kernel_watch import KernelWatch
 from .run_control import LoopCall, RunControl, Screen
@@ -293,7 +293,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         if ctx is not None:
             self._shown = (ctx.store.get(), ctx.position, ctx.status)
             self.status.value = self._status_html(ctx)
-            self.state_view.value = state_html(ctx.state)
+            self.state_view.value = state_html(ctx.state, writers=last_writers(ctx))
             self.checkpoint_view.value = checkpoint_html(ctx.checkpoint)
             banner, detail = self.run_errors.html_for(ctx)
             if self.error_banner.value != banner:
@@ -381,7 +381,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         else:
             status = (f"run <code>{html.escape(ctx.run_id)}</code> <b>{html.escape(ctx.status)}</b> at "
                       f"<code>{html.escape(ctx.position)}</code>")
-        state = state_html(ctx.state if ctx is not None else {})
+        state = state_html(ctx.state, writers=last_writers(ctx)) if ctx is not None else state_html({})
         cp = checkpoint_html(ctx.checkpoint if ctx is not None else None)
         return (f'<div class="pipenb-snapshot pipenb-snapshot-dashboard">'
                 f"<div><b>{html.escape(self.factory.pipeline.id)}</b> {status}</div>"

@@ -105,3 +105,9 @@ class HistoryView(widgets.VBox):
     def pick(self, seq: int | None) -> None:
         """Show history record ``seq`` (as a click on its entry does)."""
         self.entries.value = None if seq is None else str(seq)
+
+
+def last_writers(ctx) -> dict:
+    """Per top-level key of ``ctx``'s state, the stage that last wrote it (SPEC 14: the state view names it).
+    The search walks back from the newest record and stops once every key is found."""
+    return ctx.history.writers(list(ctx.state))
