@@ -146,6 +146,14 @@ class ArtifactContainer:
             self._skipped.update(skipped or {})
             return new
 
+    def withhold(self, since: int) -> None:
+        """The stage that began at tick ``since`` did not commit (it failed, or was aborted): what it put stays
+        readable here, for a look while debugging, but no later save writes it (its retry puts it again)."""
+        with self._lock:
+            changed = self._changed  # ordered by tick: the stage's writes are the newest
+            while changed and next(reversed(changed.values())) > since:
+                changed.popitem()
+
     def not_saved(self) -> dict[str, str]:
         """Key -> why, for each artifact whose current value the run's durable store did not write."""
         with self._lock:

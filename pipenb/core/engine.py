@@ -285,7 +285,7 @@ class Engine:
             await self._stage_paused(path, stage, sig.instruction, clock[0])
             raise
         except BaseException as exc:
-            err = await self._stage_failed(path, stage, addr, exc, clock[0])
+            err = await self._stage_failed(path, stage, addr, exc, clock)
             if err is exc:
                 raise
             raise err from (None if isinstance(exc, asyncio.CancelledError) else exc)
@@ -334,11 +334,13 @@ class Engine:
             artifacts_saved(self.artifacts, arts[0], skipped, self.logger, self.run_id)
         return cp
 
-    async def _stage_failed(self, path: tuple, stage: Stage, addr: tuple, exc: BaseException, t0: float):
+    async def _stage_failed(self, path: tuple, stage: Stage, addr: tuple, exc: BaseException, clock: tuple):
         """Report a stage that failed; what to raise (``exc`` itself when it propagates as it is)."""
         err, reraise = self._classify(exc, addr)
+        if self._arts:  # all or nothing on disk: what the stage put is never written, unless put again
+            self.artifacts.withhold(clock[4])
         if "stage:failure" in self.bus.heard:
-            pending = self.bus.stage_failure(path, stage_id=stage.id, error=err, duration=_perf() - t0)
+            pending = self.bus.stage_failure(path, stage_id=stage.id, error=err, duration=_perf() - clock[0])
             if pending is not None:
                 await pending
         return exc if reraise else err
