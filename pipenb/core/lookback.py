@@ -182,24 +182,46 @@ def _at(state, path: tuple):
 
 
 def blame(history, key) -> list[tuple]:
-    """``[(seq, address, old, new), ...]``: every record that changed ``key`` (a top-level key or a key path), oldest first; ``History.blame()``."""
+    """``[(seq, address, old, new), ...]``: every record that changed ``key`` (a top-level key or a key path), oldest first; ``History.blame()``.
+
+    One pass, nothing rebuilt and no chain walked per record: a record's link
+    made on the previous record's (``PARENT`` is that link) differs from it
+    only in its ``CHANGES``, so ``top``'s value is carried from record to
+    record and read from ``CHANGES`` where a record wrote it. A link made on
+    another state (kept whole) is read as it is, and counts only when its
+    patch names ``top``, as when every record was read.
+    """
     path = tuple(key) if isinstance(key, tuple) else (key,)
     if not path:
         raise ValueError("blame needs a top-level key or a non-empty key path")
     top, rest = path[0], path[1:]
     out = []
-    value_of = chain.value_of
+    append = out.append
+    value_of, gone, absent, parent, changes_at = chain.value_of, chain.GONE, _ABSENT, chain.PARENT, chain.CHANGES
     before = history.base_link
+    value = value_of(before, top, absent)  # top's value after the record before (``before``)
+    old = _at(value, rest) if rest else value
     for r in history.raw():
-        patch = r.patch
-        if patch is not None and (top in patch if type(patch) is dict or is_mapping(patch) else True):
-            old, new = value_of(before, top, _ABSENT), value_of(r.link, top, _ABSENT)  # nothing rebuilt
-            if rest:
-                old, new = _at(old, rest), _at(new, rest)
-            if old is not new and (old is _ABSENT or new is _ABSENT or not _equal(old, new)):
-                out.append((r.seq, "(edit)" if r.stage_id is None else r.address,  # SPEC 14: edits are "(edit)"
-                            None if old is _ABSENT else old, None if new is _ABSENT else new))
-        before = r.link
+        link = r.link
+        if link[parent] is before:
+            changes = link[changes_at]
+            before = link
+            if top not in changes:  # its state is the previous one's there
+                continue
+            value = changes[top]
+            if value is gone:
+                value = absent
+        else:  # made on another state: read, and counted only when its patch names top
+            before, value, patch = link, value_of(link, top, absent), r.patch
+            if patch is None or ((type(patch) is dict or is_mapping(patch)) and top not in patch):
+                old = _at(value, rest) if rest else value
+                continue
+        new = _at(value, rest) if rest else value
+        if old is not new and (old is absent or new is absent or (
+                old != new if type(old) is int and type(new) is int else not _equal(old, new))):
+            append((r.seq, "(edit)" if r.stage_id is None else r.address,  # SPEC 14: edits are "(edit)"
+                    None if old is absent else old, None if new is absent else new))
+        old = new
     return out
 
 

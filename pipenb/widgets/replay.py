@@ -12,8 +12,10 @@ The graph is laid out once (Graphviz when installed); a position is a small
 dict (replay_frames.py) the browser applies to the drawn nodes and edges, so
 scrubbing a 10,000-record run stays responsive. Play, pause, speed and the
 scrubber live in the browser (replay.js): it only moves ``position``, at most
-ten times a second; the kernel answers with the frame. The source is read,
-never resumed or run.
+ten times a second; the kernel answers with the frame, computed on the loop
+the replay was made on (JupyterLab may deliver the move on a subshell
+thread; ``position`` set from code on the loop is drawn at once). The source
+is read, never resumed or run.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..display import state_html
 from ..graph import to_svg
 from .replay_frames import Frames, addresses_svg, edge_ids
 from .snapshot import Snapshot, close_tree, inline_svg
-from .throttle import Debounce
+from .throttle import Debounce, LoopCall
 
 
 HERE = pathlib.Path(__file__).parent
@@ -127,6 +129,7 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
         if compare is not None:
             self._set_compare(compare, compare_events)
         self._settle = Debounce(self.refresh_snapshot, SETTLE)
+        self._call = LoopCall()  # the loop (and thread) the replay was made on: moves are drawn there
         self.observe(self._moved, names="position")
         self._show(self.position)
 
@@ -169,9 +172,17 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
 
     # -- drawing a position -------------------------------------------------------
     def _moved(self, change) -> None:
-        # May come on a comm thread: reading the records is all it does; the snapshot follows once it settles,
-        # and at the end of the cell that moved it (a notebook run by nbconvert keeps the last position).
-        self._show(change["new"])
+        # May come on a comm thread: the drawing is handed to the replay's loop (done now when this is that
+        # thread, or there is none, so ``record``, ``state`` and ``frame`` agree as soon as code sets it).
+        self._call(self._draw)
+
+    def _draw(self) -> None:
+        """Show the position as it is now (moves that came faster than the loop drew them are drawn once); the
+        snapshot follows once it settles, and at the end of the cell that moved it (a notebook run by nbconvert
+        keeps the last position)."""
+        i = self.position
+        if self.frame.get("i") != i:
+            self._show(i)
         self._settle()
         self.refresh_snapshot_later()
 

@@ -8,12 +8,15 @@ loop, turns the backlog into one redraw per interval while a run is going;
 
 ``Debounce`` is the other way round: for a burst of changes of which only
 the last matters (scrubbing a replay redraws its static snapshot once the
-scrubbing stops).
+scrubbing stops). ``LoopCall`` hands work that a click or a comm message
+brings (JupyterLab may deliver those on a subshell thread) to the loop the
+view was made on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from typing import Callable
@@ -144,3 +147,26 @@ class Debounce:
         """Drop the pending call, if any."""
         if self.handle is not None:
             self.handle.cancel()
+
+
+class LoopCall:
+    """Runs work on the kernel's loop thread: clicks and comm messages may arrive on another one.
+
+    Made where the view is built: that thread's running loop is the one
+    runs go on (none in a plain script: work is then done at once).
+    """
+
+    def __init__(self):
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
+        self.thread = threading.get_ident()
+
+    def __call__(self, fn, *args) -> None:
+        """Run ``fn(*args)`` now when on the loop's thread (or without a loop), else hand it over."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or threading.get_ident() == self.thread:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)

@@ -37,6 +37,19 @@ fork = run_sync(factory.fork(ctx.run_id, at=4)).unwrap()
 fork.update_state({"n": 10})
 run_sync(fork.run()).unwrap()
 replay = RunReplay(ctx, compare=fork, events=log)
+
+import threading, ipywidgets
+threads = {"moved": set(), "drawn": set()}
+seen = ipywidgets.HTML()
+seen.add_class("replay-threads")
+def moved(change):  # on whatever thread the browser's move came: only noted
+    threads["moved"].add(threading.current_thread().name)
+def drawn(change):
+    threads["drawn"].add(threading.current_thread().name)
+    seen.value = f"moved on {sorted(threads['moved'])} drawn on {sorted(threads['drawn'])}"
+replay.observe(moved, names="position")
+replay.observe(drawn, names="frame")
+display(seen)
 replay
 """
 DASH_CODE = """
@@ -142,6 +155,9 @@ def test_replay_controls_in_jupyterlab(browser, lab):
         expect(where(pg)).to_have_text("record 7 / 7")
         expect(control(pg, "play")).to_contain_text("Play")
         expect(record(pg)).to_contain_text("#6 report")
+        # JupyterLab 4.6 delivers the moves on a subshell thread; every frame was computed on the kernel's loop.
+        expect(pg.locator(".replay-threads").first).to_contain_text("drawn on ['MainThread']")
+        expect(pg.locator(".replay-threads").first).to_contain_text("'subshell-")
         pg.locator(ROOT).first.screenshot(path=str(SHOTS / "replay.png"))
         set_theme(pg, "JupyterLab Dark")
         expect(where(pg)).to_have_text("record 7 / 7")

@@ -340,3 +340,31 @@ def test_the_snapshot_debounce_collapses_a_burst_into_one_call():
     later = []
     Debounce(lambda: later.append(1), 0.05)()  # no running loop (a script): called at once
     assert later == [1]
+
+
+def test_a_move_from_another_thread_is_drawn_on_the_replays_loop(finished):
+    """JupyterLab may deliver the scrubber's moves on a subshell thread: the frame is computed on the kernel's loop
+    (the thread the replay was made on), never on the thread the message came on."""
+    import threading
+
+    from ..conftest import arun, eventually
+
+    _, ctx, _ = finished
+
+    async def scenario():
+        replay = RunReplay(ctx)
+        drawn_on = []
+        replay.observe(lambda change: drawn_on.append(threading.get_ident()), names="frame")
+        replay.position = 2  # from code, on the loop's thread: shown at once
+        assert replay.frame["i"] == 2 and replay.record.seq == 2 and drawn_on == [threading.get_ident()]
+        comm = threading.Thread(target=lambda: setattr(replay, "position", 5))
+        comm.start()
+        comm.join()  # the loop is held meanwhile: the thread could only hand the drawing over
+        assert replay.position == 5 and replay.frame["i"] == 2 and len(drawn_on) == 1
+        await eventually(lambda: replay.frame["i"] == 5)
+        assert drawn_on == [threading.get_ident()] * 2
+        assert replay.frame["address"] == replay.record.address == "check"
+        assert "record 6 of 7" in replay.snapshot_html()
+        replay.close()
+
+    arun(scenario())

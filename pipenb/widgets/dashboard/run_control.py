@@ -6,7 +6,7 @@ pipenb's worker threads, so the loop stays free to redraw while a long step
 runs. JupyterLab may deliver clicks on a subshell thread: Abort and Pause act
 from the click's own thread (they only set the run's thread-safe flags, so
 they land even while the loop is busy); every other action hands its work to
-the kernel's loop (``LoopCall``). Every run is prepared, resumed or forked
+the kernel's loop (``LoopCall``, throttle.py). Every run is prepared, resumed or forked
 through the dashboard's factory: its pipeline is the code that runs (SPEC 9),
 and a run only the store knows is brought back the same way.
 
@@ -19,42 +19,19 @@ lifecycle (its status and the rules on it) is read in this module only.
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass
 from typing import Callable
 
 from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING, can_abort, is_finished
 
+from ..throttle import LoopCall
 from .toolbar import APPLIES, why_not
 
 
 def status_of(ctx) -> str | None:
     """The run's status (None: no run shown): the one lifecycle read of the dashboard's actions."""
     return ctx.status if ctx is not None else None
-
-
-class LoopCall:
-    """Runs work on the kernel's loop thread: clicks and comm messages may arrive on another one.
-
-    Made where the dashboard is built: that thread's running loop is the one
-    runs go on (none in a plain script: work is then done at once).
-    """
-
-    def __init__(self):
-        try:
-            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self.loop = None
-        self.thread = threading.get_ident()
-
-    def __call__(self, fn, *args) -> None:
-        """Run ``fn(*args)`` now when on the loop's thread (or without a loop), else hand it over."""
-        loop = self.loop
-        if loop is None or loop.is_closed() or threading.get_ident() == self.thread:
-            fn(*args)
-        else:
-            loop.call_soon_threadsafe(fn, *args)
 
 
 @dataclass(frozen=True)
