@@ -13,7 +13,7 @@ def looping() -> Pipeline:
               router=lambda s, r: Pause("fit") if s.get("hold") and s["n"] == 1 else None),
         Stage("fit", steps=[Step("f", lambda s: {"model": s["n"] * 10})],
               router=lambda s, r: "load" if s["n"] < 3 else None, routes=["load"]),
-        Stage("report", steps=[Step("r", lambda s: {"text": "n=%d" % s["n"], "n": s["n"]})]),
+        Stage("report", steps=[Step("r", lambda s: {"text": f"n={s['n']}", "n": s["n"]})]),
     ])
 
 
