@@ -22,8 +22,13 @@ class Outcome:
 
     __slots__ = ("status", "checkpoint", "error", "timeout")
 
-    def __init__(self, status: str, checkpoint: PipelineCheckpoint | None = None, error: PipelineError | None = None,
-                 timeout: float | None = None):
+    def __init__(
+        self,
+        status: str,
+        checkpoint: PipelineCheckpoint | None = None,
+        error: PipelineError | None = None,
+        timeout: float | None = None,
+    ):
         self.status = status
         self.checkpoint = checkpoint
         self.error = error

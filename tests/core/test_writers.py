@@ -8,13 +8,23 @@ from pipenb.stores import SqliteStore
 
 
 def looping() -> Pipeline:
-    return Pipeline("writers", stages=[
-        Stage("load", steps=[Step("l", lambda s: {"n": s.get("n", 0) + 1, "data": [1, 2]})],
-              router=lambda s, r: Pause("fit") if s.get("hold") and s["n"] == 1 else None),
-        Stage("fit", steps=[Step("f", lambda s: {"model": s["n"] * 10})],
-              router=lambda s, r: "load" if s["n"] < 3 else None, routes=["load"]),
-        Stage("report", steps=[Step("r", lambda s: {"text": f"n={s['n']}", "n": s["n"]})]),
-    ])
+    return Pipeline(
+        "writers",
+        stages=[
+            Stage(
+                "load",
+                steps=[Step("l", lambda s: {"n": s.get("n", 0) + 1, "data": [1, 2]})],
+                router=lambda s, r: Pause("fit") if s.get("hold") and s["n"] == 1 else None,
+            ),
+            Stage(
+                "fit",
+                steps=[Step("f", lambda s: {"model": s["n"] * 10})],
+                router=lambda s, r: "load" if s["n"] < 3 else None,
+                routes=["load"],
+            ),
+            Stage("report", steps=[Step("r", lambda s: {"text": f"n={s['n']}", "n": s["n"]})]),
+        ],
+    )
 
 
 def test_the_newest_writer_of_each_key_including_edits_and_a_limited_search():

@@ -34,25 +34,29 @@ def evaluate(state, ctx):
     return {"evaluated": True}
 
 
-PIPE = Pipeline("failed-stage-artifacts", stages=[
-    Stage("fit", steps=[Step("fit", fit)]),
-    Stage("evaluate", steps=[Step("evaluate", evaluate)]),
-])
+PIPE = Pipeline(
+    "failed-stage-artifacts",
+    stages=[
+        Stage("fit", steps=[Step("fit", fit)]),
+        Stage("evaluate", steps=[Step("evaluate", evaluate)]),
+    ],
+)
 
-READ = textwrap.dedent('''
+READ = textwrap.dedent("""
     import json, sys
     from pipenb.stores import SqliteStore
     db, run_id = sys.argv[1], sys.argv[2]
     arts = SqliteStore(db, run_id).load_artifacts()
     print(json.dumps({k: v for k, v in arts.items() if k in ("model", "plot")}))
-''')
+""")
 
 
 def stored_artifacts(db, run_id: str) -> dict:
     """The artifacts a new process reads from the file."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, "-c", READ, str(db), run_id], capture_output=True, text=True,
-                         timeout=60, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", READ, str(db), run_id], capture_output=True, text=True, timeout=60, env=env
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
