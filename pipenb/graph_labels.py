@@ -141,6 +141,16 @@ def _middle(d: str) -> tuple[float, float] | None:
     return ((p0[0] + 3 * p1[0] + 3 * p2[0] + p3[0]) / 8, (p0[1] + 3 * p1[1] + 3 * p2[1] + p3[1]) / 8)
 
 
+def _clear_of_ends(x: float, y: float, width: float, left: bool, ends: list) -> float:
+    """A count's baseline moved off the stages its edge joins: the middle of a short edge (a stage right above
+    a sub-pipeline's frame) is so close to them that the count would sit on a stage's border."""
+    x0, x1 = (x - width, x) if left else (x, x + width)
+    for b in ends:
+        if b[0] < x1 and x0 < b[2] and b[1] < y + 2 and y - 9 < b[3]:
+            y = b[3] + 9.5 if (b[1] + b[3]) / 2 < y - 4 else b[1] - 2.5
+    return y
+
+
 def add_edge_counts(svg: str, counts: dict[str, tuple[str, str, str, str]], boxes: dict) -> str:
     """Each ``{edge id: (text, colour, tail node id, head node id)}`` beside its edge's middle: on the left when
     the edge runs left of the stages it joins, else on the right (two edges between the same stages, one down
@@ -156,8 +166,9 @@ def add_edge_counts(svg: str, counts: dict[str, tuple[str, str, str, str]], boxe
         centre = sum((b[0] + b[2]) / 2 for b in ends) / len(ends) if ends else middle[0]
         left = middle[0] < centre - 1
         x = middle[0] - 5 if left else middle[0] + 5
+        y = _clear_of_ends(x, middle[1] + 3.5, 6.2 * len(text), left, ends)
         return (
-            m.group(0) + f'<text class="edge-count" x="{x:.1f}" y="{middle[1] + 3.5:.1f}" '
+            m.group(0) + f'<text class="edge-count" x="{x:.1f}" y="{y:.1f}" '
             f'text-anchor="{"end" if left else "start"}" {_FONT} font-size="10" fill="{colour}" {_HALO}>'
             f"{html.escape(text)}</text>"
         )
