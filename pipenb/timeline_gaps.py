@@ -16,7 +16,7 @@ it was, and the total cut is written at the end of the axis.
 from __future__ import annotations
 
 import html
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from typing import NamedTuple
 
 from .display import duration_text
@@ -24,6 +24,7 @@ from .display import duration_text
 MIN_GAP = 1.0  # seconds: a shorter idle span is never cut (engine overhead, a quick resume click)
 BUSY_SHARE = 0.1  # ...nor one shorter than this share of the run's busy time (it does not squeeze the bars)
 GAP_W = 90.0  # px: a cut's band, wide enough for "paused 59 min" under it
+MAX_CUTS = 40  # cuts at most (the longest): each band stays a few pixels wide at least
 MAX_CUTS_SHARE = 0.35  # of the plot's width, at most, for all the bands together
 
 
@@ -70,7 +71,8 @@ def find_cuts(spans, pauses=(), *, min_gap: float = MIN_GAP) -> list[Cut]:
             j = bisect_right(pauses, b)
             paused = j > 0 and pauses[j - 1] >= a - 1e-3
             cuts.append(Cut(a, b, paused))
-    return cuts
+    # Past MAX_CUTS the bands would be too thin to see: the longest are cut, the others drawn to scale.
+    return sorted(sorted(cuts, key=lambda c: c.length, reverse=True)[:MAX_CUTS])
 
 
 class Scale:
@@ -87,11 +89,13 @@ class Scale:
             self.points += [(c.start, x), (c.end, x + self.band)]
         self.points.append((max(t1, self.points[-1][0]), float(x0 + width)))
         self.per_s = per_s
+        self._times = [t for t, _ in self.points]  # for a binary search: a run with many pauses stays fast
+        self._cut_xs = [self.x(c.start) for c in cuts]
 
     def x(self, t: float) -> float:
         """The x of time ``t`` (clamped to the plot)."""
         pts = self.points
-        i = min(max(bisect_right([p[0] for p in pts], t) - 1, 0), len(pts) - 2)
+        i = min(max(bisect_right(self._times, t) - 1, 0), len(pts) - 2)
         (ta, xa), (tb, xb) = pts[i], pts[i + 1]
         if tb <= ta:
             return xa
@@ -103,7 +107,8 @@ class Scale:
 
     def next_cut_x(self, x: float) -> float:
         """The left edge of the first band right of ``x`` (inf when none): a label beside a bar stops there."""
-        return min((self.x(c.start) for c in self.cuts if self.x(c.start) >= x - 1e-6), default=float("inf"))
+        i = bisect_left(self._cut_xs, x - 1e-6)
+        return self._cut_xs[i] if i < len(self._cut_xs) else float("inf")
 
     def segments(self) -> list[tuple[float, float]]:
         """The spans of time drawn to scale, between the cuts."""

@@ -164,3 +164,17 @@ def test_a_real_run_resumed_after_a_wait_shows_the_wait_as_a_pause(registry):
 
     [(_, _, label)] = cut_bands(ET.fromstring(arun(scenario())))
     assert label.startswith("paused")
+
+
+def test_a_run_pausing_hundreds_of_times_cuts_its_longest_pauses_into_visible_bands():
+    recs, t = [], 0.0
+    for i in range(300):
+        recs.append(rec(i, "fit", t, 0.5, Pause("fit")))
+        t += 0.5 + 60 + i  # pauses of a minute and more, each longer than the one before
+    root = ET.fromstring(timeline_svg(recs, width=WIDTH))
+    bands = cut_bands(root)
+    assert len(bands) == 40 and all(b - a >= 5 for a, b, _ in bands)
+    note = next(t.text for t in root.iter(NS + "text") if t.get("class") == "cuts-note")
+    assert "40 shaded bands" in note
+    # The longest pauses are the ones cut: the last 40 (they grow), so the bands sit at the right end.
+    assert min(a for a, _, _ in bands) > WIDTH / 3
