@@ -117,12 +117,23 @@ class LookBack:
 
         rows = []
         for i, r in enumerate(self.raw()):
-            rows.append({"seq": r.seq, "address": r.address, "label": r.label, "started": r.started,
-                         "duration_s": r.duration, "decision": _show(r.decision), "changed": self.diff(i).keys})
+            rows.append(
+                {
+                    "seq": r.seq,
+                    "address": r.address,
+                    "label": r.label,
+                    "started": r.started,
+                    "duration_s": r.duration,
+                    "decision": _show(r.decision),
+                    "changed": self.diff(i).keys,
+                }
+            )
         df = pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration_s", "decision", "changed"])
         # People read these: times in the kernel's local zone, never epoch floats; durations to the microsecond.
         local = datetime.datetime.now().astimezone().tzinfo
-        df["started"] = pd.to_datetime(df["started"].astype("float64"), unit="s", utc=True).dt.tz_convert(local).dt.round("ms")
+        df["started"] = (
+            pd.to_datetime(df["started"].astype("float64"), unit="s", utc=True).dt.tz_convert(local).dt.round("ms")
+        )
         df["duration_s"] = df["duration_s"].astype("float64").round(6)
         return df
 
