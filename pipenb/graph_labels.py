@@ -47,26 +47,88 @@ def node_boxes(svg: str) -> dict[str, tuple[float, float, float, float]]:
     return boxes
 
 
+def _cubic_samples(points: list[tuple[float, float]], per_segment: int = 8) -> list[tuple[float, float]]:
+    """Points along a path ``M p0 C p1 p2 p3 [p4 p5 p6 ...]`` (its ends and ``per_segment`` steps a segment)."""
+    out = list(points[:1])
+    for s in range(0, len(points) - 3, 3):
+        p0, p1, p2, p3 = points[s : s + 4]
+        for k in range(1, per_segment + 1):
+            t = k / per_segment
+            a, b, c, d = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t**3
+            out.append((a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0], a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1]))
+    return out
+
+
+_EDGE_GROUP = re.compile(r'<g id="[^"]*" class="edge[^"]*">(.*?)</g>', re.S)
+_SHAPE_POINTS = re.compile(r'<(path|polygon)[^>]*? (?:d|points)="([^"]*)"')
+
+
+def taken_room(svg: str) -> tuple[list[tuple[float, float, float, float]], list[tuple[float, float]]]:
+    """What a pill must keep clear of: the boxes of the counts already written (edge counts, undeclared
+    labels) and points along every edge line and arrowhead (a self-loop's curve runs where a pill would go)."""
+    boxes = []
+    for m in _COUNT_TEXT.finditer(svg):
+        x, y, anchor = float(m.group(1)), float(m.group(2)), m.group(3)
+        width = 6.2 * len(html.unescape(m.group(4))) + 2
+        start = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+        boxes.append((start, y - 10, start + width, y + 3))
+    points = []
+    for group in _EDGE_GROUP.finditer(svg):
+        for kind, coords in _SHAPE_POINTS.findall(group.group(1)):
+            shape = _points(coords)
+            points += _cubic_samples(shape) if kind == "path" else shape
+    return boxes, points
+
+
+def _pill_spots(box: tuple, width: float) -> list[tuple[float, float]]:
+    """Where a pill of ``width`` may go beside a stage, best first: right then left of it halfway up (edges
+    meet a stage at its top and bottom), then on its corners (a self-loop and its count take its right)."""
+    left, top, right, bottom = box
+    middle = (top + bottom) / 2 - 6
+    return [
+        (right + 3, middle),
+        (left - 3 - width, middle),
+        (right - width / 2, top - 10),
+        (left - width / 2, top - 10),
+        (right - width / 2, bottom - 2),
+        (left - width / 2, bottom - 2),
+    ]
+
+
+def _clashes(spot: tuple, width: float, room: tuple, nodes: list) -> int:
+    """How many written counts, edge points and other stages a pill at ``spot`` would cover (2 units margin)."""
+    x0, y0, x1, y1 = spot[0] - 2, spot[1] - 2, spot[0] + width + 2, spot[1] + 14
+    boxes, points = room
+    hits = sum(1 for b in boxes + nodes if b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0)
+    return 3 * hits + sum(1 for x, y in points if x0 <= x <= x1 and y0 <= y <= y1)
+
+
 def add_badges(svg: str, badges: dict[str, str]) -> str:
-    """Each ``{node id: text}`` as a pill just right of that stage, halfway up: edges meet a stage at its top
-    and bottom, and their counts sit halfway between two stages, so the pill stays clear of both."""
+    """Each ``{node id: text}`` as a pill beside that stage, at the first of ``_pill_spots`` clear of the
+    counts already written, the edges' lines and the other stages (the least covered one when none is)."""
+    if not badges:
+        return svg
+    room = taken_room(svg)
+    boxes = node_boxes(svg)
 
     def badge(m: re.Match) -> str:
-        text = badges.get(html.unescape(m.group(1)))
-        points = _points(m.group(2))
-        if text is None or not points:
+        key = html.unescape(m.group(1))
+        text = badges.get(key)
+        if text is None or key not in boxes:
             return m.group(0)
-        right = max(p[0] for p in points)
-        middle = (min(p[1] for p in points) + max(p[1] for p in points)) / 2
         width = 5.5 * len(text) + 7
+        others = [b for k, b in boxes.items() if k != key]
+        spots = _pill_spots(boxes[key], width)
+        x, y = min(spots, key=lambda spot: (_clashes(spot, width, room, others), spots.index(spot)))
+        room[0].append((x, y, x + width, y + 12))  # the next pill keeps clear of this one
         return (
-            m.group(0) + f'<rect class="visits-pill" x="{right + 3:.1f}" y="{middle - 6:.1f}" '
+            m.group(0) + f'<rect class="visits-pill" x="{x:.1f}" y="{y:.1f}" '
             f'width="{width:.1f}" height="12" rx="6" fill="{TAKEN_COLOUR}" stroke="none"/>'
-            f'<text class="visits" x="{right + 3 + width / 2:.1f}" y="{middle + 3.2:.1f}" text-anchor="middle" '
+            f'<text class="visits" x="{x + width / 2:.1f}" y="{y + 9.2:.1f}" text-anchor="middle" '
             f'{_FONT} font-size="9" fill="white">{html.escape(text)}</text>'
         )
 
-    return _NODE_SHAPE.sub(badge, svg) if badges else svg
+    return _NODE_SHAPE.sub(badge, svg)
 
 
 def _middle(d: str) -> tuple[float, float] | None:
@@ -77,6 +139,16 @@ def _middle(d: str) -> tuple[float, float] | None:
     s = 3 * ((len(points) - 1) // 3 // 2)
     p0, p1, p2, p3 = points[s : s + 4]
     return ((p0[0] + 3 * p1[0] + 3 * p2[0] + p3[0]) / 8, (p0[1] + 3 * p1[1] + 3 * p2[1] + p3[1]) / 8)
+
+
+def _clear_of_ends(x: float, y: float, width: float, left: bool, ends: list) -> float:
+    """A count's baseline moved off the stages its edge joins: the middle of a short edge (a stage right above
+    a sub-pipeline's frame) is so close to them that the count would sit on a stage's border."""
+    x0, x1 = (x - width, x) if left else (x, x + width)
+    for b in ends:
+        if b[0] < x1 and x0 < b[2] and b[1] < y + 2 and y - 9 < b[3]:
+            y = b[3] + 9.5 if (b[1] + b[3]) / 2 < y - 4 else b[1] - 2.5
+    return y
 
 
 def add_edge_counts(svg: str, counts: dict[str, tuple[str, str, str, str]], boxes: dict) -> str:
@@ -94,8 +166,9 @@ def add_edge_counts(svg: str, counts: dict[str, tuple[str, str, str, str]], boxe
         centre = sum((b[0] + b[2]) / 2 for b in ends) / len(ends) if ends else middle[0]
         left = middle[0] < centre - 1
         x = middle[0] - 5 if left else middle[0] + 5
+        y = _clear_of_ends(x, middle[1] + 3.5, 6.2 * len(text), left, ends)
         return (
-            m.group(0) + f'<text class="edge-count" x="{x:.1f}" y="{middle[1] + 3.5:.1f}" '
+            m.group(0) + f'<text class="edge-count" x="{x:.1f}" y="{y:.1f}" '
             f'text-anchor="{"end" if left else "start"}" {_FONT} font-size="10" fill="{colour}" {_HALO}>'
             f"{html.escape(text)}</text>"
         )

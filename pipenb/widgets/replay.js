@@ -193,8 +193,21 @@ function controls() {
   return c;
 }
 
+// A time's x on a timeline whose axis has cuts (pipenb.timeline_gaps): data-map is "t:x t:x ..." breakpoints
+// of a piecewise-linear map, times ascending; a time outside them is clamped to the plot.
+function mapped(map, t) {
+  const pts = map.split(" ").map((p) => p.split(":").map(Number));
+  for (let i = 1; i < pts.length; i++) {
+    const [ta, xa] = pts[i - 1], [tb, xb] = pts[i];
+    if (t <= tb || i === pts.length - 1) {
+      return tb > ta ? xa + (Math.min(Math.max(t, ta), tb) - ta) / (tb - ta) * (xb - xa) : xa;
+    }
+  }
+  return pts[0][1];
+}
+
 // The run's timeline (pipenb.timeline), drawn once, with a line at the record's start. The SVG's root
-// carries its scale (data-t0, data-span: seconds; data-x0, data-w: the plot's left and width).
+// carries its scale (data-map with any cuts; else data-t0, data-span: seconds; data-x0, data-w: the plot).
 function timelineView(host) {
   let marker = null;
   function draw(svgText) {
@@ -211,7 +224,8 @@ function timelineView(host) {
     const svg = host.querySelector("svg");
     if (!marker || !svg || frame.started === undefined) return;
     const d = svg.dataset;
-    const x = (Number(d.x0) + (frame.started - Number(d.t0)) / Number(d.span) * Number(d.w)).toFixed(1);
+    const x = (d.map ? mapped(d.map, frame.started)
+      : Number(d.x0) + (frame.started - Number(d.t0)) / Number(d.span) * Number(d.w)).toFixed(1);
     marker.setAttribute("x1", x);
     marker.setAttribute("x2", x);
   }

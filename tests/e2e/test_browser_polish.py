@@ -130,4 +130,13 @@ def test_after_a_kernel_restart_the_dashboard_says_the_kernel_is_gone(page):
     expect(pg.locator(".pipenb-kernel-gone-note")).to_contain_text("last snapshot")
     assert pg.is_disabled(".pipenb-dashboard button.pipenb-btn-run")
     assert pg.locator(".pipenb-dashboard .pipenb-status").inner_text().strip() != ""  # the last state stays
+    # The note says it once: no ipywidgets broken-link mark (a ::before) on the dashboard or inside it; one
+    # showed above the note, on the dashboard's own box (polish pass).
+    marks = pg.evaluate("""() => Array.from(document.querySelectorAll(
+            '.pipenb-dashboard.jupyter-widgets-disconnected, .pipenb-dashboard .jupyter-widgets-disconnected'))
+        .filter(el => { const b = getComputedStyle(el, '::before');
+                        return b.display !== 'none' && b.content && b.content !== 'none' && b.content !== 'normal'; })
+        .map(el => el.className)""")
+    assert pg.locator(".pipenb-dashboard.jupyter-widgets-disconnected").count() == 1  # what the rule is about
+    assert marks == [], marks
     pg.screenshot(path=str(SHOTS / "polish-kernel-gone.png"))
