@@ -108,11 +108,11 @@ class LookBack:
     """``History``'s look-back questions (SPEC 14); the work is done by this module's functions."""
 
     def dataframe(self):
-        """One row per record: ``started`` as local-time pandas Timestamps, ``duration_s`` in seconds (float).
+        """One row per record (SPEC 10's columns): ``started`` as local-time pandas Timestamps, ``duration`` in
+        seconds (a float).
 
         Seconds, not Timedeltas: a Timedelta column reads ``0 days 00:00:00.000184`` in a notebook, while a
-        float sorts, sums, groups and plots as it is (``df.groupby("address").duration_s.sum()``), and
-        the column's name carries the unit."""
+        float sorts, sums, groups and plots as it is (``df.groupby("address").duration.sum()``)."""
         import pandas as pd
 
         rows = []
@@ -123,18 +123,18 @@ class LookBack:
                     "address": r.address,
                     "label": r.label,
                     "started": r.started,
-                    "duration_s": r.duration,
+                    "duration": r.duration,
                     "decision": _show(r.decision),
                     "changed": self.diff(i).keys,
                 }
             )
-        df = pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration_s", "decision", "changed"])
+        df = pd.DataFrame(rows, columns=["seq", "address", "label", "started", "duration", "decision", "changed"])
         # People read these: times in the kernel's local zone, never epoch floats; durations to the microsecond.
         local = datetime.datetime.now().astimezone().tzinfo
         df["started"] = (
             pd.to_datetime(df["started"].astype("float64"), unit="s", utc=True).dt.tz_convert(local).dt.round("ms")
         )
-        df["duration_s"] = df["duration_s"].astype("float64").round(6)
+        df["duration"] = df["duration"].astype("float64").round(6)
         return df
 
     def visits(self) -> dict[str, int]:

@@ -170,7 +170,7 @@ def test_diff_index_errors(finished):
 def test_dataframe_columns(finished):
     factory, ctx = finished
     df = ctx.history.dataframe()
-    assert list(df.columns) == ["seq", "address", "label", "started", "duration_s", "decision", "changed"]
+    assert list(df.columns) == ["seq", "address", "label", "started", "duration", "decision", "changed"]
     assert len(df) == len(ctx.history)
     assert list(df["address"])[:2] == ["load", "gate"]
     assert list(df["changed"])[0] == ["rows"]

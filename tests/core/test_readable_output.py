@@ -50,10 +50,10 @@ def test_history_dataframe_has_timestamps_and_durations(registry):
     assert isinstance(df.started[0], pd.Timestamp) and df.started[0].tzinfo is not None
     assert abs((df.started[0] - before).total_seconds()) < 60
     # Durations in seconds, a float column: sortable, summable, and no "0 days 00:00:00.000184" (polish pass).
-    assert df.duration_s.dtype == "float64" and (df.duration_s >= 0).all()
+    assert df.duration.dtype == "float64" and (df.duration >= 0).all()
     assert "days" not in df.to_string() and "days" not in df._repr_html_()
-    assert df.duration_s.sum() == pytest.approx(sum(r.duration for r in ctx.history), abs=1e-5)
-    assert df.groupby("address").duration_s.sum().index.tolist() == ["a", "b"]
+    assert df.duration.sum() == pytest.approx(sum(r.duration for r in ctx.history), abs=1e-5)
+    assert df.groupby("address").duration.sum().index.tolist() == ["a", "b"]
 
 
 def test_run_record_to_dict_gives_a_datetime_and_a_timedelta():
