@@ -48,7 +48,8 @@ table.records, table.events { width: 100%; } table.records > tbody > tr > td:las
 code { font-family: Menlo, Consolas, monospace; font-size: 12px; overflow-wrap: anywhere; white-space: pre-wrap; }
 .pipenb-new { color: var(--new, #2b9a66); } .pipenb-old { color: var(--old, #e5484d); text-decoration: line-through; }
 .pipenb-error-view { color: var(--bad, #e5484d); } .pipenb-diff-kind { color: var(--muted, inherit); }
-table.events td:nth-child(-n+3) { white-space: nowrap; } table.events td:last-child { width: 70%; }
+table.events td:nth-child(-n+3), table.records > tbody > tr > td:nth-child(-n+4), table.records th { white-space: nowrap; }
+table.records > tbody > tr > td:nth-child(-n+4) code { white-space: nowrap; overflow-wrap: normal; } table.events td:last-child { width: 70%; }
 .pipenb-view-title { display: none; } .error { border-left: 4px solid var(--bad, #e5484d); padding-left: 10px; }
 """
 
