@@ -17,7 +17,7 @@ import inspect
 import time
 from typing import TYPE_CHECKING
 
-from .checkpoints import PipelineCheckpoint, checkpoint_patch, now_iso, read_checkpoint
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, finished_patch, now_iso, read_checkpoint
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
@@ -224,7 +224,7 @@ class Engine:
     def _finished(self, status: str) -> None:
         if run_note(self.store.get()) is not None:
             try:
-                self.store.set(checkpoint_patch(None))
+                self.store.set(finished_patch(self.pipeline.id, status))  # listed after a restart, never resumed
             except Exception as exc:
                 self.logger.error(f"run {self.run_id}: could not clear its checkpoint: {exc}", None)
         self.life.finished(status)
