@@ -222,7 +222,7 @@ class Engine:
         life.stopped(status, router_only)
 
     def _finished(self, status: str) -> None:
-        if run_note(self.store.get()) is not None:
+        if self.store.durable or run_note(self.store.get()) is not None:
             try:
                 self.store.set(finished_patch(self.pipeline.id, status))  # listed after a restart, never resumed
             except Exception as exc:

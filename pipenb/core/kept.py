@@ -16,7 +16,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .lifecycle import FINISHED, PREPARED
+from .sentinel import DELETE
 from .state import PIPELINE_DATA_KEY, RunNote, run_note
+
+_CURSOR = ("checkpoint", "router_only", "status")  # the note's entries about where the run continues
 
 
 class ForkSource(NamedTuple):
@@ -75,3 +78,24 @@ def is_hidden(note: RunNote | None) -> bool:
     """Whether the user removed the run from the lists (``factory.remove``)."""
     return note is not None and bool(note.get("hidden"))
 
+
+
+def keep_extras(old, note: RunNote) -> RunNote:
+    """``note`` (a new checkpoint's, swapped in whole) with what the ``old`` note says beside the checkpoint (a
+    fork's source), so a commit that replaces the note never forgets it."""
+    if not old or all(key in _CURSOR for key in old):
+        return note
+    return RunNote({**{k: v for k, v in old.items() if k not in _CURSOR}, **note})
+
+
+def cleared(old) -> RunNote | None:
+    """The ``old`` note without its checkpoint (the run ended with a commit): None when nothing else is in it."""
+    extras = {k: v for k, v in old.items() if k not in _CURSOR} if old else None
+    return RunNote(extras) if extras else None
+
+
+def clear_patch(old) -> dict:
+    """The store patch that removes the checkpoint from the ``old`` note and keeps the rest (a fork's source)."""
+    if cleared(old) is None:
+        return {PIPELINE_DATA_KEY: DELETE}
+    return {PIPELINE_DATA_KEY: dict.fromkeys(_CURSOR, DELETE)}
