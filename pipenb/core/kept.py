@@ -79,7 +79,6 @@ def is_hidden(note: RunNote | None) -> bool:
     return note is not None and bool(note.get("hidden"))
 
 
-
 def keep_extras(old, note: RunNote) -> RunNote:
     """``note`` (a new checkpoint's, swapped in whole) with what the ``old`` note says beside the checkpoint (a
     fork's source), so a commit that replaces the note never forgets it."""

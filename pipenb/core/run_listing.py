@@ -48,9 +48,21 @@ class RunListing:
             held = [r for r in held if r.live or r.status in FINISHED or r.run_id in resumable]
         held = [self._with_source(r, in_store.get(r.run_id)) for r in held]
         known = {r.run_id for r in held}
-        stored = [RunRecord(s.run_id, s.pipeline_id, s.status, s.paused_at or None, None, False,
-                            f"running in {s.where}" if s.where else "", ended=s.ended, forked_from=s.forked_from)
-                  for s in in_store.values() if s.run_id not in known]
+        stored = [
+            RunRecord(
+                s.run_id,
+                s.pipeline_id,
+                s.status,
+                s.paused_at or None,
+                None,
+                False,
+                f"running in {s.where}" if s.where else "",
+                ended=s.ended,
+                forked_from=s.forked_from,
+            )
+            for s in in_store.values()
+            if s.run_id not in known
+        ]
         return held + sorted(stored, key=lambda r: r.run_id)
 
     def _with_source(self, record: RunRecord, stored) -> RunRecord:
@@ -73,8 +85,10 @@ class RunListing:
             status = next((r.status for r in self.registry.finished() if r.run_id == run_id), None)
         if status is None:
             return None
-        return (f"run {run_id} {status}, and a finished run is never resumed: factory.open({run_id!r}) to look at "
-                f"it (history, replay, report), or factory.fork({run_id!r}, at=...) to run it again from a stage")
+        return (
+            f"run {run_id} {status}, and a finished run is never resumed: factory.open({run_id!r}) to look at "
+            f"it (history, replay, report), or factory.fork({run_id!r}, at=...) to run it again from a stage"
+        )
 
     async def open(self, run_id: str) -> Result:
         """A finished run (completed or terminated) to look at: the context this process holds, else one rebuilt
@@ -96,16 +110,26 @@ class RunListing:
             ended = ended_of(run_note(store.get()))
             if ended is None:
                 self._release(run_id)
-                raise ResumeError(f"run {run_id}: no finished run of that id in this factory's store (a run "
-                                  f"that can continue is resumed; a store that keeps no runs keeps none)")
+                raise ResumeError(
+                    f"run {run_id}: no finished run of that id in this factory's store (a run "
+                    f"that can continue is resumed; a store that keeps no runs keeps none)"
+                )
             if ended.pipeline_id != self.pipeline.id:
                 raise ResumeError(f"run {run_id} belongs to pipeline {ended.pipeline_id!r}, not {self.pipeline.id!r}")
             container = ArtifactContainer(store.load_artifacts(), keep_log=True) if store.keeps_artifacts else None
-            return Result.ok(RunContext(
-                pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger,
-                entry=self._normalize_entry(None), container=container, status=ended.status,
-                history=self._history_for(store), executor=self.executor,
-            ))
+            return Result.ok(
+                RunContext(
+                    pipeline=self.pipeline,
+                    run_id=run_id,
+                    store=store,
+                    logger=self.logger,
+                    entry=self._normalize_entry(None),
+                    container=container,
+                    status=ended.status,
+                    history=self._history_for(store),
+                    executor=self.executor,
+                )
+            )
         except PipelineError as exc:
             return Result.err(exc)
 

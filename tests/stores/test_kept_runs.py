@@ -37,8 +37,11 @@ PIPE = Pipeline(
     "kept",
     stages=[
         Stage("a", steps=[Step("a", lambda s: {"n": s.get("n", 0) + 1})]),
-        Stage("b", steps=[Step("b", _b)], router=lambda s: END if s.get("end") else Pause("c", timeout=float("inf"))
-              if s.get("hold") else None),
+        Stage(
+            "b",
+            steps=[Step("b", _b)],
+            router=lambda s: END if s.get("end") else Pause("c", timeout=float("inf")) if s.get("hold") else None,
+        ),
         Stage("c", steps=[Step("c", _maybe_stop)]),
     ],
 )
@@ -72,10 +75,18 @@ def run(factory: PipelineFactory, run_id: str, **initial) -> object:
 
 def four_runs(factory: PipelineFactory) -> dict:
     """A completed, a terminated, a failed and an aborted run."""
-    ctxs = {"done": run(factory, "done"), "ended": run(factory, "ended", end=True),
-            "bad": run(factory, "bad", fail=True), "stop": run(factory, "stop", stop=True)}
-    assert {k: c.status for k, c in ctxs.items()} == {"done": "completed", "ended": "terminated", "bad": "failed",
-                                                       "stop": "aborted"}
+    ctxs = {
+        "done": run(factory, "done"),
+        "ended": run(factory, "ended", end=True),
+        "bad": run(factory, "bad", fail=True),
+        "stop": run(factory, "stop", stop=True),
+    }
+    assert {k: c.status for k, c in ctxs.items()} == {
+        "done": "completed",
+        "ended": "terminated",
+        "bad": "failed",
+        "stop": "aborted",
+    }
     return ctxs
 
 
@@ -199,12 +210,16 @@ def test_another_process_lists_finished_failed_aborted_runs_and_a_forks_source(t
     provider.close()
     (tmp_path / "reader.py").write_text(READER)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    out = subprocess.run([sys.executable, str(tmp_path / "reader.py"), str(path)], capture_output=True, text=True,
-                         env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "reader.py"), str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
     assert seen["runs"] == {
-        "done": ["completed", None, True], "ended": ["terminated", None, True], "bad": ["failed", None, False],
-        "stop": ["aborted", None, False], "fork": ["completed", ["done", 1, 1], True],
+        "done": ["completed", None, True],
+        "ended": ["terminated", None, True],
+        "bad": ["failed", None, False],
+        "stop": ["aborted", None, False],
+        "fork": ["completed", ["done", 1, 1], True],
     }
     assert "run done completed" in seen["refused"] and "never resumed" in seen["refused"]
