@@ -98,3 +98,14 @@ def clear_patch(old) -> dict:
     if cleared(old) is None:
         return {PIPELINE_DATA_KEY: DELETE}
     return {PIPELINE_DATA_KEY: dict.fromkeys(_CURSOR, DELETE)}
+
+
+def hide(store) -> bool:
+    """Mark the finished run of ``store`` (None: nothing) removed, so no ``factory.runs()`` lists it from there
+    again; its data stays. False when the store keeps no finished note of it (nothing to hide)."""
+    note = run_note(store.get()) if store is not None else None
+    if ended_of(note) is None:
+        return False
+    if not is_hidden(note):
+        store.set(hide_patch())
+    return True

@@ -26,6 +26,7 @@ from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, can_run, forget_driver, is_resumable
 from ._listeners import Listeners
 from ._logs import warn
+from .kept import hide
 from .store import InMemoryStore
 from .state import approx_size
 from .run_record import RunRecord
@@ -317,13 +318,13 @@ class PipelineRegistry:
                     for run_id, (pid, status) in self._done.items()]
 
     def remove(self, run_id: str) -> bool:
-        """Take a finished (completed or terminated) run out of ``finished()``, so out of ``factory.runs()``
-        and the dashboards' lists. False when it is not a finished run listed here: a run that can still
-        continue is not removed, ``discard`` it (that clears its checkpoint)."""
+        """Take a finished run out of ``finished()`` and, if its context is held, its store's list (``factory.remove``
+        reaches the store anyway); False if it is not a finished run listed here (``discard`` a run that can continue)."""
         with self._lock:
             if self._done.pop(run_id, None) is None:
                 return False
-            self._finished.pop(run_id, None)
+            held = self._finished.pop(run_id, None)
+        hide(held.store if held is not None else None)  # not listed from its store after a restart; nothing deleted
         self._changed(run_id)
         return True
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from .artifacts import ArtifactContainer
 from .context import RunContext
 from .errors import PipelineError, ResumeError
-from .kept import ended_of, fork_source, hide_patch
+from .kept import ended_of, fork_source, hide
 from .lifecycle import FINISHED, is_finished
 from .result import Result
 from .run_record import RunRecord
@@ -143,15 +143,13 @@ class RunListing:
         ``registry.discard`` it (that clears its checkpoint).
         """
         ctx = self.registry.get_context(run_id) if self.registry is not None else None
-        removed = self.registry.remove(run_id) if self.registry is not None else False
-        store = ctx.store if ctx is not None else await self._open_store(run_id)
-        note = run_note(store.get())
-        if ended_of(note) is not None:
-            if not note.get("hidden"):
-                store.set(hide_patch())
-            removed = True
-        elif ctx is None:
-            self._release(run_id)  # opened only to look: a memory provider must not keep an empty store
+        removed = self.registry.remove(run_id) if self.registry is not None else False  # hides it through ctx
+        if ctx is not None:
+            return removed or hide(ctx.store)
+        store = await self._open_store(run_id)
+        if hide(store):
+            return True
+        self._release(run_id)  # opened only to look: a memory provider must not keep an empty store
         return removed
 
     def remove_sync(self, run_id: str) -> bool:
