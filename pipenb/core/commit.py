@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from .artifacts import ArtifactContainer
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
-from .kept import clear_patch, cleared, keep_extras
+from .kept import end_patch, ended_note, keep_extras
 from ._logs import warn
 from .plan import StagePlan
 from .state import PIPELINE_DATA_KEY, RunNote, run_note, with_note
@@ -53,7 +53,7 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
             if cp is not None:
                 note = keep_extras(note, RunNote.make(cp, plan.router_only, plan.status))
             elif plan.clear:  # else the store's note stays (a Snapshot holds it as a RunNote; with_note takes any)
-                note = cleared(note)
+                note = ended_note(note, plan.terminated)
             new = work.working if note is None else with_note(work.working, note)
             if store.compare_and_set(snapshot, new):
                 return None
@@ -63,7 +63,7 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
             if cp is not None:
                 store.set(checkpoint_patch(cp, plan.router_only, plan.status))
             elif plan.clear:
-                store.set(clear_patch(run_note(store.get())))
+                store.set(end_patch(run_note(store.get()), plan.terminated))
             if row is not None:
                 store.append_history(row)
             if artifacts is not None:  # pickled now, written with the rest: an unpicklable one is only skipped

@@ -23,7 +23,7 @@ from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode
 from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import Pause, check_decision, where
-from .state import run_note
+from .kept import needs_end_note
 from .commit import StageWork, artifacts_saved, commit_stage, stage_artifacts
 from .history import HistoryRow
 from .lookback import stage_code
@@ -222,7 +222,7 @@ class Engine:
         life.stopped(status, router_only)
 
     def _finished(self, status: str) -> None:
-        if self.store.durable or run_note(self.store.get()) is not None:
+        if needs_end_note(self.store, status):  # unless the last commit wrote it
             try:
                 self.store.set(finished_patch(self.pipeline.id, status))  # listed after a restart, never resumed
             except Exception as exc:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .lifecycle import FINISHED, PREPARED
+from .checkpoints import finished_patch
+from .lifecycle import COMPLETED, FINISHED, PREPARED, TERMINATED
 from .sentinel import DELETE
 from .state import PIPELINE_DATA_KEY, RunNote, run_note
 
@@ -93,11 +94,34 @@ def cleared(old) -> RunNote | None:
     return RunNote(extras) if extras else None
 
 
-def clear_patch(old) -> dict:
-    """The store patch that removes the checkpoint from the ``old`` note and keeps the rest (a fork's source)."""
+def end_patch(old, terminated: bool) -> dict:
+    """The store patch of the note with a run's last commit: no checkpoint any more, and, when ``old`` names the
+    pipeline (a durable store's cursor checkpoint), the finished note at once, in the same transaction as the last
+    stage, so a process that dies right after it still leaves the run listed. The rest (a fork's source) stays."""
+    cp = old.checkpoint if old else None
+    if cp is not None:
+        return finished_patch(cp.pipeline_id, TERMINATED if terminated else COMPLETED)
     if cleared(old) is None:
         return {PIPELINE_DATA_KEY: DELETE}
     return {PIPELINE_DATA_KEY: dict.fromkeys(_CURSOR, DELETE)}
+
+
+def ended_note(old, terminated: bool) -> RunNote | None:
+    """``end_patch`` as the whole note (a commit that swaps in a new state whole)."""
+    cp = old.checkpoint if old else None
+    if cp is None:
+        return cleared(old)
+    patch = end_patch(old, terminated)[PIPELINE_DATA_KEY]
+    return RunNote({**(cleared(old) or {}), **{k: v for k, v in patch.items() if v is not DELETE}})
+
+
+def needs_end_note(store, status: str) -> bool:
+    """Whether a run that ended ``status`` still has to write its finished note (``checkpoints.finished_patch``):
+    a durable store (listed after a restart) or one holding a note already, unless its last commit wrote it."""
+    note = run_note(store.get())
+    if note is None:
+        return store.durable
+    return note.checkpoint is not None or note.status != status or "ended" not in note
 
 
 def hide(store) -> bool:

@@ -225,3 +225,35 @@ def test_another_process_lists_finished_failed_aborted_runs_and_a_forks_source(t
         "fork": ["completed", ["done", 1, 1], True],
     }
     assert "run done completed" in seen["refused"] and "never resumed" in seen["refused"]
+
+
+DIES = textwrap.dedent("""
+    import os, sys
+    from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
+    from pipenb.stores import SqliteStore
+
+    def put(name):
+        return lambda state: {name: 1}
+
+    pipe = Pipeline("kept", stages=[Stage(s, steps=[Step(s, put(s))]) for s in "abc"])
+    factory = PipelineFactory(pipe, SqliteStore.factory(sys.argv[1]), registry=PipelineRegistry())
+    ctx = factory.prepare_sync(run_id="cut", initial_state={"n": 0}).unwrap()
+    # The process dies as soon as the last stage is committed, before the run's end is handled.
+    ctx.on("stage:success", lambda e: os._exit(3) if e.stage_address == "c" else None)
+    ctx.run_sync()
+""")
+
+
+def test_a_process_that_dies_right_after_the_last_commit_leaves_its_run_listed_as_completed(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    (tmp_path / "dies.py").write_text(DIES)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "dies.py"), str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 3, out.stderr
+    provider = SqliteStore.factory(path)
+    factory = PipelineFactory(PIPE, provider, registry=PipelineRegistry())
+    assert statuses(factory) == {"cut": "completed"}  # the last commit wrote how it ended, in its own transaction
+    check_refused(factory, "cut", "completed")
+    provider.close()
