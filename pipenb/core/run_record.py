@@ -18,7 +18,9 @@ def _when(t: float | None) -> str:
 
 @dataclass(frozen=True, repr=False)
 class RunRecord:
-    """One line of ``registry.runs()`` (``registry.finished()`` for the completed and terminated runs)."""
+    """One line of ``registry.runs()`` (``registry.finished()`` for the completed and terminated runs) and of
+    ``factory.runs()``, which adds the runs of its store: ``ended`` (epoch seconds) for a finished run whose store
+    says when, ``forked_from`` (a ``ForkSource``) for a fork."""
 
     run_id: str
     pipeline_id: str
