@@ -257,3 +257,31 @@ def test_a_process_that_dies_right_after_the_last_commit_leaves_its_run_listed_a
     assert statuses(factory) == {"cut": "completed"}  # the last commit wrote how it ended, in its own transaction
     check_refused(factory, "cut", "completed")
     provider.close()
+
+
+def test_a_schema_5_file_without_finished_notes_opens_and_keeps_its_schema(tmp_path):
+    """The finished notes live in the state rows a schema 5 file already has: no migration, an older pipenb still
+    opens the file; a run an older pipenb finished left no note (nothing says how it ended), so it is not listed."""
+    import sqlite3
+
+    path = tmp_path / "runs.sqlite"
+    provider = SqliteStore.factory(path)
+    factory = PipelineFactory(PIPE, provider, registry=PipelineRegistry())
+    run(factory, "old")
+    run(factory, "bad", fail=True)
+    provider.close()
+    conn = sqlite3.connect(path)
+    with conn:  # what a schema 5 pipenb left of a completed run: its state and history, no note
+        conn.execute("DELETE FROM pipenb_state WHERE run_id = 'old' AND key = '__pipeline_data__'")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    conn.close()
+    provider = SqliteStore.factory(path)
+    factory = PipelineFactory(PIPE, provider, registry=PipelineRegistry())
+    assert statuses(factory) == {"bad": "failed"}
+    assert len(asyncio.run(factory.run_history("old"))) == 3  # still read by its id
+    run(factory, "new")
+    assert statuses(factory) == {"bad": "failed", "new": "completed"}
+    provider.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    conn.close()
