@@ -136,8 +136,7 @@ class PipelineRegistry:
         return self.get_live_context(run_id) or self._finished.get(run_id)
 
     def _listener_for(self, run_id: str):
-        # Bound to the run id, not the context, so the registry's own listener
-        # never keeps a released context alive.
+        # Bound to the run id, not the context: the registry's own listener never keeps a released context alive.
         def on_done(event) -> None:
             if event.is_root:
                 self._forget(run_id)
@@ -342,12 +341,13 @@ class PipelineRegistry:
         (a memory store's state, the held context); an old context object of it refuses to run."""
         with self._lock:
             entry = self._entries.pop(run_id, None)
-            self._finished.pop(run_id, None)
+            held = self._finished.pop(run_id, None)
             finished = self._done.pop(run_id, None) is not None
             if entry is not None:
                 entry.disarm()
-        if entry is None:  # a finished run: only its record goes (its store was freed when it finished)
+        if entry is None:  # a finished run: its record goes, and its store lists it no more (as ``remove``)
             if finished:
+                hide(held.store if held is not None else None)
                 self._changed(run_id)
             return finished
         with self._lock:

@@ -178,6 +178,8 @@ def test_remove_takes_a_finished_run_out_of_the_lists_for_good_and_keeps_its_dat
     assert statuses(factory) == {"ended": "terminated", "bad": "failed", "stop": "aborted"}
     assert [rec.address for rec in ctxs["done"].history] == ["a", "b", "c"]  # the object the user holds is intact
     assert factory.registry.remove("ended") is True  # the registry's remove, while the run's context is held
+    run(factory, "again")
+    assert factory.registry.discard("again") is True  # discarding a finished run removes it the same way
     assert statuses(factory) == {"bad": "failed", "stop": "aborted"}
     if reopen is None:
         return
