@@ -226,7 +226,7 @@ class Engine:
             try:
                 self.store.set(finished_patch(self.pipeline.id, status))  # listed after a restart, never resumed
             except Exception as exc:
-                self.logger.error(f"run {self.run_id}: could not clear its checkpoint: {exc}", None)
+                self.logger.error(f"run {self.run_id}: could not note its end in its store: {exc}", None)
         self.life.finished(status)
 
     def _boundary(self, stage: Stage, addr: tuple) -> None:
