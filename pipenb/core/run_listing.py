@@ -109,7 +109,7 @@ class RunListing:
             store = await self._open_store(run_id)
             ended = ended_of(run_note(store.get()))
             if ended is None:
-                self._release(run_id)
+                self._let_go_empty(run_id, store)
                 raise ResumeError(
                     f"run {run_id}: no finished run of that id in this factory's store (a run "
                     f"that can continue is resumed; a store that keeps no runs keeps none)"
@@ -149,8 +149,14 @@ class RunListing:
         store = await self._open_store(run_id)
         if hide(store):
             return True
-        self._release(run_id)  # opened only to look: a memory provider must not keep an empty store
+        self._let_go_empty(run_id, store)
         return removed
+
+    def _let_go_empty(self, run_id: str, store) -> None:
+        """A store opened only to look at, and empty: opening it made it, and a memory provider must not keep it.
+        One with state (a paused run's, say) is its run's, and stays."""
+        if not store.get():
+            self._release(run_id)
 
     def remove_sync(self, run_id: str) -> bool:
         """``remove`` for code outside an event loop: runs it on a private loop."""

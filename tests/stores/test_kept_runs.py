@@ -287,3 +287,16 @@ def test_a_schema_5_file_without_finished_notes_opens_and_keeps_its_schema(tmp_p
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     conn.close()
+
+
+def test_open_and_remove_leave_a_released_paused_run_resumable(kind):
+    provider, _ = kind
+    registry = PipelineRegistry()
+    factory = PipelineFactory(PIPE, provider, registry=registry)
+    ctx = run(factory, "held", hold=True)
+    assert ctx.status == "paused" and registry.expire("held")  # let go: only its store has it now
+    assert factory.open_sync("held").is_err  # not finished: it is resumed, never opened
+    assert factory.remove_sync("held") is False  # nor removed (discard it to drop it)
+    again = factory.resume_sync("held").unwrap()
+    again.update_state({"hold": False})
+    assert again.run_sync().unwrap().state == {"n": 1, "b": 2, "c": 10, "hold": False}
