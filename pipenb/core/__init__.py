@@ -15,6 +15,7 @@ from .events import EVENT_NAMES, PathNode, RunEvent
 from .step_context import StepContext
 from .factory import PipelineFactory
 from .history import History, StageRecord, StateDiff
+from .kept import ForkSource
 from .lifecycle import AbortSignal
 from .lookback import RunComparison
 from .registry import PipelineRegistry, RunRecord
@@ -29,13 +30,14 @@ from typing import get_type_hints as _hints
 
 # A NamedTuple keeps postponed annotations as ForwardRef('Any') and its generated ``__new__`` cannot see
 # its module's names, so help() and signatures showed ForwardRefs: give both the resolved types.
-for _tuple in (PathNode, StageRecord, definitions.StageInfo, store.StoredRun):
+for _tuple in (PathNode, StageRecord, definitions.StageInfo, store.StoredRun, ForkSource):
     _tuple.__annotations__ = _tuple.__new__.__annotations__ = _hints(_tuple)
 
 __all__ = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "ArtifactNotSavedError", "Breakpoints", "DELETE", "DataStore",
     "DefinitionError",
-    "END", "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode",
+    "END", "EVENT_NAMES", "EventLog", "ForkSource", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY",
+    "PathNode",
     "Pause", "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry",
     "PipelineRunResult", "PrepareError", "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext",
     "RunEvent", "RunRecord", "RunStateError", "Stage", "StageRecord", "StateDiff", "Step", "StepContext", "StepError",

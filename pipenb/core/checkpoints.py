@@ -92,6 +92,14 @@ def checkpoint_patch(cp: PipelineCheckpoint | None, router_only: bool = False, s
                                 "status": status if status is not None else DELETE}}
 
 
+def finished_patch(pipeline_id: str, status: str) -> dict:
+    """The store patch of a run that ended for good (``"completed"``, ``"terminated"``): no checkpoint (nothing
+    resumes it), but a note of its pipeline, status and end time (epoch seconds), so a later process lists it
+    and ``resume`` refuses it by name. The note's other entries (the run it was forked from) are kept."""
+    return {PIPELINE_DATA_KEY: {"checkpoint": DELETE, "router_only": DELETE, "status": status,
+                                "pipeline_id": pipeline_id, "ended": time.time()}}
+
+
 def stored_status(data) -> str | None:
     """The status a store's reserved data says its run had (None: unknown)."""
     note = RunNote.of(data)

@@ -22,9 +22,10 @@ from typing import Any, NamedTuple
 from .artifacts import ArtifactContainer
 from .checkpoints import PipelineCheckpoint, checkpoint_patch
 from .errors import StoreError
+from .kept import end_patch, ended_note, keep_extras
 from ._logs import warn
 from .plan import StagePlan
-from .state import PIPELINE_DATA_KEY, RunNote, with_note
+from .state import PIPELINE_DATA_KEY, RunNote, run_note, with_note
 
 
 class StageWork(NamedTuple):
@@ -48,18 +49,21 @@ def commit_stage(store, run_id: str, plan: StagePlan, cp: PipelineCheckpoint | N
     skipped = None
     try:
         if snapshot is not None and row is None and artifacts is None:
+            note = snapshot.get(PIPELINE_DATA_KEY)  # what it says beside the checkpoint (a fork's source) stays
             if cp is not None:
-                note = RunNote.make(cp, plan.router_only, plan.status)
-            else:  # the store's note stays (a Snapshot holds it as a RunNote; with_note takes any)
-                note = None if plan.clear else snapshot.get(PIPELINE_DATA_KEY)
+                note = keep_extras(note, RunNote.make(cp, plan.router_only, plan.status))
+            elif plan.clear:  # else the store's note stays (a Snapshot holds it as a RunNote; with_note takes any)
+                note = ended_note(note, plan.terminated)
             new = work.working if note is None else with_note(work.working, note)
             if store.compare_and_set(snapshot, new):
                 return None
         with store.transaction():
             for patch in patches:
                 store.set(patch)
-            if cp is not None or plan.clear:
+            if cp is not None:
                 store.set(checkpoint_patch(cp, plan.router_only, plan.status))
+            elif plan.clear:
+                store.set(end_patch(run_note(store.get()), plan.terminated))
             if row is not None:
                 store.append_history(row)
             if artifacts is not None:  # pickled now, written with the rest: an unpicklable one is only skipped

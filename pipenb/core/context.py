@@ -27,6 +27,7 @@ from .engine import Engine
 from .steps import RunParts, StepRunner
 from .errors import PipelineError, ResumeError, RunStateError
 from .history import History, HistoryRow, StageRecord
+from .kept import fork_source
 from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle
 from .result import PipelineRunResult, Result
 from .state import PIPELINE_DATA_KEY, is_mapping, user_view
@@ -102,6 +103,12 @@ class RunContext:
     def checkpoint(self):
         """The stored ``PipelineCheckpoint`` (where a paused or failed run continues), or None."""
         return read_checkpoint(self.store, self.pipeline_id, self.run_id)
+
+    @property
+    def forked_from(self):
+        """``ForkSource(run_id, at, seq)`` of the run this one was forked from (``factory.fork``), or None;
+        kept in its store, so a fork read back from a SQLite file in another process says it too."""
+        return fork_source(self.store.get())
 
     @property
     def position(self) -> str:

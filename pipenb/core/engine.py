@@ -19,13 +19,13 @@ import inspect
 import time
 from typing import TYPE_CHECKING
 
-from .checkpoints import PipelineCheckpoint, checkpoint_patch, read_checkpoint, stamped
+from .checkpoints import PipelineCheckpoint, checkpoint_patch, finished_patch, read_checkpoint, stamped
 from .checkpoints import router_only as stored_router_only
 from .errors import AbortedError, PipelineError, RoutingError
 from .events import PathNode, paths_for
 from .lifecycle import ABORT, ABORTED, COMPLETED, FAILED, PAUSED, TERMINATED
 from .routing import Pause, check_decision, where
-from .state import run_note
+from .kept import needs_end_note
 from .commit import StageWork, artifacts_saved, commit_stage, stage_artifacts
 from .history import HistoryRow
 from .lookback import stage_code
@@ -214,11 +214,11 @@ class Engine:
         life.stopped(status, router_only)
 
     def _finished(self, status: str) -> None:
-        if run_note(self.store.get()) is not None:
+        if needs_end_note(self.store, status):  # unless the last commit wrote it
             try:
-                self.store.set(checkpoint_patch(None))
+                self.store.set(finished_patch(self.pipeline.id, status))  # listed after a restart, never resumed
             except Exception as exc:
-                self.logger.error(f"run {self.run_id}: could not clear its checkpoint: {exc}", None)
+                self.logger.error(f"run {self.run_id}: could not note its end in its store: {exc}", None)
         self.life.finished(status)
 
     def _boundary(self, stage: Stage, addr: tuple) -> None:

@@ -21,9 +21,11 @@ from .errors import PipelineError, PrepareError, ResumeError, StoreError
 from .commit import outputs_of, resumed_artifacts
 from .history import EDIT, History, HistoryRow, fork_index, replay, rows_of
 from ._ids import uuid7
-from .lifecycle import ABORTED, FAILED, FINISHED, PAUSED, PREPARED
+from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED
 from ._logs import adapt_logger
-from .registry import PipelineRegistry, RunRecord
+from .kept import ForkSource, fork_patch
+from .registry import PipelineRegistry
+from .run_listing import RunListing
 from .result import Result
 from .state import PIPELINE_DATA_KEY, is_mapping, run_note, user_view
 from .store import as_provider, as_store, default_provider
@@ -57,7 +59,7 @@ def _history_limit(history) -> int | None:
     return history
 
 
-class PipelineFactory:
+class PipelineFactory(RunListing):
     """Makes, resumes, forks and lists the runs of one pipeline.
 
     ``store_factory(run_id)`` gives each run its store (default: a process-wide in-memory
@@ -245,7 +247,8 @@ class PipelineFactory:
             cp = read_checkpoint(store, None, run_id)
             if cp is None:
                 self._release(run_id)
-                raise ResumeError(f"run {run_id} has no checkpoint to resume from (unknown, or it completed)")
+                raise ResumeError(self._finished_why(run_id, store) or f"run {run_id} has no checkpoint to resume "
+                                  f"from (unknown, or discarded)")
             if cp.pipeline_id != self.pipeline.id:
                 raise ResumeError(
                     f"run {run_id} was checkpointed by pipeline {cp.pipeline_id!r}, not {self.pipeline.id!r}"
@@ -265,31 +268,6 @@ class PipelineFactory:
                                            router_only=router_only(store)))
         except PipelineError as exc:
             return Result.err(exc)
-
-    def runs(self) -> list[RunRecord]:
-        """This pipeline's runs: those the registry holds, its finished ones, then every resumable run in the store.
-
-        Finished runs (``"completed"``, ``"terminated"``) of this process stay
-        listed until ``registry.remove(run_id)``; they can be looked at and
-        forked, never resumed. Stored runs not alive in this kernel have
-        ``live=False`` and a status of ``"paused"``, ``"failed"``, ``"aborted"``,
-        ``"prepared"`` or ``"interrupted"`` (its process died mid-run); pick one
-        and ``resume`` it.
-        """
-        pid = self.pipeline.id
-        reg = self.registry
-        held = [r for r in reg.runs() + reg.finished() if r.pipeline_id == pid] if reg is not None else []
-        in_store = self.store_factory.stored_runs()
-        if self.store_factory.lists_runs():
-            # A released run the store no longer has a checkpoint of was completed or discarded elsewhere
-            # (another registry, process or kernel): it is not resumable here any more.
-            ids = {s.run_id for s in in_store}
-            held = [r for r in held if r.live or r.status in FINISHED or r.run_id in ids]
-        known = {r.run_id for r in held}
-        stored = [RunRecord(s.run_id, s.pipeline_id, s.status, s.paused_at, None, False,
-                            f"running in {s.where}" if s.where else "")
-                  for s in in_store if s.pipeline_id == pid and s.run_id not in known]
-        return held + sorted(stored, key=lambda r: r.run_id)
 
     async def fork(self, run_id: str, at, *, new_run_id: str | None = None) -> Result:
         """A new run from before record ``at`` of run ``run_id``'s history (SPEC 10); the source is unchanged.
@@ -321,9 +299,14 @@ class PipelineFactory:
                 raise ResumeError(f"run id {new_id!r} already has state in its store; fork with another new_run_id")
             head = history.head(i)
             state = history.state_before(i)
+            stage = self.pipeline.resolve(entry)[-1]
+            cp = PipelineCheckpoint(run_id=new_id, pipeline_id=self.pipeline.id, resume_at=entry,
+                                    paused_at_stage_id=stage.id, paused_at_stage_label=stage.label, paused_on=now_iso())
             with store.transaction():
                 if state:
                     store.set(state)
+                # Where it came from, read by any process (Compare with source); a durable store's checkpoint too.
+                store.set(fork_patch(ForkSource(run_id, i, record.seq), cp if store.durable else None))
                 if store.keeps_history and _history_limit(self.history) != 0:
                     for row in rows_of(head):
                         store.append_history(row)

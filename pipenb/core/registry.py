@@ -26,6 +26,7 @@ from .checkpoints import clear_checkpoint, read_checkpoint, write_checkpoint
 from .lifecycle import PAUSED, PREPARED, can_run, forget_driver, is_resumable
 from ._listeners import Listeners
 from ._logs import warn
+from .kept import hide
 from .store import InMemoryStore
 from .state import approx_size
 from .run_record import RunRecord
@@ -136,8 +137,7 @@ class PipelineRegistry:
         return self.get_live_context(run_id) or self._finished.get(run_id)
 
     def _listener_for(self, run_id: str):
-        # Bound to the run id, not the context, so the registry's own listener
-        # never keeps a released context alive.
+        # Bound to the run id, not the context: the registry's own listener never keeps a released context alive.
         def on_done(event) -> None:
             if event.is_root:
                 self._forget(run_id)
@@ -323,13 +323,13 @@ class PipelineRegistry:
                     for run_id, (pid, status) in self._done.items()]
 
     def remove(self, run_id: str) -> bool:
-        """Take a finished (completed or terminated) run out of ``finished()``, so out of ``factory.runs()``
-        and the dashboards' lists. False when it is not a finished run listed here: a run that can still
-        continue is not removed, ``discard`` it (that clears its checkpoint)."""
+        """Take a finished run out of ``finished()`` and, if its context is held, its store's list (``factory.remove``
+        reaches the store anyway); False if it is not a finished run listed here (``discard`` a run that can continue)."""
         with self._lock:
             if self._done.pop(run_id, None) is None:
                 return False
-            self._finished.pop(run_id, None)
+            held = self._finished.pop(run_id, None)
+        hide(held.store if held is not None else None)  # not listed from its store after a restart; nothing deleted
         self._changed(run_id)
         return True
 
@@ -347,12 +347,13 @@ class PipelineRegistry:
         (a memory store's state, the held context); an old context object of it refuses to run."""
         with self._lock:
             entry = self._entries.pop(run_id, None)
-            self._finished.pop(run_id, None)
+            held = self._finished.pop(run_id, None)
             finished = self._done.pop(run_id, None) is not None
             if entry is not None:
                 entry.disarm()
-        if entry is None:  # a finished run: only its record goes (its store was freed when it finished)
+        if entry is None:  # a finished run: its record goes, and its store lists it no more (as ``remove``)
             if finished:
+                hide(held.store if held is not None else None)
                 self._changed(run_id)
             return finished
         with self._lock:

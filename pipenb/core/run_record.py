@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _when(t: float | None) -> str:
@@ -18,7 +18,9 @@ def _when(t: float | None) -> str:
 
 @dataclass(frozen=True, repr=False)
 class RunRecord:
-    """One line of ``registry.runs()`` (``registry.finished()`` for the completed and terminated runs)."""
+    """One line of ``registry.runs()`` (``registry.finished()`` for the completed and terminated runs) and of
+    ``factory.runs()``, which adds the runs of its store: ``ended`` (epoch seconds) for a finished run whose store
+    says when, ``forked_from`` (a ``ForkSource``) for a fork."""
 
     run_id: str
     pipeline_id: str
@@ -28,6 +30,8 @@ class RunRecord:
     live: bool
     note: str = ""
     size: int | None = None  # approximate bytes of the run's state held in memory (None: not held)
+    ended: float | None = field(default=None, kw_only=True)  # a finished run: when it ended (epoch s), if known
+    forked_from: object = field(default=None, kw_only=True)  # a fork: ``ForkSource(run_id, at, seq)`` of its source
 
     @property
     def time_left(self) -> float | None:
@@ -50,6 +54,8 @@ class RunRecord:
             "time_left": None if left is None or left == float("inf") else datetime.timedelta(seconds=round(left)),
             "note": self.note,
             "size": self.size,
+            "ended": None if self.ended is None else datetime.datetime.fromtimestamp(self.ended).astimezone(),
+            "forked_from": None if self.forked_from is None else self.forked_from.run_id,
         }
 
     def __repr__(self) -> str:
@@ -70,5 +76,7 @@ class RunRecord:
             f"RunRecord({fields}"
             + (f", note={self.note!r}" if self.note else "")
             + (f", size={self.size!r}" if self.size is not None else "")
+            + (f", ended={_when(self.ended)}" if self.ended is not None else "")
+            + (f", forked_from={self.forked_from!r}" if self.forked_from is not None else "")
             + ")"
         )

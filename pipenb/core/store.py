@@ -23,6 +23,7 @@ from typing import Any, Callable, ContextManager, Iterator, Mapping, NamedTuple,
 
 from .errors import StoreError
 from ._listeners import Listeners
+from .kept import ended_of, fork_source_of, is_hidden
 from .lifecycle import PAUSED
 from .state import EMPTY, freeze, is_mapping, merge, run_note
 
@@ -151,9 +152,27 @@ class StoredRun(NamedTuple):
 
     run_id: str
     pipeline_id: str
-    status: str          # paused, failed, aborted, prepared, interrupted (its process died mid-run), running
-    paused_at: str       # the stage address it continues at
+    status: str          # paused, failed, aborted, prepared, interrupted (its process died mid-run), running,
+                         # or completed, terminated (finished: listed, never resumed)
+    paused_at: str       # the stage address it continues at ("" for a finished run)
     where: str = ""      # for a run driven elsewhere: which process
+    ended: float | None = None  # a finished run: when it ended (epoch seconds)
+    forked_from: Any = None     # a fork: the ``kept.ForkSource`` it was made from
+
+
+def stored_run(run_id: str, note) -> StoredRun | None:
+    """What ``factory.runs()`` lists of a run whose store holds the engine's ``note``: a run with a checkpoint
+    (resumable, or prepared), or a finished run the user did not remove; None for anything else."""
+    if note is None:
+        return None
+    cp = note.checkpoint
+    if cp is not None:
+        return StoredRun(run_id, cp.pipeline_id, note.status or PAUSED, "/".join(cp.resume_at),
+                         forked_from=fork_source_of(note))
+    ended = ended_of(note)
+    if ended is None or is_hidden(note):
+        return None
+    return StoredRun(run_id, ended.pipeline_id, ended.status, "", ended=ended.ended, forked_from=fork_source_of(note))
 
 
 class ForeignStore(StoreBase):
@@ -211,18 +230,14 @@ class ProviderBase:
         return type(self).run_ids is not ProviderBase.run_ids
 
     def stored_runs(self) -> list[StoredRun]:
-        """The runs this provider holds that can be resumed (a checkpoint in their store).
+        """The runs this provider holds that can be resumed (a checkpoint in their store), and the finished runs
+        whose store keeps their note and that the user did not remove (see ``stored_run``).
 
         The default opens each listed run's store; providers that can (SQLite)
         answer in one query.
         """
-        out = []
-        for run_id in self.run_ids() or ():
-            note = run_note(self(run_id).get())
-            cp = note.checkpoint if note is not None else None
-            if cp is not None:
-                out.append(StoredRun(run_id, cp.pipeline_id, note.status or PAUSED, "/".join(cp.resume_at)))
-        return out
+        runs = (stored_run(run_id, run_note(self(run_id).get())) for run_id in self.run_ids() or ())
+        return [run for run in runs if run is not None]
 
 
 class CallableProvider(ProviderBase):

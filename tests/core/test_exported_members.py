@@ -8,7 +8,8 @@ import pipenb
 EXPECTED = [
     "AbortSignal", "AbortedError", "ArtifactContainer", "ArtifactNotSavedError", "Breakpoints", "DELETE", "DataStore",
     "DefinitionError",
-    "END", "EVENT_NAMES", "EventLog", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY", "PathNode",
+    "END", "EVENT_NAMES", "EventLog", "ForkSource", "FrozenDict", "History", "InMemoryStore", "PIPELINE_DATA_KEY",
+    "PathNode",
     "Pause", "Pipeline", "PipelineCheckpoint", "PipelineError", "PipelineFactory", "PipelineRegistry",
     "PipelineRunResult", "PrepareError", "Result", "ResumeError", "RoutingError", "RunComparison", "RunContext",
     "RunEvent", "RunRecord", "RunStateError", "SqliteStore", "Stage", "StageRecord", "StateDiff", "Step",

@@ -209,7 +209,8 @@ def test_a_run_finished_by_another_registry_is_no_longer_offered_for_resume(tmp_
         await eventually(lambda: dash.buttons["resume"].disabled, timeout=3)  # the store read once a second
         assert "elsewhere" in dash.buttons["resume"].tooltip and "elsewhere" in dash.status.value
         assert dash.runs.row(ctx.run_id)["cells"][2] == "gone"
-        assert ctx.run_id not in {r.run_id for r in factory.runs()}
+        # Not resumable here any more; the store says how it ended (SPEC 14: finished runs stay listed).
+        assert {r.run_id: (r.status, r.live) for r in factory.runs()}[ctx.run_id] == ("completed", False)
         dash.close()
 
     arun(scenario())

@@ -44,8 +44,9 @@ import threading
 from typing import Any, Iterator, Mapping
 
 from ...core.errors import StoreError
+from ...core.lifecycle import is_finished
 from ...core.state import EMPTY, FrozenDict, RunNote, is_mapping, merge
-from ...core.store import ProviderBase, StoreBase, StoredRun
+from ...core.store import ProviderBase, StoreBase, StoredRun, stored_run
 
 from . import artifacts as artifact_rows
 from .busy import open_database
@@ -349,23 +350,25 @@ class SqliteStoreFactory(ProviderBase):
         return SqliteStore(self.path, run_id, _db=self._database())
 
     def stored_runs(self) -> list[StoredRun]:
-        """Every run in the file with a checkpoint, in one query (``factory.runs()``)."""
+        """Every run in the file with a checkpoint, and every finished run not removed, in one query
+        (``factory.runs()``)."""
         db = self._database()
         leases = db.leases()
         out = []
         for run_id, data in db.stored_data():
-            note = RunNote.of(data)
-            cp = note.checkpoint if note is not None else None
-            if cp is None:
+            run = stored_run(run_id, RunNote.of(data))
+            if run is None or is_finished(run.status):  # nothing to list, or finished: no drive to ask about
+                if run is not None:
+                    out.append(run)
                 continue
-            status = note.status or "paused"
+            status = run.status
             held = leases.get(run_id)
             if held is not None and held.running:
                 status = "running" if held.alive else "interrupted"
             elif status == "running":  # a cursor checkpoint with no drive going on: the process died
                 status = "interrupted"
-            out.append(StoredRun(run_id, cp.pipeline_id, status, "/".join(cp.resume_at),
-                                 held.where() if held is not None and held.running and held.alive else ""))
+            where = held.where() if held is not None and held.running and held.alive else ""
+            out.append(StoredRun(run_id, run.pipeline_id, status, run.paused_at, where, forked_from=run.forked_from))
         return out
 
     def run_ids(self) -> list[str]:

@@ -222,7 +222,7 @@ class RunDashboard(Snapshot, widgets.VBox):
         self.control.discard(run_id if run_id is not None else (self.ctx.run_id if self.ctx is not None else None))
 
     def remove(self, run_id: str) -> None:
-        """Take a finished run out of the list (its row's remove button): ``registry.remove`` (SPEC 14)."""
+        """Take a finished run out of the list for good (its row's remove button): ``factory.remove`` (SPEC 14)."""
         self.control.row_action("remove", run_id)
 
     # -- showing a run -----------------------------------------------------------

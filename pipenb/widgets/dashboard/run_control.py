@@ -112,8 +112,9 @@ class RunControl:
         self.screen.redraw()
 
     def forked(self, ctx) -> bool:
-        """Whether ``ctx`` is a fork made here (Compare with source applies)."""
-        return ctx is not None and ctx.run_id in self.sources
+        """Whether ``ctx`` is a fork (Compare with source applies): made here, or its store says so (``factory.fork``
+        in code, or a fork read back from a SQLite file)."""
+        return ctx is not None and (ctx.run_id in self.sources or getattr(ctx, "forked_from", None) is not None)
 
     def source_ids(self) -> set[str]:
         """The runs forks made here came from: the dashboard keeps their events for Compare with source."""
@@ -122,6 +123,10 @@ class RunControl:
     def _replay(self, ctx, compare: bool) -> None:
         """Show a replay of the shown run (read, never run), beside the run it was forked from for Compare."""
         source = self.sources.get(ctx.run_id) if compare else None
+        if compare and source is None:
+            recorded = getattr(ctx, "forked_from", None)  # a fork made elsewhere: its store names the source
+            if recorded is not None:
+                source = self.registry.get_context(recorded.run_id) or recorded.run_id
         if compare and source is None:
             self.why_not("compare")
             return
@@ -187,11 +192,13 @@ class RunControl:
     async def _discard(self, run_id: str) -> None:
         """Abort the run if it can be, forget it in the registry (its checkpoint goes too), drop it from the list.
 
-        A finished run is only removed from the list (``registry.remove``): it has no checkpoint to clear.
+        A finished run is only removed from the list (``factory.remove``: for good, its data stays in the store);
+        it has no checkpoint to clear.
         A run only the store knows (left by an earlier kernel) is resumed through the factory first: that
         registers it, and the registry's discard clears its checkpoint like any other's.
         """
-        if self.registry.remove(run_id):
+        removed = self.registry.remove(run_id)  # this dashboard's registry, if not the factory's
+        if await self.factory.remove(run_id) or removed:
             self.screen.discarded(run_id)
             shown = self.screen.shown()
             if shown is not None and shown.run_id == run_id:
@@ -270,6 +277,10 @@ class RunControl:
         held = self.registry.get_context(run_id)
         if held is not None and is_finished(status_of(held)):
             self.screen.show(held)
+            return
+        opened = await self.factory.open(run_id)  # a finished run in the store: looked at, never resumed
+        if opened.is_ok:
+            self.screen.show(opened.value)
             return
         done = next((r for r in self.registry.finished() if r.run_id == run_id), None)
         if done is not None:

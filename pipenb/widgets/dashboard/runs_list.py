@@ -85,7 +85,7 @@ class RunsList(PickTable):
             regs = self.registry.runs()
             held = {r.run_id for r in regs}
             listed = self.factory.runs()
-            ids = {r.run_id for r in listed}
+            ids = {r.run_id for r in listed if not is_finished(r.status)}
             # Released here, and the store has no checkpoint of it any more: completed or discarded elsewhere.
             self.gone = {r.run_id for r in regs if not r.live and r.run_id not in ids}
             self._stored = [r for r in listed if r.run_id not in held and not r.live]
@@ -127,7 +127,7 @@ class RunsList(PickTable):
         if rec.expires_at is not None:
             left = time_left(rec.time_left)
         elif is_finished(status):
-            left = "" if rec.live else "record only"
+            left = "" if rec.live else "in the store" if rec.ended is not None else "record only"
         elif not rec.live:
             left = "in the store"
         else:

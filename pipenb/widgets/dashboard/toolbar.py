@@ -39,7 +39,7 @@ WHY_NOT = {
     "retry": "only a failed or aborted run can be retried",
     "discard": "pick a run first",
     "replay": "pick a run first",
-    "compare": "only a run forked here can be compared with its source",
+    "compare": "only a fork (forked here, in code or in another kernel) can be compared with its source",
 }
 FINISHED_WHY = {  # a finished run is looked at and forked, never continued
     "resume": "run {status}: a finished run is never resumed; fork it from the History tab, or press Run",
