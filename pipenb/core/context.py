@@ -28,6 +28,7 @@ from .steps import RunParts, StepRunner
 from .errors import PipelineError, ResumeError, RunStateError
 from .history import History, HistoryRow, StageRecord
 from .kept import fork_source
+from .keeper import RunKeeper
 from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle
 from .result import PipelineRunResult, Result
 from .state import PIPELINE_DATA_KEY, is_mapping, user_view
@@ -51,9 +52,8 @@ class RunContext:
     def __init__(
         self, *, pipeline, run_id: str, store, logger, entry: tuple,
         container: ArtifactContainer | None = None, status: str = PREPARED,
-        on_finish: Callable[[str], None] | None = None, router_only: bool = False,
-        history: History | None = None, executor=None, on_pause: Callable[[str, float | None], bool] | None = None,
-        on_rejoin: Callable[[RunContext], None] | None = None,
+        keeper: RunKeeper | None = None, router_only: bool = False, history: History | None = None,
+        executor=None,
     ):
         self.run_id = run_id
         self.pipeline_id = pipeline.id
@@ -69,11 +69,9 @@ class RunContext:
             history.definition = pipeline  # what ``history.stale()`` compares with
         self._parts = RunParts(run_id, self._bus, self.lifecycle, self.artifacts, logger)
         self._steps = StepRunner(self._parts, executor)
-        self._on_finish = on_finish
-        # Told of each pause (run id, its timeout) before run() returns: the registry arms its timer. A direct
-        # call, not a "pipeline:paused" listener: a pause then builds no event nobody else asked for.
-        self._on_pause = on_pause
-        self._on_rejoin = on_rejoin  # a drive of a run the registry let go: hand it back to the registry
+        # Told of each pause before run() returns (the registry arms its timer: a direct call, not a
+        # "pipeline:paused" listener, so a pause builds no event nobody asked for), each finish, each rejoin.
+        self._keeper = keeper
         self._view_src = None
         self._view = None
 
@@ -222,10 +220,10 @@ class RunContext:
                 life.unclaim()
                 return Result.err(RunStateError(f"run {self.run_id} of pipeline {self.pipeline_id!r} {elsewhere}; "
                                                 f"{self._lease_advice()}"))
-        if drive.rejoin and self._on_rejoin is not None:
+        if drive.rejoin and self._keeper is not None:
             # The registry let this run go (its timeout) before this drive: it must know the run again,
             # or its pause would be listed as released and resume would not find it.
-            self._on_rejoin(self)
+            self._keeper.rejoined(self)
         return None
 
     def _lease_advice(self) -> str:
@@ -261,11 +259,11 @@ class RunContext:
             return Result.err(outcome.error)
         if outcome.status == PAUSED:
             cp = outcome.checkpoint
-            if self._on_pause is not None and self._on_pause(self.run_id, outcome.timeout):
+            if self._keeper is not None and self._keeper.paused(self.run_id, outcome.timeout):
                 cp = self.checkpoint or cp  # the registry wrote the artifacts bundle into the stored one
             return Result.ok(PipelineRunResult(self.run_id, PAUSED, self.state, cp))
-        if self._on_finish is not None:
-            self._on_finish(self.run_id)
+        if self._keeper is not None:
+            self._keeper.finished(self.run_id)
         return Result.ok(PipelineRunResult(self.run_id, outcome.status, self.state, None))
 
     # -- steering -----------------------------------------------------------

@@ -115,18 +115,8 @@ class PipelineFactory(RunListing):
             raise StoreError(f"store_factory failed for run {run_id}: {type(exc).__name__}: {exc}") from exc
         return as_store(store, run_id)
 
-    def _paused(self, run_id: str, timeout: float | None) -> bool:
-        return self.registry is not None and self.registry.paused(run_id, timeout)
-
     def _release(self, run_id: str) -> None:
         self.store_factory.release(run_id)
-
-    def _rejoin(self, ctx: RunContext) -> None:
-        """A context the registry let go is driven again (its user kept the object): the registry holds it
-        again, and its store is the run's store again (a memory store freed with a never-run run)."""
-        self.store_factory.adopt(ctx.run_id, ctx.store)
-        if self.registry is not None:
-            self.registry.register(ctx, ctx.store, release=self._release)
 
     def _normalize_entry(self, entry) -> tuple:
         if entry is None:
@@ -170,8 +160,8 @@ class PipelineFactory(RunListing):
             container = ArtifactContainer(keep_log=history is not None)
         ctx = RunContext(
             pipeline=self.pipeline, run_id=run_id, store=store, logger=self.logger, entry=entry,
-            container=container, status=status, on_finish=self._release, router_only=router_only,
-            history=history, executor=self.executor, on_pause=self._paused, on_rejoin=self._rejoin,
+            container=container, status=status, keeper=_Keeper(self), router_only=router_only,
+            history=history, executor=self.executor,
         )
         if self.registry is not None:
             self.registry.register(ctx, store, release=self._release)
@@ -376,3 +366,27 @@ class PipelineFactory(RunListing):
 
     def __repr__(self) -> str:
         return f"PipelineFactory({self.pipeline.id!r})"
+
+
+class _Keeper:
+    """A factory's ``RunKeeper`` (``keeper.py``): its registry and its store provider keep its contexts' runs."""
+
+    __slots__ = ("factory",)
+
+    def __init__(self, factory: PipelineFactory):
+        self.factory = factory
+
+    def paused(self, run_id: str, timeout: float | None) -> bool:
+        registry = self.factory.registry
+        return registry is not None and registry.paused(run_id, timeout)
+
+    def finished(self, run_id: str) -> None:
+        self.factory.store_factory.release(run_id)
+
+    def rejoined(self, ctx: RunContext) -> None:
+        """A context the registry let go is driven again (its user kept the object): the registry holds it
+        again, and its store is the run's store again (a memory store freed with a never-run run)."""
+        factory = self.factory
+        factory.store_factory.adopt(ctx.run_id, ctx.store)
+        if factory.registry is not None:
+            factory.registry.register(ctx, ctx.store, release=factory.store_factory.release)

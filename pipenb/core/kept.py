@@ -20,7 +20,7 @@ from .lifecycle import COMPLETED, FINISHED, PREPARED, TERMINATED
 from .sentinel import DELETE
 from .state import PIPELINE_DATA_KEY, RunNote, run_note
 
-_CURSOR = ("checkpoint", "router_only", "status")  # the note's entries about where the run continues
+_CURSOR = frozenset(("checkpoint", "router_only", "status"))  # the note's entries about where the run continues
 
 
 class ForkSource(NamedTuple):
@@ -83,7 +83,7 @@ def is_hidden(note: RunNote | None) -> bool:
 def keep_extras(old, note: RunNote) -> RunNote:
     """``note`` (a new checkpoint's, swapped in whole) with what the ``old`` note says beside the checkpoint (a
     fork's source), so a commit that replaces the note never forgets it."""
-    if not old or all(key in _CURSOR for key in old):
+    if not old or old.keys() <= _CURSOR:  # the usual pause: nothing beside the checkpoint (a set test, in C)
         return note
     return RunNote({**{k: v for k, v in old.items() if k not in _CURSOR}, **note})
 
