@@ -29,9 +29,9 @@ from .errors import PipelineError, ResumeError, RunStateError
 from .history import History, HistoryRow, StageRecord
 from .kept import fork_source
 from .keeper import RunKeeper
-from .lifecycle import FAILED, PAUSED, PREPARED, RUNNING, Lifecycle
+from .lifecycle import ABORTED, FAILED, PAUSED, PREPARED, RUNNING, Lifecycle
 from .result import PipelineRunResult, Result
-from .state import PIPELINE_DATA_KEY, is_mapping, user_view
+from .state import PIPELINE_DATA_KEY, is_mapping, run_note, user_view
 
 
 class RunContext:
@@ -271,6 +271,7 @@ class RunContext:
         """Stop the run: an awaiting step is cancelled, a running sync step's stage is not committed."""
         drive = self.lifecycle.abort(reason)  # the running drive to interrupt, if any
         if drive is None:
+            self._note_aborted()
             return
         loop = drive.loop
         if loop is None or loop.is_closed():
@@ -279,6 +280,18 @@ class RunContext:
             drive.interrupt()
         else:
             loop.call_soon_threadsafe(drive.interrupt)
+
+    def _note_aborted(self) -> None:
+        """A run aborted while it waited: its durable store says so too, so a list read from the file in another
+        process shows it aborted, not paused (it stays resumable either way)."""
+        if self.status != ABORTED or not self.store.durable or not self.store.is_current():
+            return
+        note = run_note(self.store.get())
+        if note is not None and note.checkpoint is not None and note.status != ABORTED:
+            try:
+                self.store.set({PIPELINE_DATA_KEY: {"status": ABORTED}})
+            except PipelineError as exc:
+                self.logger.error(f"run {self.run_id}: could not note its abort in its store: {exc}", None)
 
     def request_pause(self, timeout: float | None = None) -> None:
         """Pause at the next stage boundary (``timeout`` as in ``Pause``)."""

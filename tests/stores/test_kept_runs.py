@@ -300,3 +300,27 @@ def test_open_and_remove_leave_a_released_paused_run_resumable(kind):
     again = factory.resume_sync("held").unwrap()
     again.update_state({"hold": False})
     assert again.run_sync().unwrap().state == {"n": 1, "b": 2, "c": 10, "hold": False}
+
+
+def test_a_run_aborted_while_it_waited_is_listed_aborted_by_another_process_and_still_resumes(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    provider = SqliteStore.factory(path)
+    factory = PipelineFactory(PIPE, provider, registry=PipelineRegistry())
+    waits, dropped = run(factory, "waits", hold=True), run(factory, "dropped", hold=True)
+    assert waits.status == dropped.status == "paused"
+    dropped.abort("changed my mind")  # no drive to interrupt: only its status changes, in memory and in the file
+    assert dropped.status == "aborted"
+    provider.close()
+    (tmp_path / "reader.py").write_text(READER.replace('factory.resume_sync("done")', 'factory.resume_sync("dropped")'))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run(
+        [sys.executable, str(tmp_path / "reader.py"), str(path)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert seen["runs"] == {"waits": ["paused", None, False], "dropped": ["aborted", None, False]}
+    assert seen["refused"] == "None"  # an aborted run resumes
+    again = PipelineFactory(PIPE, SqliteStore.factory(path), registry=PipelineRegistry())
+    resumed = again.resume_sync("dropped").unwrap()
+    assert resumed.status == "aborted" and resumed.position == "c"
+    assert resumed.run_sync().unwrap().status == "completed"
