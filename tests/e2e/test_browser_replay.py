@@ -231,3 +231,26 @@ def test_play_runs_one_timer_after_the_snapshot_was_refreshed(browser, lab):
         expect(control(pg, "play")).to_contain_text("Play")
         assert pg.evaluate("window.__pipenbTimers") == 1  # the shown view's timer only
     assert not [e for e in errors if "pageerror" in e], errors
+
+
+# How far the first diff row's value text starts from the end of its key's text, in the dashboard's replay.
+KEY_TO_VALUE = """() => {
+    const row = document.querySelector('.pipenb-dashboard .pipenb-replay-root .pipenb-replay-a table.pipenb-diff tr');
+    const cells = row ? row.querySelectorAll('th, td') : [];
+    if (cells.length < 3) return null;
+    const text = cell => { const r = document.createRange(); r.selectNodeContents(cell); return r.getBoundingClientRect(); };
+    return text(cells[cells.length - 1]).left - text(cells[cells.length - 2]).right;
+}"""
+
+
+def test_the_dashboards_replay_keeps_each_value_beside_its_key(browser, lab):
+    # The dashboard's own table rules (width 100%, keys a third of it) reached the replay under its graph:
+    # "added n" and its value 1 stood hundreds of pixels apart on a wide screen.
+    with open_notebook(browser, lab, "replay.ipynb", viewport=(1600, 1400)) as pg:
+        click(pg, "run")
+        wait_status(pg, "completed")
+        click(pg, "replay")
+        expect(pg.locator(f".pipenb-dashboard {ROOT} .pipenb-replay-where").first).to_have_text("record 1 / 7")
+        wait_until(pg, f"() => ({KEY_TO_VALUE})() !== null", what="showing the first record's diff in the dashboard")
+        gap = pg.evaluate(KEY_TO_VALUE)
+        assert gap < 60, f"value {gap:.0f} px from its key"
