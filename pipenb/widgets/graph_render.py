@@ -22,6 +22,18 @@ READ_EVERY = 0.5  # seconds between two reads of a running run's marks
 EMPTY_MARKS: dict = {"visits": {}, "transitions": {}, "stale": (), "conditional": {}}
 
 
+def ran_older_code(history, definition) -> list:
+    """The records of ``history`` that ran older code than ``definition`` (``History.stale``), less those
+    that ran the code of a newer definition of the same pipeline: a dashboard built before a fix, showing a
+    run resumed with the fix, must not call the fixed stage "older code" and offer to re-run it with the bug."""
+    stale = history.stale(definition)
+    newest = definition.newer
+    if not stale or newest is None:
+        return stale
+    older_than_newest = {r.seq for r in history.stale(newest)}
+    return [r for r in stale if r.seq in older_than_newest]
+
+
 class RunMarksReader:
     """Reads a run context's marks for ``to_svg``; cheap to ask again when nothing changed."""
 
@@ -55,7 +67,7 @@ class RunMarksReader:
         # made while the run goes ran the code it holds, so only a new definition, or the run stopping, asks.
         against = {id(d): d for d in (history.definition, self.definition) if d is not None}
         if force or not running or tuple(against) != self._stale_for:
-            self._stale = sorted({record.address for d in against.values() for record in history.stale(d)})
+            self._stale = sorted({r.address for d in against.values() for r in ran_older_code(history, d)})
             self._stale_for = tuple(against)
         stale = self._stale
         self.marks = {

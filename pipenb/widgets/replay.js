@@ -234,7 +234,11 @@ function timelineView(host) {
 
 // Moving the position: at once for a click, at most once a tick for the scrubber (the last one always
 // sent), and a timer while `playing` that moves `speed` records a second, ten steps a second at most.
-function mover(model) {
+// Only a view on the page plays: JupyterLab renders the output again when the kernel refreshes its static
+// snapshot (update_display_data) and leaves the old view alive, off the page, still listening; each of
+// those running its own timer made Play N times too fast after N refreshes. `onPage()` says whether this
+// view is the one shown.
+function mover(model, onPage) {
   let timer = null, pending = null, sentAt = 0;
   const count = () => model.get("count") || 0;
   function go(i) {
@@ -257,11 +261,12 @@ function mover(model) {
   }
   function sync() {  // `playing` or `speed` changed: (re)start or stop the timer
     stopTimer();
-    if (!model.get("playing")) return;
+    if (!model.get("playing") || !onPage()) return;
     const perSecond = Number(model.get("speed")) || 5;
     const every = Math.max(TICK_MS, 1000 / perSecond);
     const step = Math.max(1, Math.round(perSecond * every / 1000));
     timer = setInterval(() => {
+      if (!onPage()) { stopTimer(); return; }
       const next = model.get("position") + step;
       go(next);
       if (next >= count() - 1) setPlaying(false);
@@ -280,7 +285,7 @@ function render({ model, el }) {
   const timelineBox = make("div", "pipenb-replay-timeline");
   el.append(c.bar, compare, main, timelineBox);
   const timeline = timelineView(timelineBox);
-  const move = mover(model);
+  const move = mover(model, () => el.isConnected);
 
   function drawStatic() {
     a.graph.load(model.get("svg"), model.get("edges"));

@@ -186,3 +186,71 @@ def test_replay_controls_in_jupyterlab(browser, lab):
         expect(pg.locator(f".pipenb-dashboard {ROOT} .pipenb-replay-compare").first).to_contain_text("do not part")
         pg.locator(".pipenb-dashboard").first.screenshot(path=str(SHOTS / "replay-dashboard.png"))
     assert not [e for e in errors if "pageerror" in e], errors
+
+
+# Whether the replay cell's static snapshot (its output's text/html, refreshed by update_display_data once a
+# move settles) says "record k of".
+SNAPSHOT_AT = """k => {
+    const nb = Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.context && w.context.path === 'replay.ipynb');
+    const outputs = nb.content.widgets[0].model.outputs;
+    for (let j = 0; j < outputs.length; j++) {
+        const page = outputs.get(j).data['text/html'];
+        if (page && String(page).includes('pipenb-snapshot-replay')) return String(page).includes(`record ${k} of`);
+    }
+    return false;
+}"""
+
+# Counts the replay's play timers (its setInterval callback moves the position by a step) started from now on.
+COUNT_TIMERS = """() => {
+    window.__pipenbTimers = 0;
+    const original = window.setInterval;
+    window.setInterval = (fn, ...rest) => {
+        if (String(fn).includes('get("position") + step')) window.__pipenbTimers += 1;
+        return original(fn, ...rest);
+    };
+}"""
+
+
+def test_play_runs_one_timer_after_the_snapshot_was_refreshed(browser, lab):
+    # JupyterLab renders a widget's output again on each snapshot refresh and keeps the old view listening,
+    # off the page; each old view used to start its own play timer, so after a few moves Play went N times
+    # faster than the speed picked (5/s played a 12-record run in under a second).
+    errors: list[str] = []
+    with open_notebook(browser, lab, "replay.ipynb", errors=errors, viewport=(1300, 1400)) as pg:
+        pg.wait_for_selector(f"{ROOT} .pipenb-replay-a g.node")
+        control(pg, "start").click()
+        for k in (1, 2, 3):  # three moves, each left to settle: three snapshot refreshes, three views rendered
+            if k > 1:
+                control(pg, "forward").click()
+            expect(where(pg)).to_have_text(f"record {k} / 7")
+            wait_until(pg, SNAPSHOT_AT, k, what=f"the snapshot refreshed at record {k}")
+        pg.evaluate(COUNT_TIMERS)
+        pg.locator(f"{ROOT} select.pipenb-replay-speed").first.select_option("20")
+        control(pg, "play").click()
+        expect(where(pg)).to_have_text("record 7 / 7")
+        expect(control(pg, "play")).to_contain_text("Play")
+        assert pg.evaluate("window.__pipenbTimers") == 1  # the shown view's timer only
+    assert not [e for e in errors if "pageerror" in e], errors
+
+
+# How far the first diff row's value text starts from the end of its key's text, in the dashboard's replay.
+KEY_TO_VALUE = """() => {
+    const row = document.querySelector('.pipenb-dashboard .pipenb-replay-root .pipenb-replay-a table.pipenb-diff tr');
+    const cells = row ? row.querySelectorAll('th, td') : [];
+    if (cells.length < 3) return null;
+    const text = cell => { const r = document.createRange(); r.selectNodeContents(cell); return r.getBoundingClientRect(); };
+    return text(cells[cells.length - 1]).left - text(cells[cells.length - 2]).right;
+}"""
+
+
+def test_the_dashboards_replay_keeps_each_value_beside_its_key(browser, lab):
+    # The dashboard's own table rules (width 100%, keys a third of it) reached the replay under its graph:
+    # "added n" and its value 1 stood hundreds of pixels apart on a wide screen.
+    with open_notebook(browser, lab, "replay.ipynb", viewport=(1600, 1400)) as pg:
+        click(pg, "run")
+        wait_status(pg, "completed")
+        click(pg, "replay")
+        expect(pg.locator(f".pipenb-dashboard {ROOT} .pipenb-replay-where").first).to_have_text("record 1 / 7")
+        wait_until(pg, f"() => ({KEY_TO_VALUE})() !== null", what="showing the first record's diff in the dashboard")
+        gap = pg.evaluate(KEY_TO_VALUE)
+        assert gap < 60, f"value {gap:.0f} px from its key"

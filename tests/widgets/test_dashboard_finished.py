@@ -144,6 +144,30 @@ def test_rerun_from_the_first_changed_stage_forks_there_and_runs_the_new_code(re
     arun(scenario())
 
 
+def test_a_dashboard_built_before_the_fix_does_not_call_the_fixed_stage_older_code(registry):
+    # The user's order: dashboard on the buggy factory, fix, resume and run with the fixed factory. The run
+    # ran the NEWER code; the old dashboard used to say "ran older code in price" and offer to re-run it
+    # with its own (buggy) definition.
+    old = PipelineFactory(shop(1.0), registry=registry)
+    ctx = old.prepare_sync().unwrap()
+
+    async def scenario():
+        dash = RunDashboard(old)
+        fixed = PipelineFactory(shop(0.5), registry=registry)
+        again = (await fixed.resume(ctx.run_id)).unwrap()
+        assert (await again.run()).unwrap().state["revenue"] == 10.0
+        dash.show(ctx)
+        dash.refresh()
+        await eventually(lambda: "redefined" in dash.stale.value, timeout=3)
+        assert "older code" not in dash.stale.value
+        assert dash.stale.button.layout.display == "none" and dash.stale.button.disabled
+        await eventually(lambda: "×1" in dash.graph.svg, timeout=5)  # drawn with the run's marks (edges taken)
+        assert stale_nodes(dash.graph.svg) == set()
+        dash.close()
+
+    arun(scenario())
+
+
 def test_the_state_editor_forgets_the_key_typed_for_another_run(registry):
     factory = PipelineFactory(shop(), registry=registry)
     a = factory.prepare_sync().unwrap()

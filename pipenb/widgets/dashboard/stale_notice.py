@@ -23,6 +23,8 @@ from pipenb.display import short_id
 from pipenb.core.lifecycle import RUNNING
 from pipenb.core.lookback import stage_code
 
+from ..graph_render import ran_older_code
+
 
 def _codes(pipe, prefix: str = "") -> dict:
     """``{stage address: fingerprint of its code}`` of every stage, sub-pipelines' included."""
@@ -88,7 +90,7 @@ class StaleNotice(widgets.HBox):
 
     def _first_stale(self, ctx, h):
         try:
-            stale = h.stale(self.factory.pipeline)
+            stale = ran_older_code(h, self.factory.pipeline)
         except Exception:  # a definition it cannot compare with: no offer rather than a broken dashboard
             return None
         if not stale:
