@@ -57,11 +57,13 @@ nitpick_ignore_regex = [
 ]
 # Internal forms that appear only where pipenb talks to itself: parameters only pipenb passes
 # (SqliteStore(_db=) the shared open file, StepContext(progress=) the progress coalescer,
-# EventLog(recording=) the run's row buffer) and History.raw()'s records as kept (for forks).
+# EventLog(recording=) the run's row buffer, RunContext(keeper=) the factory that keeps the run)
+# and History.raw()'s records as kept (for forks).
 nitpick_ignore = [
     ("py:class", "pipenb.stores.sqlite.file.Database"),
     ("py:class", "pipenb.core.step_context.Progress"),
     ("py:class", "pipenb.core.eventlog.Recording"),
     ("py:class", "pipenb.core.history.Kept"),
+    ("py:class", "pipenb.core.keeper.RunKeeper"),
 ]
 suppress_warnings = ["myst.header"]
