@@ -233,10 +233,14 @@ class RunReplay(Snapshot, anywidget.AnyWidget):
         )
         state = frame.get("state_html") or state_html(self.state)
         timeline = self.timeline if self.count <= SNAPSHOT_TIMELINE else ""
+        compared = ""  # the second run, as the widget shows it beside the first: where they part, and how
+        if self.other is not None:
+            compared = (f"<div><b>compared with</b> {html.escape(self.caption_b)}</div>"
+                        f"{self._comparison_html(self.position)}")
         return (
             f'<div class="pipenb-snapshot pipenb-snapshot-replay">{head}'
             f'<div style="display:flex;gap:12px;align-items:flex-start"><div>{self.snapshot_svg()}</div>'
-            f"<div>{state}{frame.get('diff_html', '')}</div></div>{timeline}</div>"
+            f"<div>{state}{frame.get('diff_html', '')}{compared}</div></div>{timeline}</div>"
         )
 
     def close(self) -> None:

@@ -202,6 +202,11 @@ def test_compare_marks_where_a_fork_parts(finished):
     assert replay.frame_b["i"] == at
     replay.position = 6
     assert replay.frame_b["i"] == len(fork.history) - 1 if len(fork.history) < 7 else 6
+    # The static snapshot (SPEC 12) names the second run and where the two part, as the widget does.
+    replay.position = at
+    page = replay.snapshot_html()
+    assert "compared with" in page and f"run {fork.run_id[-8:]}" in page and f"part at record #{at}" in page
+    assert "compared with" not in RunReplay(ctx).snapshot_html()
 
 
 def test_bad_sources_are_named():
