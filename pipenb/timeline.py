@@ -254,9 +254,23 @@ def _row_svg(address: str, row: list[Bar], steps: list[Bar], scale: Scale, y: in
 
 
 def _pauses(records, events) -> list[float]:
-    """When the run paused: the end of each record that decided to pause, each ``pipeline:paused`` event."""
+    """When the run stood still: the end of each record that decided to pause, each ``pipeline:paused`` event.
+
+    A log opened after a pause (a dashboard shown on a paused run) never saw its event; then the history and
+    the resume tell: an edit record (the state is edited only while the run stands: both its ends, so the gaps
+    either side of it are the pause) and a ``pipeline:start`` after the run's first record (a resume), unless
+    the log saw the run fail just before it (then it stood failed, not paused).
+    """
     ends = [r.started + r.duration for r in records if type(r.decision).__name__ == "Pause"]
-    return ends + [e.time for e in events if e.name == "pipeline:paused"]
+    edits = [t for r in records if getattr(r, "stage_id", "") is None for t in (r.started, r.started + r.duration)]
+    first = min((r.started for r in records), default=float("inf"))
+    resumes, failed = [], False
+    for e in events:
+        if e.name == "pipeline:start" and e.time > first and not failed:
+            resumes.append(e.time)
+        if e.name.startswith("pipeline:"):
+            failed = e.name == "pipeline:failure"
+    return ends + edits + resumes + [e.time for e in events if e.name == "pipeline:paused"]
 
 
 def timeline_svg(records: Iterable, events=None, *, width: int = 900, min_gap: float = MIN_GAP) -> str:

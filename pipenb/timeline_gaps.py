@@ -33,7 +33,7 @@ class Cut(NamedTuple):
 
     start: float
     end: float
-    paused: bool  # the run was paused there (a Pause decision or a pipeline:paused event), not just idle
+    paused: bool  # the run was paused there (a Pause decision, a pipeline:paused event, an edit, a resume), not idle
 
     @property
     def length(self) -> float:

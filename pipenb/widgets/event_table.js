@@ -18,7 +18,26 @@ function duration(ms) {
   return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0") + " min";
 }
 
+// >>> retire-when-gone (the same text in every pipenb view file: tests/widgets/test_view_retire.py)
+// JupyterLab renders an output again on each snapshot refresh and keeps the old view: `alive()`, asked on each
+// model change and tick, runs `cleanup` once `el` has left the page after being on it (or never came in
+// `graceMs`). Still inside an output area (a windowed notebook detached its cell), it lives on.
+function retireWhenGone(el, cleanup, graceMs = 10000) {
+  const born = Date.now();
+  let seen = false, done = false;
+  const retire = () => { if (!done) { done = true; cleanup(); } };
+  const alive = () => {
+    if (el.isConnected) seen = true;
+    const gone = !el.isConnected && !el.closest(".jp-OutputArea-output");
+    if (!done && gone && (seen || Date.now() - born > graceMs)) retire();
+    return !done;
+  };
+  return { alive, retire, guard: (fn) => (...args) => { if (alive()) fn(...args); } };
+}
+// <<< retire-when-gone
+
 function render({ model, el }) {
+  const life = retireWhenGone(el, dispose);
   el.classList.add("pipenb-events-root");
   const bar = make("div", "pipenb-events-bar");
   const eventSelect = make("select", "pipenb-event-filter");
@@ -87,16 +106,17 @@ function render({ model, el }) {
   }
 
   const handlers = [["change:rows_json", drawRows], ["change:counts", drawCounts],
-    ["change:shown", drawCounts], ["change:note", drawCounts]];
+    ["change:shown", drawCounts], ["change:note", drawCounts]].map(([name, fn]) => [name, life.guard(fn)]);
   for (const [name, fn] of handlers) model.on(name, fn);
   drawRows();
   drawCounts();
-  return () => {
+  function dispose() {
     for (const [name, fn] of handlers) model.off(name, fn);
     listening.abort();
     el.replaceChildren();
     el.classList.remove("pipenb-events-root");
-  };
+  }
+  return life.retire;
 }
 
 export default { render };

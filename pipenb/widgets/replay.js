@@ -275,7 +275,26 @@ function mover(model, onPage) {
   return { count, go, goSoon, setPlaying, sync, stopTimer };
 }
 
+// >>> retire-when-gone (the same text in every pipenb view file: tests/widgets/test_view_retire.py)
+// JupyterLab renders an output again on each snapshot refresh and keeps the old view: `alive()`, asked on each
+// model change and tick, runs `cleanup` once `el` has left the page after being on it (or never came in
+// `graceMs`). Still inside an output area (a windowed notebook detached its cell), it lives on.
+function retireWhenGone(el, cleanup, graceMs = 10000) {
+  const born = Date.now();
+  let seen = false, done = false;
+  const retire = () => { if (!done) { done = true; cleanup(); } };
+  const alive = () => {
+    if (el.isConnected) seen = true;
+    const gone = !el.isConnected && !el.closest(".jp-OutputArea-output");
+    if (!done && gone && (seen || Date.now() - born > graceMs)) retire();
+    return !done;
+  };
+  return { alive, retire, guard: (fn) => (...args) => { if (alive()) fn(...args); } };
+}
+// <<< retire-when-gone
+
 function render({ model, el }) {
+  const life = retireWhenGone(el, dispose);
   el.classList.add("pipenb-replay-root");
   const c = controls();
   const compare = make("div", "pipenb-replay-compare");
@@ -285,7 +304,7 @@ function render({ model, el }) {
   const timelineBox = make("div", "pipenb-replay-timeline");
   el.append(c.bar, compare, main, timelineBox);
   const timeline = timelineView(timelineBox);
-  const move = mover(model, () => el.isConnected);
+  const move = mover(model, () => life.alive() && el.isConnected);
 
   function drawStatic() {
     a.graph.load(model.get("svg"), model.get("edges"));
@@ -340,16 +359,17 @@ function render({ model, el }) {
     ["change:position change:count change:diverged_at", drawPosition],
     ["change:frame change:frame_b change:compare_html", drawFrame],
     ["change:playing change:speed", drawPlaying],
-  ];
+  ].map(([names, fn]) => [names, life.guard(fn)]);
   for (const [names, fn] of handlers) model.on(names, fn);
   drawStatic();
   // Node boxes are measured once the drawing is on screen: draw the frame again on the next frame.
-  requestAnimationFrame(() => { drawFrame(); drawPlaying(); });
-  return () => {
+  requestAnimationFrame(life.guard(() => { drawFrame(); drawPlaying(); }));
+  function dispose() {
     move.stopTimer();
     for (const [names, fn] of handlers) model.off(names, fn);
     el.replaceChildren();
-  };
+  }
+  return life.retire;
 }
 
 export default { render };

@@ -7,15 +7,10 @@
 // a line above the drawing (under the node it sat on an edge's arrow), user text set with textContent.
 // The drawing fits the output's width (never below a readable scale: then it scrolls); the zoom
 // buttons, ctrl+wheel and dragging zoom and pan; the zoom and the scroll survive redraws.
-// Clicks are heard once, on the canvas (the SVG may be redrawn); render returns the cleanup
-// anywidget calls when the view goes (or the module hot-reloads): listeners, the pending frame,
-// the palette properties and the view's nodes go.
+// Clicks are heard once, on the canvas (the SVG may be redrawn); render returns the cleanup (listeners,
+// pending frame, palette properties, nodes) anywidget calls when the view goes, as retireWhenGone does.
 
-function make(tag, className) {
-  const node = document.createElement(tag);
-  node.className = className;
-  return node;
-}
+const make = (tag, className) => Object.assign(document.createElement(tag), { className });
 
 function nodeId(address) {
   // As pipenb.graph.node_id: characters XML cannot hold become U+FFFD, one for one.
@@ -24,9 +19,7 @@ function nodeId(address) {
     .replaceAll("/", "--");
 }
 
-function cssName(name) {
-  return String(name).replace(/[^A-Za-z0-9_-]/g, "_");
-}
+const cssName = (name) => String(name).replace(/[^A-Za-z0-9_-]/g, "_");
 
 const ZOOM_STEP = 1.25, MIN_SCALE = 0.1, MAX_SCALE = 4;
 const READABLE = 0.75;  // fitting the width never shrinks the labels below 3/4 of their size: it scrolls instead
@@ -124,7 +117,26 @@ function makeZoom(canvas, tools) {
   };
 }
 
+// >>> retire-when-gone (the same text in every pipenb view file: tests/widgets/test_view_retire.py)
+// JupyterLab renders an output again on each snapshot refresh and keeps the old view: `alive()`, asked on each
+// model change and tick, runs `cleanup` once `el` has left the page after being on it (or never came in
+// `graceMs`). Still inside an output area (a windowed notebook detached its cell), it lives on.
+function retireWhenGone(el, cleanup, graceMs = 10000) {
+  const born = Date.now();
+  let seen = false, done = false;
+  const retire = () => { if (!done) { done = true; cleanup(); } };
+  const alive = () => {
+    if (el.isConnected) seen = true;
+    const gone = !el.isConnected && !el.closest(".jp-OutputArea-output");
+    if (!done && gone && (seen || Date.now() - born > graceMs)) retire();
+    return !done;
+  };
+  return { alive, retire, guard: (fn) => (...args) => { if (alive()) fn(...args); } };
+}
+// <<< retire-when-gone
+
 function render({ model, el }) {
+  const life = retireWhenGone(el, dispose);
   let retryLater = null;  // the animation frame a redraw waits for (the drawing laid out), if any
   el.classList.add("pipenb-graph-root");
   const caption = make("div", "pipenb-graph-caption");
@@ -140,9 +152,7 @@ function render({ model, el }) {
   let horizontal = null;  // laid out left to right? Known once the SVG is on screen.
   let paletteProps = [];
 
-  function statuses() {
-    return Object.keys(model.get("palette") || {});
-  }
+  const statuses = () => Object.keys(model.get("palette") || {});
 
   function applyPalette() {
     for (const prop of paletteProps) el.style.removeProperty(prop);
@@ -185,9 +195,7 @@ function render({ model, el }) {
     }
   }
 
-  function node(address) {
-    return canvas.querySelector('[id="' + CSS.escape(nodeId(address)) + '"]');
-  }
+  const node = (address) => canvas.querySelector('[id="' + CSS.escape(nodeId(address)) + '"]');
 
   function isHorizontal() {
     // Graphviz lays long pipelines out left to right: is the second stage right of the first?
@@ -271,17 +279,9 @@ function render({ model, el }) {
           }
           continue;
         }
-        label = document.createElementNS("http://www.w3.org/2000/svg", "text");
-        label.setAttribute("class", "pipenb-duration");
-        if (isHorizontal()) {
-          label.setAttribute("x", String(box.x + box.width / 2));
-          label.setAttribute("y", String(box.y + box.height + 9));
-          label.setAttribute("text-anchor", "middle");
-        } else {
-          label.setAttribute("x", String(box.x - 4));
-          label.setAttribute("y", String(box.y + box.height / 2 + 3));
-          label.setAttribute("text-anchor", "end");
-        }
+        label = svgEl("text", isHorizontal()  // under the node, or left of it
+          ? { class: "pipenb-duration", x: box.x + box.width / 2, y: box.y + box.height + 9, "text-anchor": "middle" }
+          : { class: "pipenb-duration", x: box.x - 4, y: box.y + box.height / 2 + 3, "text-anchor": "end" });
         g.append(label);
       }
       label.textContent = ms < 1 ? Math.round(ms * 1000) + " µs"
@@ -377,13 +377,13 @@ function render({ model, el }) {
 
   const handlers = [["change:svg", drawSvg], ["change:status", applyStatus], ["change:durations", applyStatus],
     ["change:breakpoints", applyBreakpoints], ["change:progress", applyProgress], ["change:caption", applyAll],
-    ["change:palette", applyPalette]];
+    ["change:palette", applyPalette]].map(([name, fn]) => [name, life.guard(fn)]);
   for (const [name, fn] of handlers) model.on(name, fn);
   const listening = new AbortController();
   canvas.addEventListener("click", clicked, { signal: listening.signal });
   applyPalette();
   drawSvg();
-  return () => {
+  function dispose() {
     for (const [name, fn] of handlers) model.off(name, fn);
     listening.abort();
     if (retryLater !== null) cancelAnimationFrame(retryLater);
@@ -392,7 +392,8 @@ function render({ model, el }) {
     zoom.stop();
     el.replaceChildren();
     el.classList.remove("pipenb-graph-root");
-  };
+  }
+  return life.retire;
 }
 
 export default { render };

@@ -3,6 +3,7 @@ is drawn wide enough to read instead of as slivers at both ends (newcomer findin
 
 import asyncio
 import xml.etree.ElementTree as ET
+from typing import NamedTuple
 
 from pipenb import Pause, Pipeline, PipelineFactory, Stage, StageRecord, Step
 from pipenb.timeline import tick_text, timeline_svg
@@ -178,3 +179,49 @@ def test_a_run_pausing_hundreds_of_times_cuts_its_longest_pauses_into_visible_ba
     assert "40 shaded bands" in note
     # The longest pauses are the ones cut: the last 40 (they grow), so the bands sit at the right end.
     assert min(a for a, _, _ in bands) > WIDTH / 3
+
+
+def labels(svg: str) -> list[str]:
+    return [label for _, _, label in cut_bands(ET.fromstring(svg))]
+
+
+def test_a_pause_the_event_log_never_saw_is_still_called_a_pause(registry):
+    # A dashboard shown on a paused run opens its event log then: it never sees that pause's event. The
+    # resume it does see, and an edit made while the run stood, say the gap was a pause (the cell's own
+    # timeline, whose log saw everything, says "paused"; the dashboard's said "idle").
+    steps = [Stage(name, steps=[Step("w", lambda s: {"n": 1})]) for name in ("a", "b", "c")]
+    p = Pipeline("unseen-pause", stages=steps)
+
+    async def scenario():
+        ctx = (await PipelineFactory(p, registry=registry).prepare()).unwrap()
+        ctx.breakpoints.update(["b", "c"])
+        await ctx.start()
+        assert ctx.status == "paused"
+        await asyncio.sleep(0.3)  # the first pause, before anyone watched
+        log = ctx.record()
+        await ctx.start()  # Resume: it stops before c
+        assert ctx.status == "paused"
+        await asyncio.sleep(0.3)
+        ctx.update_state({"k": 1})  # an edit while paused
+        await asyncio.sleep(0.3)
+        await ctx.start()
+        assert ctx.status == "completed"
+        return ctx.history.raw(), log
+
+    records, log = arun(scenario())
+    assert labels(timeline_svg(records, log, min_gap=0.2)) == ["paused 0 s"] * 3  # before b; either side of the edit
+    # From the history alone: the edit says the run stood still around it; nothing tells about the first gap.
+    assert labels(timeline_svg(records, min_gap=0.2)) == ["idle 0 s", "paused 0 s", "paused 0 s"]
+
+
+class Seen(NamedTuple):
+    name: str
+    time: float
+    path: tuple = ()
+
+
+def test_a_run_resumed_after_it_failed_stood_idle_not_paused():
+    records = [rec(0, "a", 0, 0.5), rec(1, "b", 40.0, 0.5)]
+    failed_then_resumed = [Seen("pipeline:failure", 1000.6), Seen("pipeline:start", 1039.9)]
+    assert labels(timeline_svg(records, failed_then_resumed)) == ["idle 40 s"]
+    assert labels(timeline_svg(records, [Seen("pipeline:start", 1039.9)])) == ["paused 40 s"]  # a resume

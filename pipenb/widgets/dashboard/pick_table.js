@@ -8,7 +8,26 @@ function make(tag, className) {
   return node;
 }
 
+// >>> retire-when-gone (the same text in every pipenb view file: tests/widgets/test_view_retire.py)
+// JupyterLab renders an output again on each snapshot refresh and keeps the old view: `alive()`, asked on each
+// model change and tick, runs `cleanup` once `el` has left the page after being on it (or never came in
+// `graceMs`). Still inside an output area (a windowed notebook detached its cell), it lives on.
+function retireWhenGone(el, cleanup, graceMs = 10000) {
+  const born = Date.now();
+  let seen = false, done = false;
+  const retire = () => { if (!done) { done = true; cleanup(); } };
+  const alive = () => {
+    if (el.isConnected) seen = true;
+    const gone = !el.isConnected && !el.closest(".jp-OutputArea-output");
+    if (!done && gone && (seen || Date.now() - born > graceMs)) retire();
+    return !done;
+  };
+  return { alive, retire, guard: (fn) => (...args) => { if (alive()) fn(...args); } };
+}
+// <<< retire-when-gone
+
 function render({ model, el }) {
+  const life = retireWhenGone(el, dispose);
   el.classList.add("pipenb-pick-root");
   const scroller = make("div", "pipenb-pick-scroll");
   const table = make("table", "pipenb-pick");
@@ -95,15 +114,16 @@ function render({ model, el }) {
   tbody.addEventListener("click", clicked, { signal: listening.signal });
   tbody.addEventListener("keydown", pressed, { signal: listening.signal });
   const handlers = [["change:columns", drawAll], ["change:rows", drawRows], ["change:value", drawRows],
-    ["change:empty", drawRows]];
+    ["change:empty", drawRows]].map(([name, fn]) => [name, life.guard(fn)]);
   for (const [name, fn] of handlers) model.on(name, fn);
   drawAll();
-  return () => {
+  function dispose() {
     for (const [name, fn] of handlers) model.off(name, fn);
     listening.abort();
     el.replaceChildren();
     el.classList.remove("pipenb-pick-root");
-  };
+  }
+  return life.retire;
 }
 
 export default { render };
