@@ -65,10 +65,15 @@ class RunMarksReader:
         # Stale against the run's own definition (after ``rebind``) and against the one drawn (a dashboard of
         # the fixed pipeline showing a run that has not resumed yet): what the stale notice names too. A record
         # made while the run goes ran the code it holds, so only a new definition, or the run stopping, asks.
-        against = {id(d): d for d in (history.definition, self.definition) if d is not None}
-        if force or not running or tuple(against) != self._stale_for:
-            self._stale = sorted({r.address for d in against.values() for r in ran_older_code(history, d)})
-            self._stale_for = tuple(against)
+        # Against its own definition it is SPEC 14's ``stale()`` as it stands; against the drawn one, records
+        # that ran a newer definition's code (a run resumed with a fix) are not older code.
+        own, drawn = history.definition, self.definition
+        against = (id(own), id(drawn))
+        if force or not running or against != self._stale_for:
+            found = set() if own is None else {r.address for r in history.stale(own)}
+            if drawn is not None and drawn is not own:
+                found.update(r.address for r in ran_older_code(history, drawn))
+            self._stale, self._stale_for = sorted(found), against
         stale = self._stale
         self.marks = {
             "visits": history.visits(),
