@@ -18,6 +18,13 @@ itself and gives the previous handler back when the drive ends:
 A run started with ``ctx.start()`` is never touched: only the drives that a
 cell awaits are registered here. Outside a kernel nothing is installed.
 
+The OS may hand a process's SIGINT to any thread that does not block it (a
+step's worker thread, say); Python then runs the handler on the main thread
+only when that thread next runs Python code. A loop asleep in its selector
+(a step on a thread, nothing else to do) would not run it until the step
+ends, seconds later. So while the handler is installed, a wakeup fd the loop
+reads (``signal.set_wakeup_fd``) wakes the loop whichever thread took it.
+
 ``raise_in_step`` is the same for a run driven by a sync twin on a worker
 thread: a ``KeyboardInterrupt`` raised asynchronously in that thread when it
 is executing the run's code.
@@ -25,7 +32,9 @@ is executing the run's code.
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
 import sys
 import threading
 from typing import Any
@@ -39,9 +48,13 @@ def _markers() -> tuple[frozenset, frozenset]:
 
         callers = frozenset((steps.__file__, name) for name in ("_each", "_call"))
         # ``interruptible`` is ``lifecycle.Drive.interruptible``: awaiting user code an abort may cancel.
-        others = frozenset([(steps.__file__, "_sync_steps"), (lifecycle.__file__, "interruptible"),
-                            *((engine.__file__, name) for name in ("_stage", "_run_sub", "_decide", "_commit",
-                                                                          "_level", "run"))])
+        others = frozenset(
+            [
+                (steps.__file__, "_sync_steps"),
+                (lifecycle.__file__, "interruptible"),
+                *((engine.__file__, name) for name in ("_stage", "_run_sub", "_decide", "_commit", "_level", "run")),
+            ]
+        )
         _MARKERS = (callers, callers | others)
     return _MARKERS
 
@@ -89,10 +102,13 @@ class _Guard:
     def __init__(self):
         self.drives: dict[Any, bool] = {}  # context whose drive a cell awaits -> interrupted
         self.saved = None
+        self.waker: _Waker | None = None
 
     def enter(self, ctx) -> None:
+        """A cell awaits ``ctx``'s drive on the running loop: SIGINT is taken here until ``leave``."""
         if not self.drives:
             self.saved = signal.signal(signal.SIGINT, self._on_sigint)
+            self.waker = _Waker.on(asyncio.get_running_loop())
         self.drives[ctx] = False
 
     def leave(self, ctx) -> bool:
@@ -100,7 +116,10 @@ class _Guard:
         interrupted = self.drives.pop(ctx, False)
         if not self.drives:
             saved, self.saved = self.saved, None
+            waker, self.waker = self.waker, None
             signal.signal(signal.SIGINT, saved if saved is not None else signal.default_int_handler)
+            if waker is not None:
+                waker.close()
         return interrupted
 
     def _on_sigint(self, signum, frame) -> None:
@@ -112,6 +131,52 @@ class _Guard:
             ctx.call_soon(ctx.abort, reason)
         if in_sync_step(frame):
             raise KeyboardInterrupt
+
+
+class _Waker:
+    """A wakeup fd the loop reads while the guard is installed: a SIGINT taken by any thread wakes the loop,
+    and waking it is what lets the main thread run the Python handler."""
+
+    def __init__(self, loop, pair, previous: int):
+        self.loop, self.pair, self.previous = loop, pair, previous
+
+    @classmethod
+    def on(cls, loop) -> _Waker | None:
+        """Installed on ``loop``; None where it cannot be (another wakeup fd is set, a loop without readers)."""
+        pair = socket.socketpair()
+        for sock in pair:
+            sock.setblocking(False)
+        try:
+            loop.add_reader(pair[0].fileno(), _drain, pair[0])
+        except (NotImplementedError, RuntimeError):
+            _close(pair)
+            return None
+        previous = signal.set_wakeup_fd(pair[1].fileno(), warn_on_full_buffer=False)
+        if previous != -1:  # someone else's wakeup fd (their loop's signal handlers): leave it in place
+            signal.set_wakeup_fd(previous)
+            loop.remove_reader(pair[0].fileno())
+            _close(pair)
+            return None
+        return cls(loop, pair, previous)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self.previous)
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.pair[0].fileno())
+        _close(self.pair)
+
+
+def _drain(sock) -> None:
+    try:
+        while sock.recv(512):
+            pass
+    except OSError:  # drained (BlockingIOError) or closed meanwhile
+        pass
+
+
+def _close(pair) -> None:
+    for sock in pair:
+        sock.close()
 
 
 _guard = _Guard()
