@@ -129,8 +129,18 @@ class _Guard:
         for ctx in self.drives:
             self.drives[ctx] = True
             ctx.call_soon(ctx.abort, reason)
-        if in_sync_step(frame):
+        if in_sync_step(frame) and self._awaited_task_runs():
             raise KeyboardInterrupt
+
+    def _awaited_task_runs(self) -> bool:
+        """Whether the task running now drives one of the awaited runs. An inline step of a ``ctx.start()``
+        run also runs on the kernel's loop: raised there, the interrupt would abort that run, and escaping its
+        task it would stop the kernel's loop (the kernel dies)."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no loop runs in this thread
+            return False
+        return task is not None and any(ctx.lifecycle.drive.task is task for ctx in self.drives)
 
 
 class _Waker:
@@ -143,7 +153,10 @@ class _Waker:
     @classmethod
     def on(cls, loop) -> _Waker | None:
         """Installed on ``loop``; None where it cannot be (another wakeup fd is set, a loop without readers)."""
-        pair = socket.socketpair()
+        try:
+            pair = socket.socketpair()
+        except OSError:  # out of file descriptors: the handler still works, woken by the loop's own events
+            return None
         for sock in pair:
             sock.setblocking(False)
         try:

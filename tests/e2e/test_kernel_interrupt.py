@@ -162,6 +162,35 @@ def test_a_started_run_is_not_touched_by_interrupting_a_later_cell(kernel, tmp_p
     kernel.run("SLOW = False")
 
 
+def test_an_inline_step_of_a_started_run_is_not_taken_for_the_awaited_one(kernel, tmp_path):
+    """A ``start()`` run's inline step runs on the kernel's loop too. An interrupt landing in it while a cell
+    awaits another run used to be raised there: that run was aborted, and the KeyboardInterrupt escaping its
+    task stopped the kernel's loop (the kernel died). The awaited run is the one aborted, once the loop is free."""
+    gate = tmp_path / "gate"
+    kernel.run(f"""
+        import os
+        def busy_gate(state):  # inline: pure Python on the kernel's loop thread until the gate opens
+            print("bg busy", flush=True)
+            while not os.path.exists({str(gate)!r}):
+                pass
+            return {{"bg": 1}}
+        SLOW = True
+        bg = (await PipelineFactory(Pipeline("bg-inline", steps=[Step("w", busy_gate, executor="inline")]),
+                                    registry=registry).prepare()).unwrap()
+        ctx = (await factory_for("async").prepare()).unwrap()
+    """)
+    cell = kernel.send("task = bg.start()\nawait ctx.run()")
+    kernel.wait_for_output(cell, "bg busy")  # the awaited run's async step is waiting; the loop runs bg's step
+    kernel.interrupt()
+    gate.write_text("open")  # bg's step returns: the loop is free to abort the awaited run
+    reply = kernel.reply(cell, timeout=30)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", (reply, cell.text)
+    assert kernel.run("print((await task).unwrap().status, bg.state['bg'], ctx.status)") == "completed 1 aborted"
+    kernel.run("SLOW = False")
+    done = kernel.run("res = ctx.run_sync().unwrap()\nprint(res.status)")
+    assert done.splitlines()[-1] == "completed"
+
+
 def test_interrupt_outside_a_run_is_the_kernels_own(kernel):
     """With no run awaited, pipenb leaves SIGINT to ipykernel: a plain sleep is interrupted as usual."""
     cell = kernel.send("print('step started', flush=True)\nawait asyncio.sleep(2)")
