@@ -8,19 +8,23 @@ with ``CancelledError``. So while a cell awaits ``ctx.run()``/``ctx.step()``
 (only then: in a Jupyter kernel, on the main thread) pipenb takes SIGINT
 itself and gives the previous handler back when the drive ends:
 
-- the signal lands while the run's own code executes (an inline sync step,
-  the engine): ``KeyboardInterrupt`` is raised right there, and the engine
-  leaves the run aborted, its stage uncommitted (SPEC 8);
+- the signal lands while an awaited run's sync step executes inline (the
+  task running is that drive's): ``KeyboardInterrupt`` is raised right
+  there, and the engine leaves the run aborted, its stage uncommitted (SPEC 8);
 - the loop is waiting (a step on a thread or an executor, an async step): the
   run is aborted through the loop, which is woken up; the awaiting ``run()``
   then raises ``KeyboardInterrupt``.
 
-A run started with ``ctx.start()`` is never touched: only the drives that a
-cell awaits are registered here. Outside a kernel nothing is installed.
+A run started with ``ctx.start()`` is never touched, not even its inline
+steps on the same loop: only the drives that a cell awaits are registered
+here. Outside a kernel nothing is installed.
 
-The OS may hand a process's SIGINT to any thread that does not block it (a
-step's worker thread, say); Python then runs the handler on the main thread
-only when that thread next runs Python code. A loop asleep in its selector
+The OS may hand a process's SIGINT to any thread that does not block it: a
+thread that changes its signal mask while the signal is pending takes it
+(starting a thread does; with one thread starting threads in a loop, about
+half of the SIGINTs sent to a process whose main thread sleeps in ``select``
+were taken elsewhere). Python then runs the handler on the main thread only
+when that thread next runs Python code. A loop asleep in its selector
 (a step on a thread, nothing else to do) would not run it until the step
 ends, seconds later. So while the handler is installed, a wakeup fd the loop
 reads (``signal.set_wakeup_fd``) wakes the loop whichever thread took it.
