@@ -73,18 +73,28 @@ def in_sync_step(frame) -> bool:
     call is inside the stage's handling, which leaves the run aborted with its
     stage uncommitted. Anywhere else (the engine already handling an abort,
     an async step between awaits, the loop waiting) the abort goes through the
-    loop instead.
+    loop instead. What ``_each``/``_call`` called must be the step's action
+    (code outside pipenb.core), not the engine's own work between steps
+    (merging a patch, emitting an event, waiting on an executor).
     """
     callers, markers = _markers()
-    inner = True
+    callee = None  # the frame the current one called
     while frame is not None:
         code = frame.f_code
         where = (code.co_filename, code.co_name)
         if where in markers:
-            return where in callers and not inner
-        inner = False
+            return where in callers and callee is not None and not _is_core(callee)
+        callee = frame
         frame = frame.f_back
     return False
+
+
+def _is_core(frame) -> bool:
+    """Whether ``frame`` runs pipenb.core's own code (the module it was defined in; generated code says so too)."""
+    return str(frame.f_globals.get("__name__", "")).startswith(_CORE)
+
+
+_CORE = __name__.rpartition(".")[0] + "."  # "pipenb.core."
 
 
 def raise_in_step(thread_ident: int | None) -> bool:
