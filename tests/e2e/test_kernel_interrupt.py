@@ -127,7 +127,8 @@ def test_interrupts_at_random_moments_taken_by_any_thread_each_abort_the_run(ker
         by_step = rng.random() < 0.5  # the step's thread takes it (it signals itself) or the main thread does
         kernel.run("SLOW = True\n" + prepare.format(kind="signalled" if by_step else "thread"))
         cell = kernel.send(wait)
-        kernel.wait_for_output(cell, "step started")
+        kernel.wait(lambda: "step started" in cell.text or cell.reply is not None, 30, "the slow step")
+        assert "step started" in cell.text, (i, by_step, seed, cell.reply, cell.text, cell.errors)
         if not by_step:
             time.sleep(rng.random() * 0.05)  # a random moment of the step, not a wait for something to happen
             kernel.interrupt()
