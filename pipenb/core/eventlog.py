@@ -44,7 +44,7 @@ def _maker(name: str):
             f"    _set_dict(event, '__dict__', {{'name': {name!r}, 'run_id': run_id, 'path': path, "
             f"'time': time{entries}}})\n"
             f"    return event\n")
-    scope = {"_new": _new, "_set_dict": _set_dict, "cls": EVENT_TYPES[name]}
+    scope = {"_new": _new, "_set_dict": _set_dict, "cls": EVENT_TYPES[name], "__name__": __name__}
     exec(code, scope)  # noqa: S102 - generated from the event dataclasses' field names only
     return scope["make"]
 
@@ -86,7 +86,8 @@ def _emitter(name: str):
             f"    if rows is not None:\n"
             f"        rows += ({name!r}, path, now, event, BUILT{built_pad})\n"
             f"    return self.deliver(event, handlers)\n")
-    scope = {"_now": _now, "make": _MAKERS[name], "BUILT": BUILT}
+    # __name__: the generated code is pipenb.core's own (interrupt.in_sync_step tells it from a step's)
+    scope = {"_now": _now, "make": _MAKERS[name], "BUILT": BUILT, "__name__": __name__}
     exec(code, scope)  # noqa: S102 - generated from the event dataclasses' field names only
     emit = scope["emit"]
     emit.__name__ = emit.__qualname__ = method_name(name)

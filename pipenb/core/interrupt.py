@@ -8,15 +8,26 @@ with ``CancelledError``. So while a cell awaits ``ctx.run()``/``ctx.step()``
 (only then: in a Jupyter kernel, on the main thread) pipenb takes SIGINT
 itself and gives the previous handler back when the drive ends:
 
-- the signal lands while the run's own code executes (an inline sync step,
-  the engine): ``KeyboardInterrupt`` is raised right there, and the engine
-  leaves the run aborted, its stage uncommitted (SPEC 8);
+- the signal lands while an awaited run's sync step executes inline (the
+  task running is that drive's): ``KeyboardInterrupt`` is raised right
+  there, and the engine leaves the run aborted, its stage uncommitted (SPEC 8);
 - the loop is waiting (a step on a thread or an executor, an async step): the
   run is aborted through the loop, which is woken up; the awaiting ``run()``
   then raises ``KeyboardInterrupt``.
 
-A run started with ``ctx.start()`` is never touched: only the drives that a
-cell awaits are registered here. Outside a kernel nothing is installed.
+A run started with ``ctx.start()`` is never touched, not even its inline
+steps on the same loop: only the drives that a cell awaits are registered
+here. Outside a kernel nothing is installed.
+
+The OS may hand a process's SIGINT to any thread that does not block it: a
+thread that changes its signal mask while the signal is pending takes it
+(starting a thread does; with one thread starting threads in a loop, about
+half of the SIGINTs sent to a process whose main thread sleeps in ``select``
+were taken elsewhere). Python then runs the handler on the main thread only
+when that thread next runs Python code. A loop asleep in its selector
+(a step on a thread, nothing else to do) would not run it until the step
+ends, seconds later. So while the handler is installed, a wakeup fd the loop
+reads (``signal.set_wakeup_fd``) wakes the loop whichever thread took it.
 
 ``raise_in_step`` is the same for a run driven by a sync twin on a worker
 thread: a ``KeyboardInterrupt`` raised asynchronously in that thread when it
@@ -25,7 +36,9 @@ is executing the run's code.
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
 import sys
 import threading
 from typing import Any
@@ -39,9 +52,13 @@ def _markers() -> tuple[frozenset, frozenset]:
 
         callers = frozenset((steps.__file__, name) for name in ("_each", "_call"))
         # ``interruptible`` is ``lifecycle.Drive.interruptible``: awaiting user code an abort may cancel.
-        others = frozenset([(steps.__file__, "_sync_steps"), (lifecycle.__file__, "interruptible"),
-                            *((engine.__file__, name) for name in ("_stage", "_run_sub", "_decide", "_commit",
-                                                                          "_level", "run"))])
+        others = frozenset(
+            [
+                (steps.__file__, "_sync_steps"),
+                (lifecycle.__file__, "interruptible"),
+                *((engine.__file__, name) for name in ("_stage", "_run_sub", "_decide", "_commit", "_level", "run")),
+            ]
+        )
         _MARKERS = (callers, callers | others)
     return _MARKERS
 
@@ -56,18 +73,28 @@ def in_sync_step(frame) -> bool:
     call is inside the stage's handling, which leaves the run aborted with its
     stage uncommitted. Anywhere else (the engine already handling an abort,
     an async step between awaits, the loop waiting) the abort goes through the
-    loop instead.
+    loop instead. What ``_each``/``_call`` called must be the step's action
+    (code outside pipenb.core), not the engine's own work between steps
+    (merging a patch, emitting an event, waiting on an executor).
     """
     callers, markers = _markers()
-    inner = True
+    callee = None  # the frame the current one called
     while frame is not None:
         code = frame.f_code
         where = (code.co_filename, code.co_name)
         if where in markers:
-            return where in callers and not inner
-        inner = False
+            return where in callers and callee is not None and not _is_core(callee)
+        callee = frame
         frame = frame.f_back
     return False
+
+
+def _is_core(frame) -> bool:
+    """Whether ``frame`` runs pipenb.core's own code (the module it was defined in; generated code says so too)."""
+    return str(frame.f_globals.get("__name__", "")).startswith(_CORE)
+
+
+_CORE = __name__.rpartition(".")[0] + "."  # "pipenb.core."
 
 
 def raise_in_step(thread_ident: int | None) -> bool:
@@ -89,10 +116,13 @@ class _Guard:
     def __init__(self):
         self.drives: dict[Any, bool] = {}  # context whose drive a cell awaits -> interrupted
         self.saved = None
+        self.waker: _Waker | None = None
 
     def enter(self, ctx) -> None:
+        """A cell awaits ``ctx``'s drive on the running loop: SIGINT is taken here until ``leave``."""
         if not self.drives:
             self.saved = signal.signal(signal.SIGINT, self._on_sigint)
+            self.waker = _Waker.on(asyncio.get_running_loop())
         self.drives[ctx] = False
 
     def leave(self, ctx) -> bool:
@@ -100,7 +130,10 @@ class _Guard:
         interrupted = self.drives.pop(ctx, False)
         if not self.drives:
             saved, self.saved = self.saved, None
+            waker, self.waker = self.waker, None
             signal.signal(signal.SIGINT, saved if saved is not None else signal.default_int_handler)
+            if waker is not None:
+                waker.close()
         return interrupted
 
     def _on_sigint(self, signum, frame) -> None:
@@ -110,8 +143,67 @@ class _Guard:
         for ctx in self.drives:
             self.drives[ctx] = True
             ctx.call_soon(ctx.abort, reason)
-        if in_sync_step(frame):
+        if in_sync_step(frame) and self._awaited_task_runs():
             raise KeyboardInterrupt
+
+    def _awaited_task_runs(self) -> bool:
+        """Whether the task running now drives one of the awaited runs. An inline step of a ``ctx.start()``
+        run also runs on the kernel's loop: raised there, the interrupt would abort that run, and escaping its
+        task it would stop the kernel's loop (the kernel dies)."""
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no loop runs in this thread
+            return False
+        return task is not None and any(ctx.lifecycle.drive.task is task for ctx in self.drives)
+
+
+class _Waker:
+    """A wakeup fd the loop reads while the guard is installed: a SIGINT taken by any thread wakes the loop,
+    and waking it is what lets the main thread run the Python handler."""
+
+    def __init__(self, loop, pair, previous: int):
+        self.loop, self.pair, self.previous = loop, pair, previous
+
+    @classmethod
+    def on(cls, loop) -> _Waker | None:
+        """Installed on ``loop``; None where it cannot be (another wakeup fd is set, a loop without readers)."""
+        try:
+            pair = socket.socketpair()
+        except OSError:  # out of file descriptors: the handler still works, woken by the loop's own events
+            return None
+        for sock in pair:
+            sock.setblocking(False)
+        try:
+            loop.add_reader(pair[0].fileno(), _drain, pair[0])
+        except (NotImplementedError, RuntimeError):
+            _close(pair)
+            return None
+        previous = signal.set_wakeup_fd(pair[1].fileno(), warn_on_full_buffer=False)
+        if previous != -1:  # someone else's wakeup fd (their loop's signal handlers): leave it in place
+            signal.set_wakeup_fd(previous)
+            loop.remove_reader(pair[0].fileno())
+            _close(pair)
+            return None
+        return cls(loop, pair, previous)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self.previous)
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.pair[0].fileno())
+        _close(self.pair)
+
+
+def _drain(sock) -> None:
+    try:
+        while sock.recv(512):
+            pass
+    except OSError:  # drained (BlockingIOError) or closed meanwhile
+        pass
+
+
+def _close(pair) -> None:
+    for sock in pair:
+        sock.close()
 
 
 _guard = _Guard()

@@ -30,6 +30,9 @@ from typing import Awaitable, Callable, TypeVar
 T = TypeVar("T")
 
 _WIND_DOWN = 1.0  # seconds an interrupted caller waits for the worker to end the work
+# The caller waits in slices: the OS may hand SIGINT to another thread, and Python runs the handler on the
+# main thread only when it runs Python code again; an unbounded wait would not until the work ends.
+_SLICE = 0.1
 
 
 def run_sync(awaitable: Awaitable[T], *, on_interrupt: Callable[[], None] | None = None) -> T:
@@ -78,7 +81,8 @@ class _Beside:
     def wait(self, on_interrupt):
         try:
             self._thread.start()  # inside: under load the interrupt can land while start() waits
-            self._done.wait()
+            while not self._done.wait(_SLICE):
+                pass
         except KeyboardInterrupt:
             self._interrupt(on_interrupt)
             raise

@@ -9,6 +9,7 @@ run started with ``ctx.start()`` is not touched by an interrupt of a later cell.
 """
 
 import json
+import random
 import time
 
 import pytest
@@ -49,8 +50,16 @@ def sleepy_slow(state):  # sync code on a thread, never looks at ctx.signal (a b
         time.sleep(0.005)
     return {"slow": "done"}
 
+def signalled_slow(state):  # the OS may hand the kernel's SIGINT to any thread: here, to this step's own,
+    import random, signal  # at a random moment; Python still runs the handler on the main thread
+    print("step started", flush=True)
+    if SLOW:  # not when the run resumes
+        time.sleep(random.random() * 0.05)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+    return sleepy_slow(state)
+
 KINDS = {"async": Step("slow", async_slow), "thread": Step("slow", sleepy_slow, executor="thread"),
-         "inline": Step("slow", busy_slow)}
+         "inline": Step("slow", busy_slow), "signalled": Step("slow", signalled_slow, executor="thread")}
 registry = PipelineRegistry(default_timeout=300)
 
 def factory_for(kind):
@@ -103,6 +112,36 @@ def test_stop_button_aborts_the_run_and_it_resumes(kernel, way, kind):
     assert done.splitlines()[-1] == "completed ['first', 'last', 'slow']"
 
 
+@pytest.mark.parametrize("way", list(WAYS))
+def test_interrupts_at_random_moments_taken_by_any_thread_each_abort_the_run(kernel, way):
+    """The OS hands a process's SIGINT to any thread that does not block it, and Python runs the handler on the
+    main thread only when that thread next runs Python code. A kernel whose loop sleeps while a step runs on a
+    thread used to hear an interrupt taken by the step's thread only when the step ended (a minute here, far
+    past the reply's bound). Each of these interrupts, at a random moment, taken by the main thread or by the
+    step's own, ends the cell with KeyboardInterrupt, the run aborted, its stage uncommitted, resumable."""
+    rng = random.Random()
+    seed = rng.randrange(1 << 30)
+    rng.seed(seed)
+    prepare, wait = WAYS[way]
+    for i in range(6):
+        by_step = rng.random() < 0.5  # the step's thread takes it (it signals itself) or the main thread does
+        kernel.run("SLOW = True\n" + prepare.format(kind="signalled" if by_step else "thread"))
+        cell = kernel.send(wait)
+        kernel.wait(lambda: "step started" in cell.text or cell.reply is not None, 30, "the slow step")
+        assert "step started" in cell.text, (i, by_step, seed, cell.reply, cell.text, cell.errors)
+        if not by_step:
+            time.sleep(rng.random() * 0.05)  # a random moment of the step, not a wait for something to happen
+            kernel.interrupt()
+        reply = kernel.reply(cell, timeout=30)  # the step would run a minute: a lost interrupt shows here
+        what = f"interrupt {i} ({'taken by the step thread' if by_step else 'taken by the main thread'}, seed {seed})"
+        assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", (what, reply, cell.text)
+        after = json.loads(kernel.run("print(facts(ctx))"))
+        assert after == {"status": "aborted", "position": "slow", "keys": ["first"]}, what
+        kernel.run("SLOW = False")
+        done = kernel.run("res = ctx.run_sync().unwrap()\nprint(res.status, sorted(res.state))")
+        assert done.splitlines()[-1] == "completed ['first', 'last', 'slow']", what
+
+
 def test_a_started_run_is_not_touched_by_interrupting_a_later_cell(kernel, tmp_path):
     gate = tmp_path / "gate"
     kernel.run(f"""
@@ -122,6 +161,35 @@ def test_a_started_run_is_not_touched_by_interrupting_a_later_cell(kernel, tmp_p
     gate.write_text("open")
     assert kernel.run("print((await task).unwrap().status, bg.state['bg'])") == "completed 1"
     kernel.run("SLOW = False")
+
+
+def test_an_inline_step_of_a_started_run_is_not_taken_for_the_awaited_one(kernel, tmp_path):
+    """A ``start()`` run's inline step runs on the kernel's loop too. An interrupt landing in it while a cell
+    awaits another run used to be raised there: that run was aborted, and the KeyboardInterrupt escaping its
+    task stopped the kernel's loop (the kernel died). The awaited run is the one aborted, once the loop is free."""
+    gate = tmp_path / "gate"
+    kernel.run(f"""
+        import os
+        def busy_gate(state):  # inline: pure Python on the kernel's loop thread until the gate opens
+            print("bg busy", flush=True)
+            while not os.path.exists({str(gate)!r}):
+                pass
+            return {{"bg": 1}}
+        SLOW = True
+        bg = (await PipelineFactory(Pipeline("bg-inline", steps=[Step("w", busy_gate, executor="inline")]),
+                                    registry=registry).prepare()).unwrap()
+        ctx = (await factory_for("async").prepare()).unwrap()
+    """)
+    cell = kernel.send("task = bg.start()\nawait ctx.run()")
+    kernel.wait_for_output(cell, "bg busy")  # the awaited run's async step is waiting; the loop runs bg's step
+    kernel.interrupt()
+    gate.write_text("open")  # bg's step returns: the loop is free to abort the awaited run
+    reply = kernel.reply(cell, timeout=30)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", (reply, cell.text)
+    assert kernel.run("print((await task).unwrap().status, bg.state['bg'], ctx.status)") == "completed 1 aborted"
+    kernel.run("SLOW = False")
+    done = kernel.run("res = ctx.run_sync().unwrap()\nprint(res.status)")
+    assert done.splitlines()[-1] == "completed"
 
 
 def test_interrupt_outside_a_run_is_the_kernels_own(kernel):
