@@ -65,6 +65,7 @@ def pause_and_fast_resume(repeats: int) -> dict:
         return (time.perf_counter() - t) / calls
 
     samples = {label: {"pause": [], "resume": []} for label in runs}
+    raw: list[float] = []
     try:
         for i in range(repeats + 1):
             for label in (list(runs) if i % 2 == 0 else list(runs)[::-1]):
@@ -74,6 +75,8 @@ def pause_and_fast_resume(repeats: int) -> dict:
                 if i:  # the first round warms up
                     samples[label]["pause"].append(pause)
                     samples[label]["resume"].append(resume)
+            if i:
+                raw.append(_raw_step(loop))
             assert loop.run_until_complete(factory.resume(ctx.run_id)).unwrap() is ctx
     finally:
         loop.close()
@@ -82,7 +85,31 @@ def pause_and_fast_resume(repeats: int) -> dict:
     for k in ("pause", "resume"):
         pairs = [b / e for b, e in zip(samples["10 MiB"][k], samples["empty"][k], strict=True)]
         out[f"{k} ratio"] = statistics.median(pairs)
+    out["pause in raw steps"] = statistics.median(p / r for p, r in zip(samples["empty"]["pause"], raw, strict=True))
     return out
+
+
+def _noop(state):
+    return {"x": 1}
+
+
+def _raw_step(loop) -> float:
+    """Seconds per step of run.py's raw baseline (a coroutine calling 50 no-op steps and merging their dicts),
+    timed now: the VM's pace at this moment."""
+    steps = [_noop] * 50
+
+    async def one():
+        state = {}
+        for step in steps:
+            patch = step(state)
+            state = {**state, **patch}
+        return state
+
+    gc.collect()
+    t = time.perf_counter()
+    for _ in range(200):
+        loop.run_until_complete(one())
+    return (time.perf_counter() - t) / (200 * 50)
 
 
 def slow_resume(repeats: int) -> float:
@@ -163,6 +190,9 @@ def section(report, repeats: int, base: float) -> None:
     us = lambda s: f"{s * 1e6:.2f} µs"  # noqa: E731
     x = lambda s: f"{s / base:.1f}x"  # noqa: E731
     report.add("pause: run() of one stage that pauses, empty state", us(e_pause), x(e_pause), "target <= 20 µs")
+    # The VM's pace drifts by tens of percent within minutes: the same pause in raw steps timed in the same rounds.
+    report.add("  pause in raw steps timed in the same rounds (paired)", f"{m['pause in raw steps']:.0f}x", "",
+               f"20 µs is {20e-6 / base:.0f}x the raw step of the first row")
     report.add("pause: same, 10 MiB state", us(b_pause), x(b_pause),
                f"{m['pause ratio']:.2f}x of empty, paired (<= 1.2x)")
     report.add("fast-path resume() call, empty state", us(e_resume), x(e_resume), "target <= 10 µs")
