@@ -14,6 +14,7 @@ import tracemalloc
 
 from pipenb import Pause, Pipeline, PipelineFactory, PipelineRegistry, Stage, Step
 from pipenb.stores import SqliteStore
+from timing import raw_step
 
 MIB10 = b"\1" * (10 * 1024 * 1024)
 
@@ -76,7 +77,7 @@ def pause_and_fast_resume(repeats: int) -> dict:
                     samples[label]["pause"].append(pause)
                     samples[label]["resume"].append(resume)
             if i:
-                raw.append(_raw_step(loop))
+                raw.append(raw_step(loop))
             assert loop.run_until_complete(factory.resume(ctx.run_id)).unwrap() is ctx
     finally:
         loop.close()
@@ -87,29 +88,6 @@ def pause_and_fast_resume(repeats: int) -> dict:
         out[f"{k} ratio"] = statistics.median(pairs)
     out["pause in raw steps"] = statistics.median(p / r for p, r in zip(samples["empty"]["pause"], raw, strict=True))
     return out
-
-
-def _noop(state):
-    return {"x": 1}
-
-
-def _raw_step(loop) -> float:
-    """Seconds per step of run.py's raw baseline (a coroutine calling 50 no-op steps and merging their dicts),
-    timed now: the VM's pace at this moment."""
-    steps = [_noop] * 50
-
-    async def one():
-        state = {}
-        for step in steps:
-            patch = step(state)
-            state = {**state, **patch}
-        return state
-
-    gc.collect()
-    t = time.perf_counter()
-    for _ in range(200):
-        loop.run_until_complete(one())
-    return (time.perf_counter() - t) / (200 * 50)
 
 
 def slow_resume(repeats: int) -> float:

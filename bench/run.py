@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 from pipenb import Pipeline, PipelineFactory, PipelineRegistry, Stage, Step  # noqa: E402
-from timing import median_time  # noqa: E402
+from timing import noop, raw_step  # noqa: E402
 
 import page  # noqa: E402
 
@@ -32,28 +32,14 @@ STAGES = 50
 MIB10 = b"\0" * (10 * 1024 * 1024)
 
 
-def noop(state):
-    return {"x": 1}
-
-
 def raw_baseline(repeats: int) -> float:
-    """An asyncio coroutine calling 50 no-op sync steps and merging their dicts: seconds per step."""
-    steps = [noop] * STAGES
-
-    async def run():
-        state = {}
-        for step in steps:
-            patch = step(state)
-            state = {**state, **patch}
-        return state
-
+    """Seconds per step of the raw loop (``timing.raw_step``): the median of ``repeats``, after a warm-up."""
     loop = asyncio.new_event_loop()
     try:
-        inner = 200
-        t = median_time(lambda: [loop.run_until_complete(run()) for _ in range(inner)], repeats)
+        raw_step(loop)
+        return statistics.median(raw_step(loop) for _ in range(repeats))
     finally:
         loop.close()
-    return t / inner / STAGES
 
 
 def pipeline_of(stages: int, steps_per_stage: int) -> Pipeline:
